@@ -1,0 +1,69 @@
+using AspireRetry.ChatApi.OpenAI;
+
+namespace AspireRetry.ChatApi.Chat;
+
+/// <summary>Checks a chat request before any upstream call; each error names the field and why.</summary>
+public static class ChatRequestValidator
+{
+    public const int MaxMessages = 100;
+    public const int MaxContentLength = 32_000;
+
+    private static readonly string[] Roles = ["system", "user", "assistant"];
+
+    public static Dictionary<string, string[]> Validate(ChatRequest? request, OpenAIOptions options)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (request is null)
+        {
+            errors["body"] = ["A JSON body { \"model\", \"messages\": [ { \"role\", \"content\" } ] } is required."];
+            return errors;
+        }
+
+        if (request.Model is not null && !options.EffectiveModels.Contains(request.Model))
+        {
+            errors["model"] = [$"Unknown model '{request.Model}'. Allowed: {string.Join(", ", options.EffectiveModels)}."];
+        }
+
+        if (request.Messages is null || request.Messages.Count == 0)
+        {
+            errors["messages"] = ["At least one message is required."];
+            return errors;
+        }
+
+        if (request.Messages.Count > MaxMessages)
+        {
+            errors["messages"] = [$"At most {MaxMessages} messages are allowed (got {request.Messages.Count})."];
+        }
+
+        for (var i = 0; i < request.Messages.Count && errors.Count < 10; i++)
+        {
+            var message = request.Messages[i];
+            if (message is null)
+            {
+                errors[$"messages[{i}]"] = ["A message must be an object with role and content."];
+                continue;
+            }
+
+            if (message.Role is null || !Roles.Contains(message.Role))
+            {
+                errors[$"messages[{i}].role"] = [$"Role must be one of {string.Join(", ", Roles)} (got '{message.Role}')."];
+            }
+
+            if (string.IsNullOrWhiteSpace(message.Content))
+            {
+                errors[$"messages[{i}].content"] = ["Content must not be empty."];
+            }
+            else if (message.Content.Length > MaxContentLength)
+            {
+                errors[$"messages[{i}].content"] = [$"Content must be at most {MaxContentLength} characters (got {message.Content.Length})."];
+            }
+        }
+
+        if (request.Messages[^1] is { Role: not "user" })
+        {
+            errors.TryAdd("messages", ["The last message must be from the user."]);
+        }
+
+        return errors;
+    }
+}

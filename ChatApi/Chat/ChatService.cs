@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using AspireRetry.ChatApi.OpenAI;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+using AiChatMessage = Microsoft.Extensions.AI.ChatMessage;
+using AiChatRole = Microsoft.Extensions.AI.ChatRole;
+
+namespace AspireRetry.ChatApi.Chat;
+
+/// <summary>
+/// One conversation turn against the upstream: plain or streamed, with every attempt reported.
+/// Retries are not here: they live in the "openai" HttpClient's pipeline; this class only listens.
+/// </summary>
+public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptions> options, ILogger<ChatService> logger, IMeterFactory meters)
+{
+    private readonly Histogram<int> _attemptsPerCall = meters.Create(Extensions.TelemetryNames.AspireRetry)
+        .CreateHistogram<int>("aspireretry.chat.attempts", unit: "{attempt}", description: "Upstream attempts per chat call.");
+
+    public string ResolveModel(ChatRequest request) => request.Model ?? options.Value.DefaultModel;
+
+    public async Task<(ChatReply? Reply, ChatFailure? Failure, int Attempts)> CompleteAsync(ChatRequest request, CancellationToken cancellationToken)
+    {
+        var model = ResolveModel(request);
+        var progress = new CallProgress();
+        using var scope = progress.Enter();
+        try
+        {
+            var response = await clients.Get(model).GetResponseAsync(ToMessages(request), cancellationToken: cancellationToken);
+            progress.Complete();
+            Record(progress, model, "ok");
+            return (new ChatReply(response.Text, response.ModelId ?? model, progress.Attempts, TraceId(), ToUsage(response.Usage)), null, progress.Attempts);
+        }
+        catch (Exception ex) when (ChatFailure.From(ex, progress) is { } failure)
+        {
+            progress.Complete();
+            Record(progress, model, failure.ErrorType);
+            logger.LogWarning("Chat call on {Model} failed after {Attempts} attempt(s): {Title}", model, progress.Attempts, failure.Title);
+            return (null, failure, progress.Attempts);
+        }
+    }
+
+    /// <summary>
+    /// Streams a reply as server-sent events: <c>start</c>, then <c>attempt</c> events while the upstream
+    /// is tried, <c>delta</c> text once it answers, and <c>done</c> or <c>error</c>. The upstream call runs
+    /// beside the writer, so attempt events reach the caller while we are still waiting for a first token.
+    /// </summary>
+    public async IAsyncEnumerable<SseItem<object>> StreamAsync(ChatRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var model = ResolveModel(request);
+        var events = Channel.CreateUnbounded<SseItem<object>>(new UnboundedChannelOptions { SingleReader = true });
+        var progress = new CallProgress(attempt => events.Writer.TryWrite(new SseItem<object>(attempt, ChatStreamEvents.Attempt)));
+
+        yield return new SseItem<object>(new StartEvent(TraceId(), model, options.Value.Resilience.MaxRetryAttempts + 1), ChatStreamEvents.Start);
+
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var producer = ProduceAsync(request, model, progress, events.Writer, cancel.Token);
+
+        await foreach (var item in events.Reader.ReadAllAsync(cancellationToken))
+        {
+            yield return item;
+        }
+
+        await producer;
+    }
+
+    private async Task ProduceAsync(ChatRequest request, string model, CallProgress progress, ChannelWriter<SseItem<object>> events, CancellationToken cancellationToken)
+    {
+        // Yield first so the caller's enumerator is already reading when the first attempt starts.
+        await Task.Yield();
+        using var scope = progress.Enter();
+        var idleTimeout = options.Value.Resilience.StreamIdleTimeout;
+        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var receivedAny = false;
+        UsageDto? usage = null;
+        var responseModel = model;
+        try
+        {
+            await using var updates = clients.Get(model)
+                .GetStreamingResponseAsync(ToMessages(request), cancellationToken: idle.Token)
+                .GetAsyncEnumerator(idle.Token);
+            while (true)
+            {
+                // Until the first chunk the pipeline's attempt timeout guards the wait; after it, the idle timeout.
+                if (receivedAny)
+                {
+                    idle.CancelAfter(idleTimeout);
+                }
+
+                if (!await updates.MoveNextAsync())
+                {
+                    break;
+                }
+
+                if (!receivedAny)
+                {
+                    receivedAny = true;
+                    progress.Complete();
+                }
+
+                var update = updates.Current;
+                responseModel = update.ModelId ?? responseModel;
+                if (update.Contents.OfType<UsageContent>().FirstOrDefault() is { } u)
+                {
+                    usage = ToUsage(u.Details);
+                }
+
+                if (update.Text is { Length: > 0 } text)
+                {
+                    events.TryWrite(new SseItem<object>(new DeltaEvent(text), ChatStreamEvents.Delta));
+                }
+            }
+
+            progress.Complete();
+            Record(progress, model, "ok");
+            events.TryWrite(new SseItem<object>(new DoneEvent(progress.Attempts, responseModel, usage, TraceId()), ChatStreamEvents.Done));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The caller went away (Stop, closed tab): the upstream request is cancelled with it; nothing to say.
+            progress.Complete();
+            Record(progress, model, "cancelled");
+        }
+        catch (OperationCanceledException) when (idle.IsCancellationRequested)
+        {
+            progress.Complete();
+            Record(progress, model, "stream_idle_timeout");
+            events.TryWrite(Error(progress, new ChatFailure(StatusCodes.Status504GatewayTimeout, "Stream stalled",
+                $"The model provider sent nothing for {idleTimeout.TotalSeconds:0.###} s (OpenAI:Resilience:StreamIdleTimeout); the reply above is incomplete.",
+                null, "stream_idle_timeout")));
+        }
+        catch (Exception ex) when (receivedAny)
+        {
+            // Never re-sent after the first token: the partial reply stays as it is, followed by the error.
+            progress.Complete();
+            Record(progress, model, "stream_broken");
+            logger.LogWarning("Stream on {Model} broke after the first token: {Reason}", model, UpstreamOutcome.DescribeException(ex));
+            events.TryWrite(Error(progress, new ChatFailure(StatusCodes.Status502BadGateway, "Stream interrupted",
+                "The connection to the model provider broke in the middle of the reply; the reply above is incomplete. It was not re-sent, so nothing is duplicated.",
+                null, "stream_broken")));
+        }
+        catch (Exception ex) when (ChatFailure.From(ex, progress) is { } failure)
+        {
+            progress.Complete();
+            Record(progress, model, failure.ErrorType);
+            logger.LogWarning("Chat stream on {Model} failed after {Attempts} attempt(s): {Title}", model, progress.Attempts, failure.Title);
+            events.TryWrite(Error(progress, failure));
+        }
+        catch (Exception ex)
+        {
+            // Whatever else goes wrong, the caller gets an ending it can show, not a torn connection.
+            progress.Complete();
+            Record(progress, model, "internal_error");
+            logger.LogError(ex, "Chat stream on {Model} failed unexpectedly", model);
+            events.TryWrite(Error(progress, new ChatFailure(StatusCodes.Status500InternalServerError, "Unexpected error",
+                "ChatApi failed in an unexpected way; the details are in its logs under this trace id.", null, "internal_error")));
+        }
+        finally
+        {
+            events.TryComplete();
+        }
+    }
+
+    private static SseItem<object> Error(CallProgress progress, ChatFailure failure) =>
+        new(new ErrorEvent(failure.Status, failure.Title, failure.Detail, (long?)failure.RetryAfter?.TotalMilliseconds, progress.Attempts, TraceId()),
+            ChatStreamEvents.Error);
+
+    private void Record(CallProgress progress, string model, string outcome) =>
+        _attemptsPerCall.Record(progress.Attempts,
+            new KeyValuePair<string, object?>("gen_ai.request.model", model),
+            new KeyValuePair<string, object?>("aspireretry.outcome", outcome));
+
+    private static List<AiChatMessage> ToMessages(ChatRequest request) =>
+        [.. request.Messages!.Select(m => new AiChatMessage(new AiChatRole(m.Role!), m.Content))];
+
+    private static UsageDto? ToUsage(UsageDetails? usage) =>
+        usage is null ? null : new UsageDto(usage.InputTokenCount, usage.OutputTokenCount);
+
+    private static string? TraceId() => Activity.Current?.TraceId.ToHexString();
+}

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+
+namespace AspireRetry.ChatApi.OpenAI;
+
+/// <summary>
+/// The one retry layer: the resilience pipeline of ChatApi's "openai" HttpClient, built on
+/// Microsoft.Extensions.Http.Resilience. Outer to inner: total timeout, retry, circuit breaker,
+/// attempt timeout, then <see cref="AttemptHandler"/> once per attempt.
+/// </summary>
+public static class OpenAIResilience
+{
+    public const string PipelineName = "openai";
+
+    /// <summary>
+    /// Added to every server-dictated wait: timers may fire a millisecond early and clocks round, and
+    /// arriving 10 ms late costs nothing where arriving 1 ms early costs another 429.
+    /// </summary>
+    public static readonly TimeSpan ServerDelayMargin = TimeSpan.FromMilliseconds(10);
+
+    public static IHttpClientBuilder AddOpenAIResilience(this IHttpClientBuilder builder)
+    {
+        builder.AddResilienceHandler(PipelineName, static (pipeline, context) =>
+        {
+            var services = context.ServiceProvider;
+            var options = services.GetRequiredService<IOptions<OpenAIOptions>>().Value.Resilience;
+            var time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+
+            pipeline
+                .AddTimeout(new HttpTimeoutStrategyOptions { Name = "total", Timeout = options.TotalTimeout })
+                .AddRetry(RetryOptions(options, time))
+                .AddCircuitBreaker(BreakerOptions(options))
+                .AddTimeout(new HttpTimeoutStrategyOptions { Name = "attempt", Timeout = options.AttemptTimeout });
+        });
+
+        return builder.AddHttpMessageHandler(services =>
+            new AttemptHandler(services.GetService<TimeProvider>() ?? TimeProvider.System));
+    }
+
+    internal static HttpRetryStrategyOptions RetryOptions(ResilienceOptions options, TimeProvider time) => new()
+    {
+        MaxRetryAttempts = options.MaxRetryAttempts,
+        BackoffType = DelayBackoffType.Exponential,
+        Delay = options.BaseDelay,
+        MaxDelay = options.MaxDelay,
+        UseJitter = options.UseJitter,
+
+        // The built-in Retry-After handling is replaced by DelayGenerator below, which also reads retry-after-ms.
+        ShouldRetryAfterHeader = false,
+        ShouldHandle = args => ShouldRetryAsync(args.Outcome, args.Context, options, time),
+        DelayGenerator = args => ValueTask.FromResult(
+            args.Outcome.Result is { } response && UpstreamOutcome.ServerDelay(response, time.GetUtcNow()) is { } wait
+                ? wait + ServerDelayMargin
+                : (TimeSpan?)null),
+        OnRetry = async args =>
+        {
+            // Only a 429's code changes the reason; ShouldRetryAsync has buffered its body already.
+            var code = args.Outcome.Result is { StatusCode: HttpStatusCode.TooManyRequests } limited
+                ? await UpstreamOutcome.ErrorCodeAsync(limited, args.Context.CancellationToken).ConfigureAwait(false)
+                : null;
+            var reason = UpstreamOutcome.Describe(args.Outcome, code);
+            args.Context.Properties.Set(AttemptHandler.RetryKey, (reason, args.RetryDelay));
+            var number = args.AttemptNumber + 1;
+            CallProgress.Current?.RetryScheduled(number, reason, args.RetryDelay);
+            Activity.Current?.AddEvent(new ActivityEvent("retry", tags: new ActivityTagsCollection
+            {
+                ["retry.attempt"] = number,
+                ["retry.reason"] = reason,
+                ["retry.delay_ms"] = (long)args.RetryDelay.TotalMilliseconds,
+            }));
+        },
+    };
+
+    private static HttpCircuitBreakerStrategyOptions BreakerOptions(ResilienceOptions options) => new()
+    {
+        FailureRatio = options.CircuitBreaker.FailureRatio,
+        MinimumThroughput = options.CircuitBreaker.MinimumThroughput,
+        SamplingDuration = options.CircuitBreaker.SamplingDuration,
+        BreakDuration = options.CircuitBreaker.BreakDuration,
+
+        // "Down" is 5xx, timeouts and broken connections. A 429 means the upstream is up and busy: the
+        // retry strategy waits it out, and opening the breaker for it would turn a pause into an outage.
+        ShouldHandle = args => ValueTask.FromResult(
+            args.Outcome.Exception is { } ex ? UpstreamOutcome.IsTransientException(ex)
+            : args.Outcome.Result is { } r && r.StatusCode != HttpStatusCode.TooManyRequests && UpstreamOutcome.IsTransientStatus(r.StatusCode)),
+        OnOpened = args =>
+        {
+            Activity.Current?.AddEvent(new ActivityEvent("circuit_breaker.opened", tags: new ActivityTagsCollection
+            {
+                ["circuit_breaker.break_ms"] = (long)args.BreakDuration.TotalMilliseconds,
+            }));
+            return ValueTask.CompletedTask;
+        },
+        OnClosed = _ =>
+        {
+            Activity.Current?.AddEvent(new ActivityEvent("circuit_breaker.closed"));
+            return ValueTask.CompletedTask;
+        },
+        OnHalfOpened = _ =>
+        {
+            Activity.Current?.AddEvent(new ActivityEvent("circuit_breaker.half_opened"));
+            return ValueTask.CompletedTask;
+        },
+    };
+
+    /// <summary>
+    /// Retry what is transient, except a 429 for exhausted quota (waiting will not refill it) and a
+    /// server wait we cannot honour: beyond <see cref="ResilienceOptions.MaxServerDelay"/> or past what
+    /// is left of the total budget, the response goes back at once with the server's wait on it.
+    /// </summary>
+    internal static async ValueTask<bool> ShouldRetryAsync(
+        Outcome<HttpResponseMessage> outcome, ResilienceContext context, ResilienceOptions options, TimeProvider time)
+    {
+        if (outcome.Exception is { } exception)
+        {
+            return UpstreamOutcome.IsTransientException(exception) && !context.CancellationToken.IsCancellationRequested;
+        }
+
+        if (outcome.Result is not { } response || !UpstreamOutcome.IsTransientStatus(response.StatusCode))
+        {
+            return false;
+        }
+
+        if (response.StatusCode == HttpStatusCode.TooManyRequests
+            && await UpstreamOutcome.ErrorCodeAsync(response, context.CancellationToken).ConfigureAwait(false) == UpstreamOutcome.InsufficientQuota)
+        {
+            return false;
+        }
+
+        if (UpstreamOutcome.ServerDelay(response, time.GetUtcNow()) is { } wait)
+        {
+            var elapsed = context.Properties.TryGetValue(AttemptHandler.StartedKey, out var started)
+                ? time.GetElapsedTime(started)
+                : TimeSpan.Zero;
+            var left = options.TotalTimeout - elapsed;
+            if (wait > options.MaxServerDelay || wait >= left)
+            {
+                if (CallProgress.Current is { } call)
+                {
+                    call.StopRetryAfter = wait;
+                    call.StopReason = wait > options.MaxServerDelay
+                        ? $"The upstream asked to wait {Seconds(wait)}, longer than OpenAI:Resilience:MaxServerDelay ({Seconds(options.MaxServerDelay)})."
+                        : $"The upstream asked to wait {Seconds(wait)}, more than the {Seconds(left)} left of OpenAI:Resilience:TotalTimeout.";
+                }
+
+                Activity.Current?.AddEvent(new ActivityEvent("retry.budget_exceeded", tags: new ActivityTagsCollection
+                {
+                    ["retry.server_delay_ms"] = (long)wait.TotalMilliseconds,
+                    ["retry.budget_left_ms"] = (long)Math.Max(0, left.TotalMilliseconds),
+                }));
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s";
+}

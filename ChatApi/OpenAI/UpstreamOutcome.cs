@@ -1,0 +1,132 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+
+namespace AspireRetry.ChatApi.OpenAI;
+
+/// <summary>
+/// Reads an upstream outcome the way OpenAI documents it: the status, the error body's
+/// <c>error.code</c>/<c>error.type</c>, and the server's wait (<c>retry-after-ms</c>, then
+/// <c>retry-after</c> as seconds or an HTTP date). Pure functions, so the rules are unit-testable.
+/// </summary>
+public static class UpstreamOutcome
+{
+    public const string RetryAfterMsHeader = "retry-after-ms";
+    public const string RetryAfterHeader = "retry-after";
+    public const string InsufficientQuota = "insufficient_quota";
+
+    /// <summary>Statuses that say "try again"; everything else from the upstream is final.</summary>
+    public static bool IsTransientStatus(HttpStatusCode status) => status is
+        HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests or HttpStatusCode.InternalServerError
+        or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout;
+
+    /// <summary>Connection failures and attempt timeouts are transient; a caller's cancellation and an open breaker are not.</summary>
+    public static bool IsTransientException(Exception exception) => exception switch
+    {
+        BrokenCircuitException => false,
+        TimeoutRejectedException => true,
+        HttpRequestException => true,
+        OperationCanceledException => false,
+        _ => false,
+    };
+
+    /// <summary>
+    /// The wait the server asked for: <c>retry-after-ms</c> wins (OpenAI's precise form), then
+    /// <c>retry-after</c> in seconds or as an HTTP date. Null when it named none.
+    /// </summary>
+    public static TimeSpan? ServerDelay(HttpResponseMessage response, DateTimeOffset now) => ServerDelay(
+        response.Headers.TryGetValues(RetryAfterMsHeader, out var ms) ? ms.FirstOrDefault() : null,
+        response.Headers.TryGetValues(RetryAfterHeader, out var after) ? after.FirstOrDefault() : null,
+        now);
+
+    /// <inheritdoc cref="ServerDelay(HttpResponseMessage, DateTimeOffset)"/>
+    public static TimeSpan? ServerDelay(string? retryAfterMs, string? retryAfter, DateTimeOffset now)
+    {
+        if (double.TryParse(retryAfterMs, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) && ms >= 0)
+        {
+            return TimeSpan.FromMilliseconds(ms);
+        }
+
+        if (string.IsNullOrWhiteSpace(retryAfter))
+        {
+            return null;
+        }
+
+        if (double.TryParse(retryAfter, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
+        {
+            return seconds < 0 ? TimeSpan.Zero : TimeSpan.FromSeconds(seconds);
+        }
+
+        if (DateTimeOffset.TryParse(retryAfter, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date))
+        {
+            var wait = date - now;
+            return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The OpenAI error code of a failed response (e.g. <c>insufficient_quota</c>), read from a buffered
+    /// copy of the body so the SDK can still read it for the caller.
+    /// </summary>
+    public static async ValueTask<string?> ErrorCodeAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (response.IsSuccessStatusCode)
+        {
+            return null;
+        }
+
+        await response.Content.LoadIntoBufferAsync(cancellationToken).ConfigureAwait(false);
+        var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        return ParseErrorCode(body);
+    }
+
+    public static string? ParseErrorCode(string body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object
+                && doc.RootElement.TryGetProperty("error", out var error)
+                && error.ValueKind == JsonValueKind.Object)
+            {
+                // OpenAI puts the precise reason in "code" and sometimes only in "type" (insufficient_quota).
+                foreach (var name in (string[])["code", "type"])
+                {
+                    if (error.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
+                        && value.GetString() is { Length: > 0 } text && text != "requests" && text != "tokens")
+                    {
+                        return text;
+                    }
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Not OpenAI's error shape (a proxy's HTML page, say): the status alone decides.
+        }
+
+        return null;
+    }
+
+    /// <summary>A short human reason for an outcome: "429 rate_limit_exceeded", "503", "connection failed", "attempt timeout".</summary>
+    public static string Describe(Outcome<HttpResponseMessage> outcome, string? errorCode = null) =>
+        outcome.Exception is { } ex ? DescribeException(ex)
+        : outcome.Result is { } r ? errorCode is null ? ((int)r.StatusCode).ToString(CultureInfo.InvariantCulture) : $"{(int)r.StatusCode} {errorCode}"
+        : "unknown";
+
+    public static string DescribeException(Exception exception) => exception switch
+    {
+        TimeoutRejectedException => "attempt timeout",
+        BrokenCircuitException => "circuit open",
+        HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => "connection failed",
+        HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded } => "connection reset",
+        HttpRequestException => "connection error",
+        OperationCanceledException => "cancelled",
+        _ => exception.GetType().Name,
+    };
+}

@@ -1,0 +1,149 @@
+using System.Net;
+using AspireRetry.ChatApi.OpenAI;
+using Microsoft.Extensions.Time.Testing;
+using Polly;
+
+namespace AspireRetry.ChatApi.Tests;
+
+/// <summary>The wait and retry decisions, on a fake clock: no wall-clock sleeps.</summary>
+public sealed class DelayLogicTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
+
+    private static HttpResponseMessage Response(HttpStatusCode status, string? retryAfterMs = null, string? retryAfter = null, string? body = null)
+    {
+        var response = new HttpResponseMessage(status) { Content = new StringContent(body ?? "") };
+        if (retryAfterMs is not null) response.Headers.TryAddWithoutValidation("retry-after-ms", retryAfterMs);
+        if (retryAfter is not null) response.Headers.TryAddWithoutValidation("retry-after", retryAfter);
+        return response;
+    }
+
+    [Fact]
+    public void Retry_after_ms_wins_over_retry_after()
+    {
+        using var response = Response(HttpStatusCode.TooManyRequests, retryAfterMs: "150", retryAfter: "2");
+        Assert.Equal(TimeSpan.FromMilliseconds(150), UpstreamOutcome.ServerDelay(response, Now));
+    }
+
+    [Fact]
+    public void Retry_after_in_seconds_and_as_an_http_date_are_both_read()
+    {
+        using var seconds = Response(HttpStatusCode.TooManyRequests, retryAfter: "2");
+        using var date = Response(HttpStatusCode.ServiceUnavailable, retryAfter: Now.AddSeconds(7).ToString("r"));
+        using var past = Response(HttpStatusCode.ServiceUnavailable, retryAfter: Now.AddSeconds(-7).ToString("r"));
+        using var none = Response(HttpStatusCode.ServiceUnavailable);
+
+        Assert.Equal(TimeSpan.FromSeconds(2), UpstreamOutcome.ServerDelay(seconds, Now));
+        Assert.Equal(TimeSpan.FromSeconds(7), UpstreamOutcome.ServerDelay(date, Now));
+        Assert.Equal(TimeSpan.Zero, UpstreamOutcome.ServerDelay(past, Now));
+        Assert.Null(UpstreamOutcome.ServerDelay(none, Now));
+    }
+
+    [Theory]
+    [InlineData("""{"error":{"message":"x","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}""", "insufficient_quota")]
+    [InlineData("""{"error":{"message":"x","type":"requests","param":null,"code":"rate_limit_exceeded"}}""", "rate_limit_exceeded")]
+    [InlineData("""{"error":{"message":"x","type":"insufficient_quota","param":null,"code":null}}""", "insufficient_quota")]
+    [InlineData("<html>bad gateway</html>", null)]
+    public void The_openai_error_code_is_read_from_the_body(string body, string? code) =>
+        Assert.Equal(code, UpstreamOutcome.ParseErrorCode(body));
+
+    [Fact]
+    public async Task The_pipeline_waits_the_servers_retry_after_ms_plus_the_safety_margin_on_the_clock()
+    {
+        var time = new FakeTimeProvider(Now);
+        var options = new ResilienceOptions { BaseDelay = TimeSpan.FromSeconds(10), TotalTimeout = TimeSpan.FromMinutes(1) };
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
+            .AddRetry(OpenAIResilience.RetryOptions(options, time))
+            .Build();
+        var calls = 0;
+
+        var execution = pipeline.ExecuteAsync(_ => ValueTask.FromResult(++calls == 1
+            ? Response(HttpStatusCode.TooManyRequests, retryAfterMs: "150", body: """{"error":{"code":"rate_limit_exceeded"}}""")
+            : Response(HttpStatusCode.OK)), TestContext.Current.CancellationToken).AsTask();
+
+        await WaitUntilAsync(() => calls == 1);
+        time.Advance(TimeSpan.FromMilliseconds(149) + OpenAIResilience.ServerDelayMargin);
+        Assert.Equal(1, calls);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        var result = await execution.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+
+        Assert.Equal(2, calls);
+        Assert.Equal(HttpStatusCode.OK, result.StatusCode);
+    }
+
+    [Fact]
+    public async Task Without_a_server_wait_the_backoff_grows_exponentially_from_the_base_delay()
+    {
+        var time = new FakeTimeProvider(Now);
+        var options = new ResilienceOptions { BaseDelay = TimeSpan.FromSeconds(1), UseJitter = false, MaxRetryAttempts = 3 };
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
+            .AddRetry(OpenAIResilience.RetryOptions(options, time))
+            .Build();
+        var calls = 0;
+
+        var execution = pipeline.ExecuteAsync(_ => ValueTask.FromResult(Response(++calls < 4 ? HttpStatusCode.BadGateway : HttpStatusCode.OK)),
+            TestContext.Current.CancellationToken).AsTask();
+
+        // 1 s, then 2 s, then 4 s: the recipe's 1, 2, 4 schedule, but only for errors worth retrying.
+        foreach (var (wait, expectedCalls) in new[] { (1000, 2), (2000, 3), (4000, 4) })
+        {
+            await WaitUntilAsync(() => calls == expectedCalls - 1);
+            time.Advance(TimeSpan.FromMilliseconds(wait - 1));
+            Assert.Equal(expectedCalls - 1, calls);
+            time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await execution.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_server_wait_longer_than_what_is_left_of_the_budget_is_not_retried()
+    {
+        var time = new FakeTimeProvider(Now);
+        var options = new ResilienceOptions { TotalTimeout = TimeSpan.FromSeconds(10), MaxServerDelay = TimeSpan.FromSeconds(60) };
+        var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
+        context.Properties.Set(AttemptHandler.StartedKey, time.GetTimestamp());
+        using var response = Response(HttpStatusCode.TooManyRequests, retryAfter: "4", body: """{"error":{"code":"rate_limit_exceeded"}}""");
+
+        Assert.True(await OpenAIResilience.ShouldRetryAsync(Outcome.FromResult(response), context, options, time));
+        time.Advance(TimeSpan.FromSeconds(7)); // 3 s left: a 4 s wait no longer fits
+        Assert.False(await OpenAIResilience.ShouldRetryAsync(Outcome.FromResult(response), context, options, time));
+        ResilienceContextPool.Shared.Return(context);
+    }
+
+    [Theory]
+    [InlineData(HttpStatusCode.TooManyRequests, """{"error":{"type":"insufficient_quota","code":"insufficient_quota"}}""", false)]
+    [InlineData(HttpStatusCode.TooManyRequests, """{"error":{"type":"requests","code":"rate_limit_exceeded"}}""", true)]
+    [InlineData(HttpStatusCode.BadRequest, "", false)]
+    [InlineData(HttpStatusCode.Unauthorized, "", false)]
+    [InlineData(HttpStatusCode.Forbidden, "", false)]
+    [InlineData(HttpStatusCode.NotFound, "", false)]
+    [InlineData(HttpStatusCode.Conflict, "", false)]
+    [InlineData(HttpStatusCode.UnprocessableEntity, "", false)]
+    [InlineData(HttpStatusCode.RequestTimeout, "", true)]
+    [InlineData(HttpStatusCode.InternalServerError, "", true)]
+    [InlineData(HttpStatusCode.BadGateway, "", true)]
+    [InlineData(HttpStatusCode.ServiceUnavailable, "", true)]
+    [InlineData(HttpStatusCode.GatewayTimeout, "", true)]
+    public async Task Only_transient_statuses_are_retried(HttpStatusCode status, string body, bool retried)
+    {
+        var time = new FakeTimeProvider(Now);
+        var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
+        using var response = Response(status, body: body);
+
+        Assert.Equal(retried, await OpenAIResilience.ShouldRetryAsync(Outcome.FromResult(response), context, new ResilienceOptions(), time));
+        // The decision read the body without consuming it: the SDK can still read it for the caller.
+        Assert.Equal(body, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        ResilienceContextPool.Shared.Return(context);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 5 s");
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+    }
+}

@@ -1,0 +1,199 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using AspireRetry.ChatApi.OpenAI;
+
+namespace AspireRetry.ChatApi.Tests;
+
+/// <summary>The one retry layer, seen from outside: what the upstream receives and what the caller gets.</summary>
+public sealed class RetryPolicyTests(ChatApiFixture fixture)
+{
+    private const int MaxAttempts = 4; // MaxRetryAttempts = 3 in the test policy
+    private readonly string _caller = $"policy-{Guid.NewGuid():N}";
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private async Task<(HttpResponseMessage Response, JsonElement Body)> ChatAsync(string text = "Hello")
+    {
+        var response = await fixture.ClientFor(_caller).PostAsJsonAsync("/api/chat", ChatApiCalls.Body(text), Ct);
+        return (response, await response.Content.ReadFromJsonAsync<JsonElement>(Ct));
+    }
+
+    [Fact]
+    public async Task Rate_limited_call_waits_retry_after_ms_then_succeeds()
+    {
+        await fixture.ScriptAsync(_caller, "429:retry-after-ms=150", "ok");
+
+        var (response, body) = await ChatAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, body.GetProperty("attempts").GetInt32());
+        var seen = await fixture.SeenAsync(_caller);
+        Assert.Equal(2, seen.Count);
+        var gap = seen[1].ReceivedAt - seen[0].ReceivedAt;
+        Assert.InRange(gap.TotalMilliseconds, 150, 150 + 100);
+    }
+
+    [Fact]
+    public async Task Rate_limited_call_honours_retry_after_in_seconds()
+    {
+        await fixture.ScriptAsync(_caller, "429:retry-after=1", "ok");
+
+        var (response, _) = await ChatAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var seen = await fixture.SeenAsync(_caller);
+        Assert.Equal(2, seen.Count);
+        Assert.InRange((seen[1].ReceivedAt - seen[0].ReceivedAt).TotalMilliseconds, 1000, 1100);
+    }
+
+    [Fact]
+    public async Task Rate_limited_call_honours_retry_after_as_an_http_date()
+    {
+        await fixture.ScriptAsync(_caller, "429:retry-after-date=1", "ok");
+
+        var (response, _) = await ChatAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var seen = await fixture.SeenAsync(_caller);
+        Assert.Equal(2, seen.Count);
+        // The date has whole-second precision; the emulator logs the exact wait it named (from its receipt
+        // of the request), and the retry must come after that moment, and soon after it.
+        var told = Assert.IsType<long>(seen[0].RetryAfterMs);
+        var gap = (seen[1].ReceivedAt - seen[0].ReceivedAt).TotalMilliseconds;
+        Assert.InRange(gap, told - 1, told + 100); // - 1: the log's timestamps are rounded to the millisecond
+    }
+
+    [Theory]
+    [InlineData("500", "server_error")]
+    [InlineData("502", "bad_gateway")]
+    [InlineData("503", "service_unavailable")]
+    [InlineData("504", "gateway_timeout")]
+    [InlineData("408", "request_timeout")]
+    [InlineData("429:retry-after-ms=20", "rate_limit")]
+    [InlineData("reset", "reset")]
+    [InlineData("hang", "hang")]
+    public async Task A_transient_failure_is_retried_then_succeeds(string outcome, string fault)
+    {
+        await fixture.ScriptAsync(_caller, outcome, "ok");
+
+        var (response, body) = await ChatAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, body.GetProperty("attempts").GetInt32());
+        Assert.Equal([fault, "ok"], (await fixture.SeenAsync(_caller)).Select(r => r.Outcome));
+    }
+
+    [Theory]
+    [InlineData("400", 502, "Upstream rejected the request")]
+    [InlineData("401", 502, "Upstream rejected the API key")]
+    [InlineData("404", 502, "Upstream rejected the request")]
+    [InlineData("quota", 502, "Upstream quota exhausted")]
+    public async Task A_non_transient_failure_is_not_retried_and_the_caller_is_told_why(string outcome, int status, string title)
+    {
+        await fixture.ScriptAsync(_caller, outcome, "ok");
+
+        var (response, body) = await ChatAsync();
+
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.Equal(title, body.GetProperty("title").GetString());
+        Assert.Equal(1, body.GetProperty("attempts").GetInt32());
+        Assert.Single(await fixture.SeenAsync(_caller));
+        Assert.DoesNotContain(ChatApiFixture.ApiKey, body.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_permanently_failing_upstream_sees_exactly_max_retries_plus_one_requests()
+    {
+        await fixture.ScriptAsync(_caller, [.. Enumerable.Repeat("503", MaxAttempts + 2)]);
+
+        var (response, body) = await ChatAsync();
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal(MaxAttempts, body.GetProperty("attempts").GetInt32());
+        Assert.Equal(MaxAttempts, (await fixture.SeenAsync(_caller)).Count);
+    }
+
+    [Fact]
+    public async Task A_server_wait_beyond_the_budget_fails_at_once_and_passes_the_wait_on()
+    {
+        await fixture.ScriptAsync(_caller, "429:retry-after=30", "ok");
+        var started = DateTimeOffset.UtcNow;
+
+        var (response, body) = await ChatAsync();
+
+        Assert.True(DateTimeOffset.UtcNow - started < TimeSpan.FromSeconds(2), "the call must not sleep towards the 30 s wait");
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(30), response.Headers.RetryAfter?.Delta);
+        Assert.Equal(30_000, body.GetProperty("retryAfterMs").GetInt64());
+        Assert.Contains("MaxServerDelay", body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Single(await fixture.SeenAsync(_caller));
+    }
+
+    [Fact]
+    public async Task An_open_breaker_fails_fast_without_touching_the_upstream_and_recovers_after_the_break()
+    {
+        await using var api = fixture.CreateApi(new Dictionary<string, string?>
+        {
+            ["OpenAI:Resilience:CircuitBreaker:MinimumThroughput"] = "4",
+            ["OpenAI:Resilience:CircuitBreaker:FailureRatio"] = "0.5",
+            ["OpenAI:Resilience:CircuitBreaker:BreakDuration"] = "00:00:00.800",
+        });
+        using var client = ChatApiFixture.ClientFor(api, _caller);
+        await fixture.ScriptAsync(_caller, [.. Enumerable.Repeat("500", MaxAttempts)]);
+
+        using var first = await client.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("Hello"), Ct);
+        Assert.Equal(MaxAttempts, (await fixture.SeenAsync(_caller)).Count);
+
+        using var fast = await client.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("Hello"), Ct);
+        var problem = await fast.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, fast.StatusCode);
+        Assert.Equal("Upstream is down", problem.GetProperty("title").GetString());
+        Assert.NotNull(fast.Headers.RetryAfter);
+        Assert.InRange(problem.GetProperty("retryAfterMs").GetInt64(), 1, 800);
+        Assert.Equal(MaxAttempts, (await fixture.SeenAsync(_caller)).Count);
+
+        // After the break a probe goes through and, the upstream being fine again, closes the breaker.
+        var deadline = DateTimeOffset.UtcNow.AddSeconds(5);
+        HttpStatusCode status;
+        do
+        {
+            await Task.Delay(100, Ct);
+            using var probe = await client.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("Hello"), Ct);
+            status = probe.StatusCode;
+        }
+        while (status != HttpStatusCode.OK && DateTimeOffset.UtcNow < deadline);
+
+        Assert.Equal(HttpStatusCode.OK, status);
+    }
+
+    [Fact]
+    public async Task Cancelling_during_a_backoff_sends_no_further_request()
+    {
+        await fixture.ScriptAsync(_caller, "503:retry-after-ms=1000", "ok");
+        var delayMs = await ReadFirstAttemptDelayThenCloseAsync();
+
+        Assert.Equal(1000 + OpenAIResilience.ServerDelayMargin.TotalMilliseconds, delayMs);
+        // Negative evidence needs the moment the retry would have happened to pass: wait it out, bounded.
+        await Task.Delay(TimeSpan.FromMilliseconds(delayMs + 300), Ct);
+        Assert.Single(await fixture.SeenAsync(_caller));
+    }
+
+    /// <summary>Starts a stream, reads up to its first attempt event, then goes away as a closed tab does.</summary>
+    private async Task<long> ReadFirstAttemptDelayThenCloseAsync()
+    {
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/chat/stream") { Content = JsonContent.Create(ChatApiCalls.Body("Hello")) };
+        using var response = await fixture.ClientFor(_caller).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel.Token);
+        await using var stream = await response.Content.ReadAsStreamAsync(cancel.Token);
+        await foreach (var item in System.Net.ServerSentEvents.SseParser.Create(stream).EnumerateAsync(cancel.Token))
+        {
+            if (item.EventType == "attempt")
+            {
+                await cancel.CancelAsync();
+                return JsonDocument.Parse(item.Data).RootElement.GetProperty("delayMs").GetInt64();
+            }
+        }
+
+        throw new Xunit.Sdk.XunitException("the stream ended without an attempt event");
+    }
+}

@@ -1,0 +1,18 @@
+using AspireRetry.OpenAIEmulator.RateLimiting;
+
+namespace AspireRetry.OpenAIEmulator.Chaos;
+
+/// <summary>Everything needed to answer one chat request: the fault and its parameters resolved.</summary>
+public sealed record ChaosDecision(
+    ChaosOutcome Outcome,
+    Fault Fault,
+    RateLimitResult RateLimit,
+    RetryAdvice? RetryAfter,
+    StreamPacing Pacing,
+    TimeSpan HangFor)
+{
+    public int? StatusCode => Fault.ToStatusCode();
+}
+
+/// <summary>How a completion is paced; <paramref name="TokensPerSecond"/> 0 means no delay between tokens.</summary>
+public sealed record StreamPacing(TimeSpan FirstTokenDelay, double TokensPerSecond, int? DisconnectAfterChunks);

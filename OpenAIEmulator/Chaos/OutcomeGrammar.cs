@@ -1,0 +1,115 @@
+using System.Globalization;
+
+namespace AspireRetry.OpenAIEmulator.Chaos;
+
+/// <summary>
+/// Parses scripted outcomes: <c>kind[:key=value[,key=value]]</c>, e.g. <c>429:retry-after-ms=150</c>,
+/// <c>hang:ms=2000</c>, <c>disconnect:after=5</c>.
+/// </summary>
+public static class OutcomeGrammar
+{
+    private static readonly string[] RetryAfterOptions = ["retry-after-ms", "retry-after", "retry-after-date"];
+
+    private static readonly (string Kind, Fault Fault, string[] Options)[] Kinds =
+    [
+        ("ok", Fault.None, []),
+        ("429", Fault.RateLimit, RetryAfterOptions),
+        ("quota", Fault.InsufficientQuota, []),
+        ("400", Fault.BadRequest, []),
+        ("401", Fault.Unauthorized, []),
+        ("403", Fault.Forbidden, []),
+        ("404", Fault.NotFound, []),
+        ("408", Fault.RequestTimeout, []),
+        ("409", Fault.Conflict, []),
+        ("422", Fault.Unprocessable, []),
+        ("500", Fault.ServerError, []),
+        ("502", Fault.BadGateway, []),
+        ("503", Fault.ServiceUnavailable, RetryAfterOptions),
+        ("504", Fault.GatewayTimeout, []),
+        ("reset", Fault.Reset, []),
+        ("hang", Fault.Hang, ["ms"]),
+        ("slow-first-token", Fault.SlowFirstToken, ["ms"]),
+        ("slow-stream", Fault.SlowStream, ["tps"]),
+        ("disconnect", Fault.MidStreamDisconnect, ["after"]),
+    ];
+
+    public static string AllowedKinds { get; } = string.Join(", ", Kinds.Select(k => k.Kind));
+
+    public static bool TryParse(string text, out ChaosOutcome outcome, out string error)
+    {
+        outcome = ChaosOutcome.Rolled(Fault.None);
+        error = "";
+        var trimmed = text.Trim();
+        var colon = trimmed.IndexOf(':');
+        var kindText = (colon < 0 ? trimmed : trimmed[..colon]).Trim().ToLowerInvariant();
+
+        var match = Array.FindIndex(Kinds, k => k.Kind == kindText);
+        if (match < 0)
+        {
+            error = $"unknown kind '{kindText}'. Allowed kinds: {AllowedKinds}.";
+            return false;
+        }
+
+        var (kind, fault, allowed) = Kinds[match];
+        var result = new ChaosOutcome(trimmed, fault);
+        int? ms = null, seconds = null, date = null;
+
+        var options = colon < 0 ? [] : trimmed[(colon + 1)..].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        foreach (var option in options)
+        {
+            var parts = option.Split('=', 2, StringSplitOptions.TrimEntries);
+            var key = parts[0].ToLowerInvariant();
+            if (!allowed.Contains(key))
+            {
+                error = allowed.Length == 0
+                    ? $"'{kind}' takes no options, but got '{option}'."
+                    : $"unknown option '{key}' for '{kind}'. Allowed options: {string.Join(", ", allowed)}.";
+                return false;
+            }
+
+            if (parts.Length < 2 || parts[1].Length == 0)
+            {
+                error = $"option '{key}' needs a value, e.g. '{kind}:{key}=100'.";
+                return false;
+            }
+
+            if (key == "tps")
+            {
+                if (!double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var tps) || !(tps > 0) || double.IsInfinity(tps))
+                {
+                    error = $"option 'tps' must be a number greater than 0, but got '{parts[1]}'.";
+                    return false;
+                }
+
+                result = result with { TokensPerSecond = tps };
+                continue;
+            }
+
+            if (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+            {
+                error = $"option '{key}' must be a whole number from 0 to {int.MaxValue}, but got '{parts[1]}'.";
+                return false;
+            }
+
+            switch (key)
+            {
+                case "retry-after-ms": ms = value; break;
+                case "retry-after": seconds = value; break;
+                case "retry-after-date": date = value; break;
+                case "ms": result = result with { Milliseconds = value }; break;
+                case "after": result = result with { AfterChunks = value }; break;
+            }
+        }
+
+        if (seconds is not null && date is not null)
+        {
+            error = "'retry-after' and 'retry-after-date' both set the Retry-After header; use one of them.";
+            return false;
+        }
+
+        outcome = ms is null && seconds is null && date is null
+            ? result
+            : result with { RetryAfter = new RetryAfterSpec(ms, seconds, date) };
+        return true;
+    }
+}

@@ -1,0 +1,42 @@
+using AspireRetry.OpenAIEmulator.Chaos;
+using Microsoft.Extensions.Options;
+
+namespace AspireRetry.OpenAIEmulator;
+
+/// <summary>Fails start-up with messages that name the configuration key at fault.</summary>
+public sealed class EmulatorOptionsValidator : IValidateOptions<EmulatorOptions>
+{
+    public ValidateOptionsResult Validate(string? name, EmulatorOptions options)
+    {
+        var failures = new List<string>();
+        const string Prefix = EmulatorOptions.SectionName + ":";
+
+        if (!(options.TokensPerSecond >= 0) || double.IsInfinity(options.TokensPerSecond))
+        {
+            failures.Add($"{Prefix}TokensPerSecond must be 0 (no delay) or more, but was {options.TokensPerSecond}.");
+        }
+
+        if (options.FirstTokenDelayMs < 0)
+        {
+            failures.Add($"{Prefix}FirstTokenDelayMs must be 0 or more, but was {options.FirstTokenDelayMs}.");
+        }
+
+        if (options.RequestLogCapacity < 1)
+        {
+            failures.Add($"{Prefix}RequestLogCapacity must be 1 or more, but was {options.RequestLogCapacity}.");
+        }
+
+        if (options.Models.Any(string.IsNullOrWhiteSpace))
+        {
+            failures.Add($"{Prefix}Models must not contain empty model names.");
+        }
+
+        failures.AddRange(ChaosProfileValidator.Validate(options.Chaos)
+            .Select(error => $"{Prefix}Chaos:{ToConfigKey(error.Field)}: {error.Message}"));
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static string ToConfigKey(string field) =>
+        string.Join(':', field.Split('.').Select(part => char.ToUpperInvariant(part[0]) + part[1..]));
+}

@@ -1,0 +1,3 @@
+using AspireRetry.OpenAIEmulator;
+
+EmulatorApp.Create(args).Run();

@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json.Nodes;
+using static AspireRetry.OpenAIEmulator.Tests.EmulatorFixture;
+
+namespace AspireRetry.OpenAIEmulator.Tests;
+
+/// <summary>Token-bucket mode on a real clock, with windows short enough to wait out.</summary>
+public sealed class RateLimitModeTests(EmulatorFixture emulator) : IClassFixture<EmulatorFixture>, IAsyncLifetime
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
+
+    public async ValueTask DisposeAsync() => await emulator.Http.DeleteAsync("emulator/chaos", CancellationToken.None);
+
+    [Fact]
+    public async Task Burst_beyond_the_request_bucket_is_rejected_exactly_with_real_429s()
+    {
+        // A minute-long window refills one request per 12 s, so nothing refills during the burst.
+        await emulator.PutProfileAsync("""{"rateLimiter":{"enabled":true,"requestsPerWindow":5,"tokensPerWindow":1000000,"windowMs":60000}}""");
+        var caller = NewCaller("burst");
+        using var http = emulator.CreateClient(caller);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => http.PostAsync("v1/chat/completions", ChatBody(), Ct)));
+
+        var admitted = responses.Where(r => r.StatusCode == HttpStatusCode.OK).ToList();
+        var rejected = responses.Where(r => r.StatusCode == HttpStatusCode.TooManyRequests).ToList();
+        Assert.Equal(5, admitted.Count);
+        Assert.Equal(15, rejected.Count);
+        Assert.Equal(["0", "1", "2", "3", "4"], admitted.Select(r => Header(r, "x-ratelimit-remaining-requests")).Order());
+        foreach (var response in rejected)
+        {
+            var error = await ErrorOfAsync(response);
+            Assert.Equal("rate_limit_exceeded", error["code"]!.GetValue<string>());
+            Assert.Equal("requests", error["type"]!.GetValue<string>());
+            var waitMs = long.Parse(Header(response, "retry-after-ms"), CultureInfo.InvariantCulture);
+            Assert.InRange(waitMs, 1, 12_000);
+            Assert.Equal(((waitMs + 999) / 1000).ToString(CultureInfo.InvariantCulture), Header(response, "retry-after"));
+            Assert.Equal("0", Header(response, "x-ratelimit-remaining-requests"));
+            Assert.Equal("5", Header(response, "x-ratelimit-limit-requests"));
+        }
+
+        var (_, byOutcome) = await emulator.CallerStatsAsync(caller);
+        Assert.Equal(new Dictionary<string, int> { ["ok"] = 5, ["rate_limited_by_bucket"] = 15 }, byOutcome);
+        foreach (var response in responses)
+        {
+            response.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Waiting_the_advised_retry_after_ms_is_enough_to_be_admitted()
+    {
+        // Two requests per 600 ms: one request is regained every 300 ms.
+        await emulator.PutProfileAsync("""{"rateLimiter":{"enabled":true,"requestsPerWindow":2,"tokensPerWindow":1000000,"windowMs":600}}""");
+        var caller = NewCaller("wait");
+        using var http = emulator.CreateClient(caller);
+
+        using var first = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+        using var second = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+        using var limited = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.TooManyRequests], new[] { first.StatusCode, second.StatusCode, limited.StatusCode });
+
+        var waitMs = long.Parse(Header(limited, "retry-after-ms"), CultureInfo.InvariantCulture);
+        Assert.InRange(waitMs, 1, 300);
+        Assert.True(waitMs <= ParseDurationMs(Header(limited, "x-ratelimit-reset-requests")), "one request is regained no later than the whole bucket");
+
+        await Task.Delay(TimeSpan.FromMilliseconds(waitMs), Ct);
+        using var retried = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+        var log = await emulator.RequestsAsync(caller);
+        Assert.Equal([200, 200, 429, 200], log.Select(r => r!["statusCode"]!.GetValue<int>()));
+        Assert.Equal(waitMs, log[2]!["retryAfterMs"]!.GetValue<long>());
+        var waited = DateTimeOffset.Parse(log[3]!["receivedAt"]!.GetValue<string>(), CultureInfo.InvariantCulture)
+            - DateTimeOffset.Parse(log[2]!["receivedAt"]!.GetValue<string>(), CultureInfo.InvariantCulture);
+        Assert.True(waited.TotalMilliseconds >= waitMs - 1, $"the log shows a wait of {waited.TotalMilliseconds} ms for an advised {waitMs} ms");
+    }
+
+    [Fact]
+    public async Task Successful_responses_report_true_remaining_and_reset_that_match_the_refill_rate()
+    {
+        // 4 requests per 800 ms: 200 ms per request; after taking 2 the bucket is full again in 400 ms.
+        await emulator.PutProfileAsync("""{"rateLimiter":{"enabled":true,"requestsPerWindow":4,"tokensPerWindow":1000000,"windowMs":800}}""");
+        using var http = emulator.CreateClient(NewCaller("headers"));
+
+        using var first = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+        using var second = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+
+        Assert.Equal("3", Header(first, "x-ratelimit-remaining-requests"));
+        Assert.Equal("2", Header(second, "x-ratelimit-remaining-requests"));
+        Assert.InRange(ParseDurationMs(Header(second, "x-ratelimit-reset-requests")), 200, 400);
+        var usage = JsonNode.Parse(await second.Content.ReadAsStringAsync(Ct))!["usage"]!["total_tokens"]!.GetValue<int>();
+        Assert.InRange(int.Parse(Header(second, "x-ratelimit-remaining-tokens"), CultureInfo.InvariantCulture), 1_000_000 - (2 * usage), 1_000_000 - usage);
+    }
+
+    private static double ParseDurationMs(string duration)
+    {
+        if (duration.EndsWith("ms", StringComparison.Ordinal))
+        {
+            return double.Parse(duration[..^2], CultureInfo.InvariantCulture);
+        }
+
+        var total = 0.0;
+        var number = "";
+        foreach (var c in duration)
+        {
+            if (char.IsDigit(c) || c == '.')
+            {
+                number += c;
+                continue;
+            }
+
+            total += double.Parse(number, CultureInfo.InvariantCulture) * c switch { 'h' => 3_600_000, 'm' => 60_000, _ => 1000 };
+            number = "";
+        }
+
+        return total;
+    }
+}

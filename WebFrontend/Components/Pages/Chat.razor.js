@@ -1,0 +1,15 @@
+// Enter sends, Shift+Enter keeps a new line; the message list follows the newest text.
+export function init(textarea, form) {
+    textarea.addEventListener("keydown", e => {
+        if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+            e.preventDefault();
+            form.requestSubmit();
+        }
+    });
+}
+
+export function scrollToEnd(element) {
+    if (element) {
+        element.scrollTop = element.scrollHeight;
+    }
+}

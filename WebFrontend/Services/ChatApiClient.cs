@@ -1,0 +1,75 @@
+using System.Net.Http.Json;
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+
+namespace AspireRetry.WebFrontend.Services;
+
+/// <summary>
+/// The one client for ChatApi. No retries here, on purpose: ChatApi's "openai" client is the only
+/// retry layer, and retrying the chat POST would multiply every upstream attempt.
+/// </summary>
+public sealed class ChatApiClient(HttpClient http)
+{
+    private static readonly JsonSerializerOptions Json = JsonSerializerOptions.Web;
+
+    public async Task<ModelsReply> GetModelsAsync(CancellationToken cancellationToken = default) =>
+        await http.GetFromJsonAsync<ModelsReply>("/api/models", Json, cancellationToken)
+        ?? throw new InvalidOperationException("ChatApi returned no models.");
+
+    /// <summary>Streams one reply; ends after a done or error event, or when cancelled (which cancels the upstream call).</summary>
+    public async IAsyncEnumerable<ChatStreamEvent> StreamAsync(string model, IReadOnlyList<ChatTurn> messages,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/chat/stream")
+        {
+            Content = JsonContent.Create(new { model, messages }, options: Json),
+        };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            yield return await ProblemAsync(response, cancellationToken);
+            yield break;
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+        await foreach (var item in SseParser.Create(body).EnumerateAsync(cancellationToken))
+        {
+            if (Parse(item) is { } e)
+            {
+                yield return e;
+            }
+        }
+    }
+
+    private static ChatStreamEvent? Parse(SseItem<string> item) => item.EventType switch
+    {
+        "start" => JsonSerializer.Deserialize<StartEvent>(item.Data, Json),
+        "attempt" => JsonSerializer.Deserialize<AttemptEvent>(item.Data, Json),
+        "delta" => JsonSerializer.Deserialize<DeltaEvent>(item.Data, Json),
+        "done" => JsonSerializer.Deserialize<DoneEvent>(item.Data, Json),
+        "error" => JsonSerializer.Deserialize<ErrorEvent>(item.Data, Json),
+        _ => null, // Unknown events are ignored, so ChatApi can add some without breaking this page.
+    };
+
+    private static async Task<ErrorEvent> ProblemAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var status = (int)response.StatusCode;
+        try
+        {
+            var problem = await response.Content.ReadFromJsonAsync<JsonElement>(Json, cancellationToken);
+            var title = problem.TryGetProperty("title", out var t) ? t.GetString() : null;
+            var detail = problem.TryGetProperty("detail", out var d) ? d.GetString() : null;
+            if (problem.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Object)
+            {
+                detail = string.Join(" ", errors.EnumerateObject().SelectMany(e => e.Value.EnumerateArray().Select(v => $"{e.Name}: {v.GetString()}")));
+            }
+
+            return new ErrorEvent(status, title ?? $"ChatApi answered {status}", detail ?? "", null, 0, null);
+        }
+        catch (JsonException)
+        {
+            return new ErrorEvent(status, $"ChatApi answered {status}", "The response was not a problem description.", null, 0, null);
+        }
+    }
+}

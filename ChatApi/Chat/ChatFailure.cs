@@ -13,6 +13,9 @@ namespace AspireRetry.ChatApi.Chat;
 /// </summary>
 public sealed record ChatFailure(int Status, string Title, string Detail, TimeSpan? RetryAfter, string ErrorType)
 {
+    /// <summary>The upstream was down, slow or unreachable, as opposed to refusing this request.</summary>
+    public bool IsTransient => ErrorType is "upstream_unavailable" or "timeout" or "connection_error" or "circuit_open" or "rate_limited";
+
     public static ChatFailure? From(Exception exception, CallProgress progress)
     {
         for (var ex = exception; ex is not null; ex = ex.InnerException)

@@ -25,22 +25,53 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
     public async Task<(ChatReply? Reply, ChatFailure? Failure, int Attempts)> CompleteAsync(ChatRequest request, CancellationToken cancellationToken)
     {
         var model = ResolveModel(request);
-        var progress = new CallProgress();
+        var progress = new CallProgress(model);
         using var scope = progress.Enter();
-        try
+        while (true)
         {
-            var response = await clients.Get(model).GetResponseAsync(ToMessages(request), cancellationToken: cancellationToken);
-            progress.Complete();
-            Record(progress, model, "ok");
-            return (new ChatReply(response.Text, response.ModelId ?? model, progress.Attempts, TraceId(), ToUsage(response.Usage)), null, progress.Attempts);
+            try
+            {
+                var response = await clients.Get(progress.Model).GetResponseAsync(ToMessages(request), cancellationToken: cancellationToken);
+                progress.Complete();
+                Record(progress, model, "ok");
+                return (new ChatReply(response.Text, response.ModelId ?? progress.Model, progress.Attempts, TraceId(), ToUsage(response.Usage)), null, progress.Attempts);
+            }
+            catch (Exception ex) when (ChatFailure.From(ex, progress) is { } failure)
+            {
+                progress.Complete();
+                if (TryFallBack(progress, failure))
+                {
+                    continue;
+                }
+
+                Record(progress, model, failure.ErrorType);
+                logger.LogWarning("Chat call on {Model} failed after {Attempts} attempt(s): {Title}", progress.Model, progress.Attempts, failure.Title);
+                return (null, failure, progress.Attempts);
+            }
         }
-        catch (Exception ex) when (ChatFailure.From(ex, progress) is { } failure)
+    }
+
+    /// <summary>
+    /// When the model's attempts were used up by transient errors and a fallback model is configured,
+    /// switches the call to it, once. The switch is an event on the span, so the trace shows it.
+    /// </summary>
+    private bool TryFallBack(CallProgress progress, ChatFailure failure)
+    {
+        var fallback = options.Value.Resilience.FallbackModel;
+        if (fallback is null || progress.Model == fallback || !failure.IsTransient)
         {
-            progress.Complete();
-            Record(progress, model, failure.ErrorType);
-            logger.LogWarning("Chat call on {Model} failed after {Attempts} attempt(s): {Title}", model, progress.Attempts, failure.Title);
-            return (null, failure, progress.Attempts);
+            return false;
         }
+
+        logger.LogWarning("Falling back from {Model} to {FallbackModel} after {Attempts} attempt(s): {Title}", progress.Model, fallback, progress.Attempts, failure.Title);
+        Activity.Current?.AddEvent(new ActivityEvent("fallback", tags: new ActivityTagsCollection
+        {
+            ["fallback.from_model"] = progress.Model,
+            ["fallback.to_model"] = fallback,
+            ["fallback.reason"] = failure.ErrorType,
+        }));
+        progress.Model = fallback;
+        return true;
     }
 
     /// <summary>
@@ -52,12 +83,12 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
     {
         var model = ResolveModel(request);
         var events = Channel.CreateUnbounded<SseItem<object>>(new UnboundedChannelOptions { SingleReader = true });
-        var progress = new CallProgress(attempt => events.Writer.TryWrite(new SseItem<object>(attempt, ChatStreamEvents.Attempt)));
+        var progress = new CallProgress(model, attempt => events.Writer.TryWrite(new SseItem<object>(attempt, ChatStreamEvents.Attempt)));
 
         yield return new SseItem<object>(new StartEvent(TraceId(), model, options.Value.Resilience.MaxRetryAttempts + 1), ChatStreamEvents.Start);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var producer = ProduceAsync(request, model, progress, events.Writer, cancel.Token);
+        var producer = ProduceWithFallbackAsync(request, progress, events.Writer, cancel.Token);
 
         await foreach (var item in events.Reader.ReadAllAsync(cancellationToken))
         {
@@ -67,11 +98,36 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
         await producer;
     }
 
-    private async Task ProduceAsync(ChatRequest request, string model, CallProgress progress, ChannelWriter<SseItem<object>> events, CancellationToken cancellationToken)
+    private async Task ProduceWithFallbackAsync(ChatRequest request, CallProgress progress, ChannelWriter<SseItem<object>> events, CancellationToken cancellationToken)
     {
         // Yield first so the caller's enumerator is already reading when the first attempt starts.
         await Task.Yield();
         using var scope = progress.Enter();
+        try
+        {
+            while (await ProduceAsync(request, progress.Model, progress, events, cancellationToken) is { } failure)
+            {
+                if (!TryFallBack(progress, failure))
+                {
+                    Record(progress, progress.Model, failure.ErrorType);
+                    logger.LogWarning("Chat stream on {Model} failed after {Attempts} attempt(s): {Title}", progress.Model, progress.Attempts, failure.Title);
+                    events.TryWrite(Error(progress, failure));
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            events.TryComplete();
+        }
+    }
+
+    /// <summary>
+    /// One streamed call on one model. Returns the failure when it failed before the first chunk
+    /// (so the caller may fall back); everything else it reports itself.
+    /// </summary>
+    private async Task<ChatFailure?> ProduceAsync(ChatRequest request, string model, CallProgress progress, ChannelWriter<SseItem<object>> events, CancellationToken cancellationToken)
+    {
         var idleTimeout = options.Value.Resilience.StreamIdleTimeout;
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var receivedAny = false;
@@ -117,12 +173,14 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
             progress.Complete();
             Record(progress, model, "ok");
             events.TryWrite(new SseItem<object>(new DoneEvent(progress.Attempts, responseModel, usage, TraceId()), ChatStreamEvents.Done));
+            return null;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // The caller went away (Stop, closed tab): the upstream request is cancelled with it; nothing to say.
             progress.Complete();
             Record(progress, model, "cancelled");
+            return null;
         }
         catch (OperationCanceledException) when (idle.IsCancellationRequested)
         {
@@ -131,6 +189,7 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
             events.TryWrite(Error(progress, new ChatFailure(StatusCodes.Status504GatewayTimeout, "Stream stalled",
                 $"The model provider sent nothing for {idleTimeout.TotalSeconds:0.###} s (OpenAI:Resilience:StreamIdleTimeout); the reply above is incomplete.",
                 null, "stream_idle_timeout")));
+            return null;
         }
         catch (Exception ex) when (receivedAny)
         {
@@ -141,13 +200,12 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
             events.TryWrite(Error(progress, new ChatFailure(StatusCodes.Status502BadGateway, "Stream interrupted",
                 "The connection to the model provider broke in the middle of the reply; the reply above is incomplete. It was not re-sent, so nothing is duplicated.",
                 null, "stream_broken")));
+            return null;
         }
         catch (Exception ex) when (ChatFailure.From(ex, progress) is { } failure)
         {
             progress.Complete();
-            Record(progress, model, failure.ErrorType);
-            logger.LogWarning("Chat stream on {Model} failed after {Attempts} attempt(s): {Title}", model, progress.Attempts, failure.Title);
-            events.TryWrite(Error(progress, failure));
+            return failure;
         }
         catch (Exception ex)
         {
@@ -157,10 +215,7 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
             logger.LogError(ex, "Chat stream on {Model} failed unexpectedly", model);
             events.TryWrite(Error(progress, new ChatFailure(StatusCodes.Status500InternalServerError, "Unexpected error",
                 "ChatApi failed in an unexpected way; the details are in its logs under this trace id.", null, "internal_error")));
-        }
-        finally
-        {
-            events.TryComplete();
+            return null;
         }
     }
 

@@ -57,19 +57,19 @@ internal sealed class AttemptHandler(TimeProvider time) : DelegatingHandler
 
     private (int Number, CallProgress? Call) Begin(HttpRequestMessage request)
     {
+        // Two numbers: the call's (across models, what the caller is told) and this pipeline run's
+        // (what the span's resend count is about).
         var call = CallProgress.Current;
         var context = request.GetResilienceContext();
-        int number;
+        var number = (context?.Properties.GetValue(NumberKey, 0) ?? 0) + 1;
+        var callNumber = call?.AttemptStarted() ?? number;
         if (context is null)
         {
-            number = call?.AttemptStarted() ?? 1;
             request.Options.Set(AttemptKey, new AttemptInfo(number, null, null));
-            return (number, call);
+            return (callNumber, call);
         }
 
-        number = context.Properties.GetValue(NumberKey, 0) + 1;
         context.Properties.Set(NumberKey, number);
-        call?.AttemptStarted();
         if (number == 1)
         {
             context.Properties.Set(StartedKey, time.GetTimestamp());
@@ -78,7 +78,7 @@ internal sealed class AttemptHandler(TimeProvider time) : DelegatingHandler
         request.Options.Set(AttemptKey, context.Properties.TryGetValue(RetryKey, out var retry)
             ? new AttemptInfo(number, retry.Outcome, retry.Delay)
             : new AttemptInfo(number, null, null));
-        return (number, call);
+        return (callNumber, call);
     }
 
     private static string Outcome(HttpResponseMessage response) =>

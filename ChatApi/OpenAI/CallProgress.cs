@@ -7,7 +7,7 @@ namespace AspireRetry.ChatApi.OpenAI;
 /// (it flows to the HttpClient pipeline through an AsyncLocal); the attempt handler and the retry
 /// strategy report into it, and the caller hears each finished attempt with the wait before the next.
 /// </summary>
-public sealed class CallProgress(Action<AttemptEvent>? onAttempt = null)
+public sealed class CallProgress(string model, Action<AttemptEvent>? onAttempt = null)
 {
     private static readonly AsyncLocal<CallProgress?> CurrentCall = new();
     private readonly Lock _gate = new();
@@ -16,7 +16,13 @@ public sealed class CallProgress(Action<AttemptEvent>? onAttempt = null)
 
     public static CallProgress? Current => CurrentCall.Value;
 
-    /// <summary>Attempts started so far.</summary>
+    /// <summary>
+    /// The model being called now (the fallback model once the call falls back). The resilience
+    /// pipeline is chosen by it, so each model has its own breaker.
+    /// </summary>
+    public string Model { get; set; } = model;
+
+    /// <summary>Attempts started so far, across models.</summary>
     public int Attempts => Volatile.Read(ref _attempts);
 
     /// <summary>Why the policy stopped early, when it did (e.g. a server wait beyond the budget).</summary>
@@ -51,12 +57,12 @@ public sealed class CallProgress(Action<AttemptEvent>? onAttempt = null)
         }
     }
 
-    internal void RetryScheduled(int number, string reason, TimeSpan delay)
+    internal void RetryScheduled(string reason, TimeSpan delay)
     {
         AttemptEvent announced;
         lock (_gate)
         {
-            announced = (_pending is { } p && p.Number == number ? p : new AttemptEvent(number, reason, null, null, null))
+            announced = (_pending ?? new AttemptEvent(Attempts, reason, null, null, null))
                 with { Reason = reason, DelayMs = (long)delay.TotalMilliseconds };
             _pending = null;
         }

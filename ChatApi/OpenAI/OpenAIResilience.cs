@@ -37,7 +37,10 @@ public static class OpenAIResilience
                 .AddRetry(RetryOptions(options, time))
                 .AddCircuitBreaker(BreakerOptions(options))
                 .AddTimeout(new HttpTimeoutStrategyOptions { Name = "attempt", Timeout = options.AttemptTimeout });
-        });
+        })
+        // One pipeline, so one breaker, per model: an overloaded gpt-4o must not block gpt-4o-mini,
+        // which is what the fallback model is for.
+        .SelectPipelineBy(_ => _ => CallProgress.Current?.Model ?? "");
 
         return builder.AddHttpMessageHandler(services =>
             new AttemptHandler(services.GetService<TimeProvider>() ?? TimeProvider.System));
@@ -67,7 +70,7 @@ public static class OpenAIResilience
             var reason = UpstreamOutcome.Describe(args.Outcome, code);
             args.Context.Properties.Set(AttemptHandler.RetryKey, (reason, args.RetryDelay));
             var number = args.AttemptNumber + 1;
-            CallProgress.Current?.RetryScheduled(number, reason, args.RetryDelay);
+            CallProgress.Current?.RetryScheduled(reason, args.RetryDelay);
             Activity.Current?.AddEvent(new ActivityEvent("retry", tags: new ActivityTagsCollection
             {
                 ["retry.attempt"] = number,

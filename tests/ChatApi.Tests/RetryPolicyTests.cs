@@ -169,8 +169,12 @@ public sealed class RetryPolicyTests(ChatApiFixture fixture)
     [Fact]
     public async Task Cancelling_during_a_backoff_sends_no_further_request()
     {
+        // On real sockets (Kestrel), so closing the connection reaches ChatApi as a browser tab's would.
+        await using var api = fixture.CreateApi(new Dictionary<string, string?>());
+        api.UseKestrel(0);
+        api.StartServer();
         await fixture.ScriptAsync(_caller, "503:retry-after-ms=1000", "ok");
-        var delayMs = await ReadFirstAttemptDelayThenCloseAsync();
+        var delayMs = await ReadFirstAttemptDelayThenCloseAsync(ChatApiFixture.ClientFor(api, _caller));
 
         Assert.Equal(1000 + OpenAIResilience.ServerDelayMargin.TotalMilliseconds, delayMs);
         // Negative evidence needs the moment the retry would have happened to pass: wait it out, bounded.
@@ -178,22 +182,33 @@ public sealed class RetryPolicyTests(ChatApiFixture fixture)
         Assert.Single(await fixture.SeenAsync(_caller));
     }
 
-    /// <summary>Starts a stream, reads up to its first attempt event, then goes away as a closed tab does.</summary>
-    private async Task<long> ReadFirstAttemptDelayThenCloseAsync()
+    /// <summary>
+    /// Starts a stream and, once its first attempt event arrives, cancels the read that is waiting for
+    /// more, as the page's Stop button does: a cancelled pending read aborts the connection.
+    /// </summary>
+    private static async Task<long> ReadFirstAttemptDelayThenCloseAsync(HttpClient client)
     {
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/chat/stream") { Content = JsonContent.Create(ChatApiCalls.Body("Hello")) };
-        using var response = await fixture.ClientFor(_caller).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel.Token);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel.Token);
         await using var stream = await response.Content.ReadAsStreamAsync(cancel.Token);
-        await foreach (var item in System.Net.ServerSentEvents.SseParser.Create(stream).EnumerateAsync(cancel.Token))
+        long? delayMs = null;
+        try
         {
-            if (item.EventType == "attempt")
+            await foreach (var item in System.Net.ServerSentEvents.SseParser.Create(stream).EnumerateAsync(cancel.Token))
             {
-                await cancel.CancelAsync();
-                return JsonDocument.Parse(item.Data).RootElement.GetProperty("delayMs").GetInt64();
+                if (item.EventType == "attempt" && delayMs is null)
+                {
+                    delayMs = JsonDocument.Parse(item.Data).RootElement.GetProperty("delayMs").GetInt64();
+                    cancel.CancelAfter(TimeSpan.FromMilliseconds(50));
+                }
             }
         }
+        catch (OperationCanceledException) when (delayMs is not null)
+        {
+            return delayMs.Value;
+        }
 
-        throw new Xunit.Sdk.XunitException("the stream ended without an attempt event");
+        throw new Xunit.Sdk.XunitException("the stream ended on its own instead of being stopped during the backoff");
     }
 }

@@ -1,9 +1,14 @@
 using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Aspire.Hosting;
 
 internal static class AppHostExtensions
 {
+    // Aspire's name for its dashboard resource (KnownResourceNames.AspireDashboard, internal to Aspire.Hosting).
+    private const string DashboardResourceName = "aspire-dashboard";
+
     /// <summary>
     /// Starts the OpenAI emulator with a generated key and returns the connection string ChatApi reads:
     /// <c>Endpoint={emulator}/v1;Key={key}</c>, so the app exercises the same bearer-key path as OpenAI.
@@ -26,10 +31,28 @@ internal static class AppHostExtensions
     public static IResourceBuilder<ProjectResource> WithDashboardLink(this IResourceBuilder<ProjectResource> project) =>
         project.WithEnvironment(context =>
         {
-            var urls = project.ApplicationBuilder.Configuration["ASPNETCORE_URLS"];
-            if (urls?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() is { } url)
+            if (DashboardUrl(context.ExecutionContext.Services, project.ApplicationBuilder.Configuration) is { } url)
             {
                 context.EnvironmentVariables["Dashboard__Url"] = url;
             }
         });
+
+    // The dashboard is a resource of the model with its own endpoints: on a fixed port under
+    // 'dotnet run' (ASPNETCORE_URLS of the launch profile), on a random one under test.
+    private static string? DashboardUrl(IServiceProvider services, IConfiguration configuration)
+    {
+        var dashboard = services.GetService<DistributedApplicationModel>()?.Resources
+            .FirstOrDefault(r => r.Name == DashboardResourceName);
+        var endpoint = dashboard?.Annotations.OfType<EndpointAnnotation>()
+            .Where(e => e.AllocatedEndpoint is not null && e.UriScheme is "http" or "https")
+            .OrderBy(e => e.Name.Contains("otlp", StringComparison.OrdinalIgnoreCase))
+            .ThenBy(e => e.UriScheme == "https")
+            .FirstOrDefault();
+        if (endpoint?.AllocatedEndpoint?.UriString is { } allocated)
+        {
+            return allocated;
+        }
+
+        return configuration["ASPNETCORE_URLS"]?.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
+    }
 }

@@ -4,21 +4,28 @@ var builder = DistributedApplication.CreateBuilder(args);
 
 // The upstream: the user's own (ConnectionStrings:openai in user secrets or the environment), else the
 // OpenAI emulator, which needs no key and can be told to misbehave.
+IResourceBuilder<ProjectResource>? emulator = null;
 var openai = builder.Configuration.GetConnectionString("openai") is { Length: > 0 }
     ? builder.AddConnectionString("openai")
-    : builder.AddOpenAIEmulator("openai-emulator", connectionName: "openai");
+    : builder.AddOpenAIEmulator("openai-emulator", connectionName: "openai", out emulator);
 
 var chatapi = builder.AddProject<Projects.ChatApi>("chatapi")
     .WithReference(openai)
     .WaitFor(openai)
     .WithHttpHealthCheck("/health");
 
-builder.AddProject<Projects.WebFrontend>("webfrontend")
+var webfrontend = builder.AddProject<Projects.WebFrontend>("webfrontend")
     .WithReference(chatapi)
     .WaitFor(chatapi)
     .WithDashboardLink()
     .WithHttpHealthCheck("/health")
     .WithExternalHttpEndpoints()
     .WithUrlForEndpoint("http", url => url.DisplayText = "Chat");
+
+if (emulator is not null)
+{
+    // The chat page's chaos panel drives the emulator's operator API; with a real endpoint it has none.
+    webfrontend.WithReference(emulator);
+}
 
 builder.Build().Run();

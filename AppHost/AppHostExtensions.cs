@@ -14,17 +14,53 @@ internal static class AppHostExtensions
     /// <c>Endpoint={emulator}/v1;Key={key}</c>, so the app exercises the same bearer-key path as OpenAI.
     /// </summary>
     public static IResourceBuilder<IResourceWithConnectionString> AddOpenAIEmulator(
-        this IDistributedApplicationBuilder builder, string name, string connectionName)
+        this IDistributedApplicationBuilder builder, string name, string connectionName, out IResourceBuilder<ProjectResource> emulator)
     {
         var key = builder.AddParameter($"{name}-key", new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true);
-        var emulator = builder.AddProject<Projects.OpenAIEmulator>(name)
+        emulator = builder.AddProject<Projects.OpenAIEmulator>(name)
             .WithEnvironment("Emulator__ApiKey", key)
             .WithHttpHealthCheck("/health")
-            .WithUrlForEndpoint("http", url => url.DisplayText = "Emulator");
+            .WithUrlForEndpoint("http", url => url.DisplayText = "Emulator")
+            .WithChaosCommands();
 
         var connection = builder.AddConnectionString(connectionName,
             ReferenceExpression.Create($"Endpoint={emulator.GetEndpoint("http")}/v1;Key={key}"));
         return connection.WaitFor(emulator);
+    }
+
+    /// <summary>
+    /// Buttons on the emulator's row in the dashboard's Resources page that switch its chaos profile,
+    /// for people who watch the dashboard rather than the chat page.
+    /// </summary>
+    private static IResourceBuilder<ProjectResource> WithChaosCommands(this IResourceBuilder<ProjectResource> emulator)
+    {
+        (string Name, string Label, string Icon, string? Profile)[] commands =
+        [
+            ("chaos-calm", "Chaos: calm", "CheckmarkCircle", null),
+            ("chaos-flaky", "Chaos: flaky 30%", "Warning",
+                """{"name":"Flaky 30%","serverError500":0.1,"badGateway502":0.05,"serviceUnavailable503":0.1,"reset":0.05,"retryAfterMs":500}"""),
+            ("chaos-outage", "Chaos: outage", "ErrorCircle", """{"name":"Outage","serviceUnavailable503":1.0,"retryAfterMs":1000}"""),
+        ];
+        foreach (var (commandName, label, icon, profile) in commands)
+        {
+            emulator.WithHttpCommand("/emulator/chaos", label, commandName: commandName, commandOptions: new HttpCommandOptions
+            {
+                Method = profile is null ? HttpMethod.Delete : HttpMethod.Put,
+                IconName = icon,
+                Description = profile is null ? "Every request succeeds again." : $"PUT /emulator/chaos {profile}",
+                PrepareRequest = context =>
+                {
+                    if (profile is not null)
+                    {
+                        context.Request.Content = new StringContent(profile, System.Text.Encoding.UTF8, "application/json");
+                    }
+
+                    return Task.CompletedTask;
+                },
+            });
+        }
+
+        return emulator;
     }
 
     /// <summary>Tells the frontend where the dashboard is, so each reply can link to its trace.</summary>

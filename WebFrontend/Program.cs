@@ -13,6 +13,8 @@ builder.Services.AddHttpClient<ChatApiClient>(client =>
     // HttpClient's own 100 s would cut a slow reply mid-stream. Stop cancels the request.
     client.Timeout = Timeout.InfiniteTimeSpan;
 });
+// The emulator's operator API for the chaos panel: present only when the AppHost referenced the emulator.
+builder.Services.AddHttpClient<EmulatorChaosClient>(client => client.BaseAddress = new Uri($"https+http://{EmulatorChaosClient.ServiceName}"));
 builder.Services.Configure<DashboardOptions>(builder.Configuration.GetSection(DashboardOptions.SectionName));
 
 var app = builder.Build();

@@ -89,13 +89,21 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var producer = ProduceWithFallbackAsync(request, progress, events.Writer, cancel.Token);
-
-        await foreach (var item in events.Reader.ReadAllAsync(cancellationToken))
+        try
         {
-            yield return item;
+            await foreach (var item in events.Reader.ReadAllAsync(cancellationToken))
+            {
+                yield return item;
+            }
         }
-
-        await producer;
+        finally
+        {
+            // However the reading ends (done, RequestAborted, or a failed write to a client that is
+            // gone, which disposes this enumerator before RequestAborted fires), the upstream call
+            // ends with it: no stream is left running for nobody.
+            await cancel.CancelAsync();
+            await producer;
+        }
     }
 
     private async Task ProduceWithFallbackAsync(ChatRequest request, CallProgress progress, ChannelWriter<SseItem<object>> events, CancellationToken cancellationToken)

@@ -18,13 +18,25 @@ public sealed class ChatApiClient(HttpClient http)
         ?? throw new InvalidOperationException("ChatApi returned no models.");
 
     /// <summary>Streams one reply; ends after a done or error event, or when cancelled (which cancels the upstream call).</summary>
-    public async IAsyncEnumerable<ChatStreamEvent> StreamAsync(string model, IReadOnlyList<ChatTurn> messages,
+    public IAsyncEnumerable<ChatStreamEvent> StreamAsync(string model, IReadOnlyList<ChatTurn> messages, CancellationToken cancellationToken = default) =>
+        StreamAsync(model, messages, caller: null, cancellationToken);
+
+    /// <summary>
+    /// As above, tagged with a caller key: W3C baggage <c>emulator.caller</c>, which OpenTelemetry carries
+    /// through ChatApi to the emulator, so chaos scripted for this page applies to this page's messages only.
+    /// </summary>
+    public async IAsyncEnumerable<ChatStreamEvent> StreamAsync(string model, IReadOnlyList<ChatTurn> messages, string? caller,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/chat/stream")
         {
             Content = JsonContent.Create(new { model, messages }, options: Json),
         };
+        if (caller is not null)
+        {
+            request.Headers.Add("baggage", $"emulator.caller={Uri.EscapeDataString(caller)}");
+        }
+
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         if (!response.IsSuccessStatusCode)
         {

@@ -13,7 +13,11 @@ public abstract record ChatStreamEvent;
 
 public sealed record StartEvent(string? TraceId, string Model, int MaxAttempts) : ChatStreamEvent;
 
-public sealed record AttemptEvent(int Number, string Outcome, int? StatusCode, string? Reason, long? DelayMs) : ChatStreamEvent;
+public sealed record AttemptEvent(int Number, string Outcome, int? StatusCode, string? Reason, long? DelayMs) : ChatStreamEvent
+{
+    /// <summary>The outcome of an <c>attempt</c> event that reports a wait at ChatApi's rate-limit gate.</summary>
+    public const string RateLimitWait = "rate_limit_wait";
+}
 
 public sealed record DeltaEvent(string Text) : ChatStreamEvent;
 

@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using System.Text.Json;
 using Aspire.Hosting.Testing;
 using Microsoft.Playwright;
 
@@ -8,11 +9,20 @@ namespace AspireRetry.EndToEnd.Tests;
 public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
 {
     private IPage _page = null!;
+    private readonly List<string> _consoleErrors = [];
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     public async ValueTask InitializeAsync()
     {
         await fixture.ResetEmulatorAsync();
         _page = await Browser.NewPageAsync();
+        _page.Console += (_, message) =>
+        {
+            if (message.Type == "error")
+            {
+                _consoleErrors.Add(message.Text);
+            }
+        };
         var web = fixture.App.GetEndpoint("webfrontend", "http");
         await _page.GotoAsync(web.ToString());
         await _page.Locator(".chat[data-interactive=true]").WaitForAsync();
@@ -43,16 +53,157 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_retried_reply_shows_the_live_retry_status_then_three_attempts_in_its_footer()
+    public async Task Rate_limited_shows_the_live_retry_status_then_three_attempts_in_the_footer()
     {
-        await fixture.ScriptAsync(null, "429:retry-after-ms=1500", "503:retry-after-ms=300", "ok");
+        await ChooseScenarioAsync("Rate limited");
 
         await SendAsync("Will this be retried?");
 
         await Assertions.Expect(LastReply.Locator(".status")).ToContainTextAsync("Rate limited (429) - retrying in");
-        await Assertions.Expect(LastReply.Locator(".status")).ToContainTextAsync("(attempt 2 of 4)");
+        await Assertions.Expect(LastReply.Locator(".status")).ToContainTextAsync($"(attempt 2 of {AspireAppFixture.MaxRetryAttempts + 1})");
+        await _page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("chat-live-retry.png") });
         await Assertions.Expect(LastReply.Locator(".meta .attempts")).ToHaveTextAsync("3 attempts", new() { Timeout = 15_000 });
+        await Assertions.Expect(LastReply.Locator(".markdown")).ToContainTextAsync("Will this be retried?");
         await _page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("chat-retried-reply.png") });
-        Assert.Equal(3, (await fixture.Emulator.GetFromJsonAsync<System.Text.Json.JsonElement>("/emulator/stats", TestContext.Current.CancellationToken)).GetProperty("total").GetInt32());
+
+        var stats = await StatsAsync();
+        Assert.Equal(3, stats.GetProperty("total").GetInt32());
+        Assert.Equal(2, stats.GetProperty("byOutcome").GetProperty("rate_limit").GetInt32());
+        AssertNoConsoleErrors();
     }
+
+    [Fact]
+    public async Task Stop_during_a_slow_stream_keeps_the_partial_reply_marked_and_ends_the_upstream_request()
+    {
+        var dashboard = await DashboardTelemetry.ConnectAsync(fixture.App, AspireAppFixture.DashboardApiKey, Ct);
+        await ChooseScenarioAsync("Slow stream");
+
+        // At 3 tokens a second the emulator's answer to this question would take well over 20 s.
+        await SendAsync("Please explain, step by step and in detail, why a retry policy needs jitter, timeouts, a budget and a circuit breaker?");
+        await Assertions.Expect(LastReply.Locator(".markdown")).ToContainTextAsync("You asked", new() { Timeout = 10_000 });
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Stop" }).ClickAsync();
+
+        await Assertions.Expect(LastReply.Locator(".marker")).ToHaveTextAsync("Stopped. The reply above is partial.");
+        Assert.DoesNotContain("I am not a real model", await LastReply.Locator(".markdown").InnerTextAsync(), StringComparison.Ordinal);
+        await Assertions.Expect(_page.GetByRole(AriaRole.Button, new() { Name = "Send" })).ToBeVisibleAsync();
+
+        // The upstream request ended with the Stop: its server span is in the dashboard long before the
+        // stream could have finished, ChatApi's GenAI span ended too, and nothing was retried.
+        var traceId = TraceIdOf(await LastReply.GetByRole(AriaRole.Link, new() { Name = "View trace" }).GetAttributeAsync("href"));
+        var spans = await dashboard.WaitForTraceAsync(traceId, s =>
+            s.Any(x => x.Service == "openai-emulator" && x.Kind == Span.KindServer) && s.Any(x => x.Name == "chat gpt-4o"), Ct);
+        Assert.DoesNotContain(spans, x => x.Name.Contains("/emulator/", StringComparison.Ordinal)); // chaos calls trace on their own
+        var upstream = Assert.Single(spans, x => x.Service == "openai-emulator" && x.Kind == Span.KindServer);
+        Assert.True(upstream.Duration < TimeSpan.FromSeconds(15), $"the upstream request ran {upstream.Duration} after Stop");
+        Assert.Single(spans, x => x.Service == "chatapi" && x.Kind == Span.KindClient && x.Attr("http.request.method") is not null);
+        Assert.Equal(1, (await StatsAsync()).GetProperty("total").GetInt32());
+        AssertNoConsoleErrors();
+    }
+
+    [Fact]
+    public async Task Outage_ends_in_the_upstream_down_message_after_every_attempt()
+    {
+        await ChooseScenarioAsync("Outage");
+
+        await SendAsync("Is anyone there?");
+
+        var error = LastReply.Locator(".error[role=alert]");
+        await Assertions.Expect(error).ToContainTextAsync("Upstream unavailable", new() { Timeout = 20_000 });
+        await Assertions.Expect(error).ToContainTextAsync("Try again in 1.0 s");
+        await Assertions.Expect(LastReply.Locator(".meta .attempts")).ToHaveTextAsync($"{AspireAppFixture.MaxRetryAttempts + 1} attempts");
+        Assert.Equal(AspireAppFixture.MaxRetryAttempts + 1, (await StatsAsync()).GetProperty("byOutcome").GetProperty("service_unavailable").GetInt32());
+        AssertNoConsoleErrors();
+    }
+
+    [Fact]
+    public async Task Quota_exhausted_is_explained_and_not_retried()
+    {
+        await ChooseScenarioAsync("Quota exhausted");
+
+        await SendAsync("One more, please");
+
+        await Assertions.Expect(LastReply.Locator(".error[role=alert]")).ToContainTextAsync("Upstream quota exhausted");
+        await Assertions.Expect(LastReply.Locator(".meta .attempts")).ToHaveTextAsync("1 attempt");
+        Assert.Equal(1, (await StatsAsync()).GetProperty("total").GetInt32());
+    }
+
+    [Fact]
+    public async Task Scripted_outcomes_apply_to_this_pages_next_message_and_bad_entries_are_refused_by_name()
+    {
+        await OpenChaosPanelAsync();
+        await _page.GetByLabel("Script your next outcomes").FillAsync("503:retry-after-ms=100, ok");
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Queue" }).ClickAsync();
+        await Assertions.Expect(_page.Locator(".chaos .queued")).ToHaveTextAsync("Your next requests will get: 503:retry-after-ms=100, ok");
+
+        await SendAsync("Scripted?");
+        await Assertions.Expect(LastReply.Locator(".meta .attempts")).ToHaveTextAsync("2 attempts", new() { Timeout = 15_000 });
+
+        await _page.GetByLabel("Script your next outcomes").FillAsync("ok, 418");
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Queue" }).ClickAsync();
+        await Assertions.Expect(_page.Locator(".chaos .error[role=alert]")).ToContainTextAsync("outcomes[1]");
+        AssertNoConsoleErrors();
+    }
+
+    [Fact]
+    public async Task View_trace_opens_the_dashboard_trace_of_that_reply()
+    {
+        // The dashboard wants its login token once per browser; the link then works like for a person.
+        var login = await _page.Context.NewPageAsync();
+        await login.GotoAsync((await Aspire.Hosting.Testing.DistributedApplicationHostingTestingExtensions.GetDashboardUrlAsync(fixture.App, Ct))!.ToString());
+        await login.CloseAsync();
+        await SendAsync("Where is my trace?");
+        var link = LastReply.GetByRole(AriaRole.Link, new() { Name = "View trace" });
+        await Assertions.Expect(link).ToBeVisibleAsync();
+        var traceId = TraceIdOf(await link.GetAttributeAsync("href"));
+
+        var dashboard = await _page.RunAndWaitForPopupAsync(() => link.ClickAsync());
+
+        await Assertions.Expect(dashboard).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"/traces/detail/{traceId}$"));
+        await Assertions.Expect(dashboard.GetByText("chat gpt-4o").First).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        await Assertions.Expect(dashboard.GetByText("POST /api/chat/stream").First).ToBeVisibleAsync();
+    }
+
+    [Fact]
+    public async Task At_phone_width_the_page_fits_and_the_composer_stays_usable()
+    {
+        await _page.SetViewportSizeAsync(390, 844);
+        await SendAsync("Small screen?");
+        await Assertions.Expect(LastReply.Locator(".meta .attempts")).ToHaveTextAsync("1 attempt");
+
+        var overflow = await _page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth > window.innerWidth");
+        Assert.False(overflow, "the page scrolls sideways at 390 px");
+        await Assertions.Expect(_page.GetByLabel("Message")).ToBeInViewportAsync();
+        await _page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("chat-phone.png") });
+        AssertNoConsoleErrors();
+    }
+
+    private async Task OpenChaosPanelAsync()
+    {
+        var panel = _page.Locator("details.chaos");
+        if (await panel.GetAttributeAsync("open") is null)
+        {
+            await panel.Locator("summary").ClickAsync();
+        }
+    }
+
+    private async Task ChooseScenarioAsync(string name)
+    {
+        await OpenChaosPanelAsync();
+        await _page.GetByLabel("Scenario").SelectOptionAsync(name);
+        await Assertions.Expect(_page.Locator(".chaos summary .current")).ToHaveTextAsync(name);
+        var profile = await fixture.Emulator.GetFromJsonAsync<JsonElement>("/emulator/chaos", Ct);
+        Assert.Equal(name, profile.GetProperty("name").GetString());
+    }
+
+    private async Task<JsonElement> StatsAsync() =>
+        await fixture.Emulator.GetFromJsonAsync<JsonElement>("/emulator/stats", Ct);
+
+    private static string TraceIdOf(string? href)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(href ?? "", "/traces/detail/([0-9a-f]{32})$");
+        Assert.True(match.Success, $"not a dashboard trace link: {href}");
+        return match.Groups[1].Value;
+    }
+
+    private void AssertNoConsoleErrors() => Assert.Empty(_consoleErrors);
 }

@@ -7,8 +7,10 @@ namespace AspireRetry.EndToEnd.Tests;
 
 /// <summary>One span as the dashboard's telemetry API returns it (OTLP JSON), with its resource's name.</summary>
 public sealed record Span(string Service, string TraceId, string SpanId, string? ParentSpanId, string Name, int Kind, int StatusCode,
-    ulong StartTimeUnixNano, IReadOnlyDictionary<string, string> Attributes, IReadOnlyList<SpanEvent> Events)
+    ulong StartTimeUnixNano, ulong EndTimeUnixNano, IReadOnlyDictionary<string, string> Attributes, IReadOnlyList<SpanEvent> Events)
 {
+    public TimeSpan Duration => TimeSpan.FromTicks((long)(EndTimeUnixNano - StartTimeUnixNano) / 100);
+
     public const int KindServer = 2;
     public const int KindClient = 3;
     public const int StatusError = 2;
@@ -86,6 +88,7 @@ public sealed class DashboardTelemetry(HttpClient http)
                         span.TryGetProperty("kind", out var kind) ? kind.GetInt32() : 0,
                         span.TryGetProperty("status", out var status) && status.TryGetProperty("code", out var code) ? code.GetInt32() : 0,
                         ulong.Parse(span.GetProperty("startTimeUnixNano").ToString(), System.Globalization.CultureInfo.InvariantCulture),
+                        ulong.Parse(span.GetProperty("endTimeUnixNano").ToString(), System.Globalization.CultureInfo.InvariantCulture),
                         Attributes(span),
                         span.TryGetProperty("events", out var events)
                             ? [.. events.EnumerateArray().Select(e => new SpanEvent(e.GetProperty("name").GetString()!, Attributes(e)))]

@@ -94,6 +94,9 @@ public sealed class RetryTraceTests(AspireAppFixture fixture)
         await page.GotoAsync((await Aspire.Hosting.Testing.DistributedApplicationHostingTestingExtensions.GetDashboardUrlAsync(fixture.App, Ct))!.ToString());
         await page.GotoAsync(new Uri(dashboard.BaseAddress, $"/traces/detail/{traceId}").ToString());
         await Microsoft.Playwright.Assertions.Expect(page.GetByText("chat gpt-4o").First).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        // One row per attempt, named by its outcome, in the order they happened.
+        var attempts = page.GetByText(new System.Text.RegularExpressions.Regex("^HTTP POST \\d{3}$"));
+        await Microsoft.Playwright.Assertions.Expect(attempts).ToHaveTextAsync(["HTTP POST 429", "HTTP POST 503", "HTTP POST 200"]);
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("dashboard-retry-trace.png"), FullPage = true });
         await page.Context.CloseAsync();
     }

@@ -32,6 +32,9 @@ public sealed class ChatEntry(string role, string text = "")
     /// <summary>When the next attempt starts, for the countdown.</summary>
     public DateTimeOffset? RetryAt { get; set; }
 
+    /// <summary>The wait is ChatApi's rate-limit gate, not a retry: the countdown reads "...: 0.8 s".</summary>
+    public bool WaitingForGate { get; set; }
+
     public ErrorEvent? Error { get; set; }
     public bool Stopped { get; set; }
 

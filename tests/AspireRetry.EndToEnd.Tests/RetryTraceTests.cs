@@ -92,6 +92,15 @@ public sealed class RetryTraceTests(AspireAppFixture fixture)
         var page = await Browser.NewPageAsync(1400, 900);
 
         await page.GotoAsync((await Aspire.Hosting.Testing.DistributedApplicationHostingTestingExtensions.GetDashboardUrlAsync(fixture.App, Ct))!.ToString());
+        // Where a newcomer lands: the Resources page, with the chat page one click away.
+        foreach (var resource in (string[])["openai-emulator", "chatapi", "webfrontend"])
+        {
+            await Microsoft.Playwright.Assertions.Expect(page.GetByText(resource, new() { Exact = true }).First).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        }
+
+        await Microsoft.Playwright.Assertions.Expect(page.GetByRole(Microsoft.Playwright.AriaRole.Link, new() { Name = "Chat" }).First).ToBeVisibleAsync();
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("dashboard-resources.png") });
+
         await page.GotoAsync(new Uri(dashboard.BaseAddress, $"/traces/detail/{traceId}").ToString());
         await Microsoft.Playwright.Assertions.Expect(page.GetByText("chat gpt-4o").First).ToBeVisibleAsync(new() { Timeout = 15_000 });
         // One row per attempt, named by its outcome, in the order they happened.

@@ -1,5 +1,6 @@
 using AspireRetry.ChatApi.Chat;
 using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.ChatApi.Protection;
 using Microsoft.Extensions.Options;
 
 namespace AspireRetry.ChatApi;
@@ -14,28 +15,39 @@ public static class ChatApiEndpoints
         api.MapGet("/models", (IOptions<OpenAIOptions> options) =>
             TypedResults.Ok(new ModelsReply(options.Value.EffectiveModels, options.Value.DefaultModel)));
 
-        api.MapPost("/chat", async (ChatRequest? request, ChatService chat, IOptions<OpenAIOptions> options, HttpContext http, CancellationToken ct) =>
+        api.MapPost("/chat", async (HttpContext http, ChatService chat, IOptions<OpenAIOptions> options, IOptions<ChatLimitsOptions> limits, CancellationToken ct) =>
         {
-            if (Invalid(request, options.Value) is { } invalid)
+            var (request, invalid) = await ReadAsync(http, options.Value, limits.Value, ct);
+            if (invalid is not null)
             {
                 return invalid;
             }
 
             var (reply, failure, attempts) = await chat.CompleteAsync(request!, ct);
             return reply is not null ? TypedResults.Ok(reply) : Problem(http, failure!, attempts);
-        });
+        }).RequireRateLimiting(ChatRateLimiting.PolicyName);
 
-        api.MapPost("/chat/stream", (ChatRequest? request, ChatService chat, IOptions<OpenAIOptions> options, CancellationToken ct) =>
-            Invalid(request, options.Value) ?? TypedResults.ServerSentEvents(chat.StreamAsync(request!, ct)));
+        api.MapPost("/chat/stream", async (HttpContext http, ChatService chat, IOptions<OpenAIOptions> options, IOptions<ChatLimitsOptions> limits, CancellationToken ct) =>
+        {
+            var (request, invalid) = await ReadAsync(http, options.Value, limits.Value, ct);
+            return invalid ?? TypedResults.ServerSentEvents(chat.StreamAsync(request!, ct));
+        }).RequireRateLimiting(ChatRateLimiting.PolicyName);
 
         return app;
     }
 
-    private static IResult? Invalid(ChatRequest? request, OpenAIOptions options) =>
-        ChatRequestValidator.Validate(request, options) is { Count: > 0 } errors
-            ? TypedResults.ValidationProblem(errors, title: "The chat request is not valid",
-                extensions: new Dictionary<string, object?> { ["traceId"] = System.Diagnostics.Activity.Current?.TraceId.ToHexString(), ["attempts"] = 0 })
-            : null;
+    private static async Task<(ChatRequest? Request, IResult? Invalid)> ReadAsync(HttpContext http, OpenAIOptions options, ChatLimitsOptions limits, CancellationToken ct)
+    {
+        var (request, error) = await ChatRequestReader.ReadAsync(http, limits, ct);
+        if (error is not null)
+        {
+            return (null, error);
+        }
+
+        return ChatRequestValidator.Validate(request, options, limits) is { Count: > 0 } errors
+            ? (null, Problems.Invalid(errors))
+            : (request, null);
+    }
 
     private static IResult Problem(HttpContext http, ChatFailure failure, int attempts)
     {

@@ -1,16 +1,14 @@
 using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.ChatApi.Protection;
 
 namespace AspireRetry.ChatApi.Chat;
 
 /// <summary>Checks a chat request before any upstream call; each error names the field and why.</summary>
 public static class ChatRequestValidator
 {
-    public const int MaxMessages = 100;
-    public const int MaxContentLength = 32_000;
-
     private static readonly string[] Roles = ["system", "user", "assistant"];
 
-    public static Dictionary<string, string[]> Validate(ChatRequest? request, OpenAIOptions options)
+    public static Dictionary<string, string[]> Validate(ChatRequest? request, OpenAIOptions options, ChatLimitsOptions limits)
     {
         var errors = new Dictionary<string, string[]>();
         if (request is null)
@@ -30,9 +28,17 @@ public static class ChatRequestValidator
             return errors;
         }
 
-        if (request.Messages.Count > MaxMessages)
+        const string p = ChatLimitsOptions.SectionName;
+        if (request.Messages.Count > limits.MaxMessages)
         {
-            errors["messages"] = [$"At most {MaxMessages} messages are allowed (got {request.Messages.Count})."];
+            errors["messages"] = [$"At most {limits.MaxMessages} messages are allowed ({p}:MaxMessages; got {request.Messages.Count})."];
+            return errors;
+        }
+
+        var total = request.Messages.Sum(m => (long)(m?.Content?.Length ?? 0));
+        if (total > limits.MaxConversationLength)
+        {
+            errors["messages"] = [$"The conversation must be at most {limits.MaxConversationLength} characters in all ({p}:MaxConversationLength; got {total})."];
         }
 
         for (var i = 0; i < request.Messages.Count && errors.Count < 10; i++)
@@ -53,9 +59,9 @@ public static class ChatRequestValidator
             {
                 errors[$"messages[{i}].content"] = ["Content must not be empty."];
             }
-            else if (message.Content.Length > MaxContentLength)
+            else if (message.Content.Length > limits.MaxMessageLength)
             {
-                errors[$"messages[{i}].content"] = [$"Content must be at most {MaxContentLength} characters (got {message.Content.Length})."];
+                errors[$"messages[{i}].content"] = [$"Content must be at most {limits.MaxMessageLength} characters ({p}:MaxMessageLength; got {message.Content.Length})."];
             }
         }
 

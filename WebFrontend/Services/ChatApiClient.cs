@@ -35,6 +35,7 @@ public sealed class ChatApiClient(HttpClient http)
         if (caller is not null)
         {
             request.Headers.Add("baggage", $"emulator.caller={Uri.EscapeDataString(caller)}");
+            request.Headers.Add("X-Chat-Client", caller); // ChatApi's rate limit counts per page, not for the whole frontend
         }
 
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
@@ -77,7 +78,8 @@ public sealed class ChatApiClient(HttpClient http)
                 detail = string.Join(" ", errors.EnumerateObject().SelectMany(e => e.Value.EnumerateArray().Select(v => $"{e.Name}: {v.GetString()}")));
             }
 
-            return new ErrorEvent(status, title ?? $"ChatApi answered {status}", detail ?? "", null, 0, null);
+            long? retryAfterMs = problem.TryGetProperty("retryAfterMs", out var r) && r.ValueKind == JsonValueKind.Number ? r.GetInt64() : null;
+            return new ErrorEvent(status, title ?? $"ChatApi answered {status}", detail ?? "", retryAfterMs, 0, null);
         }
         catch (JsonException)
         {

@@ -43,7 +43,9 @@ public sealed class AspireAppFixture : IAsyncLifetime
             .WithEnvironment("OpenAI__Resilience__MaxDelay", "00:00:00.200")
             // One app serves every test: a breaker opened by one test's failures would fail the next
             // test's calls. The breaker has its own tests in ChatApi.Tests; here it never trips.
-            .WithEnvironment("OpenAI__Resilience__CircuitBreaker__MinimumThroughput", "100000");
+            .WithEnvironment("OpenAI__Resilience__CircuitBreaker__MinimumThroughput", "100000")
+            // The tests' direct calls all come from one address: ChatApi's per-client limit is not what they test.
+            .WithEnvironment("Chat__RateLimit__PermitsPerWindow", "100000");
         builder.CreateResourceBuilder(Project(builder, "openai-emulator"))
             .WithEnvironment("Emulator__FirstTokenDelayMs", "20")
             .WithEnvironment("Emulator__TokensPerSecond", "400");

@@ -42,6 +42,8 @@ public sealed class ChatApiFixture : IAsyncLifetime
         ["OpenAI:Resilience:TotalTimeout"] = "00:00:06",
         ["OpenAI:Resilience:CircuitBreaker:MinimumThroughput"] = "100000",
         ["OpenAI:Resilience:CircuitBreaker:SamplingDuration"] = "00:00:02",
+        // Every test shares one client key (the test server's address); rate-limit tests set their own.
+        ["Chat:RateLimit:PermitsPerWindow"] = "100000",
     };
 
     public async ValueTask InitializeAsync()

@@ -177,6 +177,40 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
         AssertNoConsoleErrors();
     }
 
+    [Fact]
+    public async Task Hostile_html_and_links_in_a_reply_are_shown_as_text_and_never_run()
+    {
+        // The emulator quotes the question in its reply, so the reply carries the attack back to the page.
+        const string attack = "<img src=x onerror=\"window.__pwned=1\"> <script>window.__pwned=2</script> [click me](javascript:window.__pwned=3)";
+        await SendAsync(attack);
+
+        var markdown = LastReply.Locator(".markdown");
+        await Assertions.Expect(markdown).ToContainTextAsync("<img src=x onerror=");
+        await Assertions.Expect(markdown).ToContainTextAsync("<script>window.__pwned=2</script>");
+        Assert.Equal(0, await _page.Locator("article img, article script").CountAsync());
+        var link = markdown.GetByRole(AriaRole.Link, new() { Name = "click me" });
+        Assert.DoesNotContain("javascript", await link.GetAttributeAsync("href") ?? "", StringComparison.OrdinalIgnoreCase);
+        await link.ClickAsync();
+
+        Assert.True(await _page.EvaluateAsync<bool>("() => window.__pwned === undefined"), "a script from the reply ran");
+        AssertNoConsoleErrors();
+    }
+
+    [Fact]
+    public async Task The_dashboard_stays_behind_its_login_token()
+    {
+        var dashboard = await DashboardTelemetry.ConnectAsync(fixture.App, AspireAppFixture.DashboardApiKey, Ct);
+        var stranger = await Browser.NewPageAsync();
+
+        await stranger.GotoAsync(new Uri(dashboard.BaseAddress, "/traces").ToString());
+
+        await Assertions.Expect(stranger).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/login"));
+        using var anonymous = new HttpClient { BaseAddress = dashboard.BaseAddress };
+        using var api = await anonymous.GetAsync("/api/telemetry/spans?limit=1", Ct);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, api.StatusCode);
+        await stranger.Context.CloseAsync();
+    }
+
     private async Task OpenChaosPanelAsync()
     {
         var panel = _page.Locator("details.chaos");

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
@@ -8,7 +9,7 @@ using Microsoft.Extensions.Logging;
 
 namespace AspireRetry.ChatApi.Tests;
 
-/// <summary>The API key is never in a log line (at any level), a span, or a response, even when the upstream rejects it.</summary>
+/// <summary>The API key is never in a log line (at any level), a span, a metric, or a response, even when the upstream rejects it.</summary>
 public sealed class SecretTests(ChatApiFixture fixture)
 {
     private const string WrongKey = "sk-wrong-7Hq2Lm9Zx4Pv8Rt1";
@@ -29,6 +30,15 @@ public sealed class SecretTests(ChatApiFixture fixture)
                 .. a.Events.SelectMany(e => e.Tags.Select(t => $"{e.Name}:{t.Key}={t.Value}"))])),
         };
         ActivitySource.AddActivityListener(listener);
+        var metrics = new ConcurrentQueue<string>();
+        using var meters = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) => l.EnableMeasurementEvents(instrument),
+        };
+        meters.SetMeasurementEventCallback<long>((i, v, tags, _) => metrics.Enqueue(Describe(i, v, tags)));
+        meters.SetMeasurementEventCallback<int>((i, v, tags, _) => metrics.Enqueue(Describe(i, v, tags)));
+        meters.SetMeasurementEventCallback<double>((i, v, tags, _) => metrics.Enqueue(Describe(i, v, tags)));
+        meters.Start();
 
         await using var api = fixture.CreateApi(new Dictionary<string, string?>
         {
@@ -49,12 +59,24 @@ public sealed class SecretTests(ChatApiFixture fixture)
         Assert.Contains(await fixture.SeenAsync(_caller), r => r.StatusCode == 401);
         Assert.NotEmpty(logs.Lines);
         Assert.Contains(spans, s => s.Contains("gen_ai.", StringComparison.Ordinal));
+        Assert.Contains(metrics, m => m.StartsWith("aspireretry.chat.attempts", StringComparison.Ordinal));
 
-        foreach (var text in logs.Lines.Concat(spans).Append(plainBody).Append(streamBody))
+        foreach (var text in logs.Lines.Concat(spans).Concat(metrics).Append(plainBody).Append(streamBody))
         {
             Assert.DoesNotContain(WrongKey, text, StringComparison.Ordinal);
             Assert.DoesNotContain(WrongKey[3..], text, StringComparison.Ordinal);
         }
+    }
+
+    private static string Describe<T>(Instrument instrument, T value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        var text = new System.Text.StringBuilder($"{instrument.Name} {instrument.Meter.Name} {value}");
+        foreach (var tag in tags)
+        {
+            text.Append($" {tag.Key}={tag.Value}");
+        }
+
+        return text.ToString();
     }
 
     private sealed class CapturingLoggerProvider : ILoggerProvider

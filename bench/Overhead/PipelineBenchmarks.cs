@@ -24,16 +24,26 @@ public class PipelineBenchmarks
     private ChatClient? _sdk;
     private AspireRetryPolicy? _chatApi;
 
-    [GlobalSetup]
-    public async Task SetupAsync()
+    // Separate set-ups, so ChatApi's host (and its process-wide tracer) exists only while its own benchmark runs.
+    [GlobalSetup(Targets = [nameof(BareHttpClient), nameof(OpenAISdkAlone)])]
+    public async Task SetupClientsAsync()
     {
-        _emulator = await EmulatorHost.StartAsync(firstTokenDelayMs: 0, retryAfterMsOnly: false, seed: 7);
+        _emulator = await StartEmulatorAsync();
         _bare = new HttpClient { BaseAddress = _emulator.BaseAddress };
         _sdkHttp = new HttpClient();
         _sdk = OpenAISdk.Create(_emulator.OpenAIEndpoint, _sdkHttp, new ClientRetryPolicy(maxRetries: 0), OpenAISdk.DefaultNetworkTimeout);
+    }
+
+    [GlobalSetup(Target = nameof(ChatApiPipeline))]
+    public async Task SetupChatApiAsync()
+    {
+        _emulator = await StartEmulatorAsync();
         // Real time (1 scenario second = 1000 ms): ChatApi's default options exactly.
         _chatApi = await AspireRetryPolicy.CreateAsync(_emulator.OpenAIEndpoint, new TimeScale(1000), recordAttempts: false);
     }
+
+    private static Task<EmulatorHost> StartEmulatorAsync() =>
+        EmulatorHost.StartAsync(firstTokenDelayMs: 0, retryAfterMsOnly: false, seed: 7, tracing: false);
 
     [Benchmark(Baseline = true, Description = "Bare HttpClient")]
     public async Task<string> BareHttpClient()
@@ -56,13 +66,17 @@ public class PipelineBenchmarks
         if (_chatApi is not null)
         {
             await _chatApi.DisposeAsync();
+            _chatApi = null;
         }
 
         _bare?.Dispose();
+        _bare = null;
         _sdkHttp?.Dispose();
+        _sdkHttp = null;
         if (_emulator is not null)
         {
             await _emulator.DisposeAsync();
+            _emulator = null;
         }
     }
 }

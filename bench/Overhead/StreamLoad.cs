@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Net.Http.Json;
 using System.Net.ServerSentEvents;
 using AspireRetry.Bench.Measuring;
@@ -21,7 +22,16 @@ public static class StreamLoad
 {
     public static async Task<IReadOnlyList<LoadResult>> RunAsync(int clients, TimeSpan duration, CancellationToken cancellationToken)
     {
-        await using var emulator = await EmulatorHost.StartAsync(firstTokenDelayMs: 0, retryAfterMsOnly: false, seed: 7);
+        await using var emulator = await EmulatorHost.StartAsync(firstTokenDelayMs: 0, retryAfterMsOnly: false, seed: 7, tracing: false);
+        var warmUp = TimeSpan.FromMilliseconds(Math.Min(500, duration.TotalMilliseconds / 4));
+        var message = new { role = "user", content = Scenarios.ScenarioRun.Prompt };
+
+        // The direct row first, before ChatApi's process-wide tracer exists.
+        using var upstream = new HttpClient { BaseAddress = emulator.BaseAddress };
+        var upstreamBody = new { model = OpenAISdk.Model, stream = true, messages = new[] { message } };
+        await LoadAsync("warm-up", upstream, "/v1/chat/completions", upstreamBody, "[DONE]", clients, warmUp, cancellationToken);
+        var direct = await LoadAsync("Emulator directly (stream)", upstream, "/v1/chat/completions", upstreamBody, "[DONE]", clients, duration, cancellationToken);
+
         var settings = AspireRetryPolicy.Settings(emulator.OpenAIEndpoint, new TimeScale(1000));
         await using var api = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
         {
@@ -31,25 +41,17 @@ public static class StreamLoad
             {
                 web.UseSetting(key, value);
             }
+
+            web.ConfigureServices(services => services.IgnoreEmulatorRequests());
         });
-        api.UseKestrel(0);
+        // A port of our own choosing by the OS: UseKestrel(0) falls back to the default 5000, which may be taken.
+        api.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
         api.StartServer();
-
         using var chatApi = api.CreateClient();
-        using var upstream = new HttpClient { BaseAddress = emulator.BaseAddress };
-        var chatApiBody = new { model = OpenAISdk.Model, messages = new[] { new { role = "user", content = Scenarios.ScenarioRun.Prompt } } };
-        var upstreamBody = new { model = OpenAISdk.Model, stream = true, messages = new[] { new { role = "user", content = Scenarios.ScenarioRun.Prompt } } };
-
-        // Warm both paths so JIT and connection set-up are not measured.
-        var warmUp = TimeSpan.FromMilliseconds(Math.Min(500, duration.TotalMilliseconds / 4));
-        await LoadAsync("warm-up", upstream, "/v1/chat/completions", upstreamBody, "[DONE]", clients, warmUp, cancellationToken);
+        var chatApiBody = new { model = OpenAISdk.Model, messages = new[] { message } };
         await LoadAsync("warm-up", chatApi, "/api/chat/stream", chatApiBody, "done", clients, warmUp, cancellationToken);
-
-        return
-        [
-            await LoadAsync("Emulator directly (stream)", upstream, "/v1/chat/completions", upstreamBody, "[DONE]", clients, duration, cancellationToken),
-            await LoadAsync("ChatApi /api/chat/stream", chatApi, "/api/chat/stream", chatApiBody, "done", clients, duration, cancellationToken),
-        ];
+        var throughChatApi = await LoadAsync("ChatApi /api/chat/stream", chatApi, "/api/chat/stream", chatApiBody, "done", clients, duration, cancellationToken);
+        return [direct, throughChatApi];
     }
 
     /// <param name="end">The event type, or the data, that ends a complete reply ("done" for ChatApi, "[DONE]" for OpenAI's stream).</param>

@@ -44,6 +44,11 @@ public static class MarkdownReport
         md.AppendLine("## Headline");
         md.AppendLine();
         md.AppendLine(Headline(run));
+        var lossCount = Losses.Find(run.Scenarios, run.Scale).Count;
+        md.AppendLine(lossCount == 0
+            ? "AspireRetry was best or tied on every metric of every scenario in this run."
+            : $"AspireRetry also **loses on {lossCount} scenario metrics**; [Where AspireRetry loses, and why](#where-aspireretry-loses-and-why) lists each one.");
+        md.AppendLine();
         foreach (var chart in charts)
         {
             md.AppendLine($"![{Path.GetFileNameWithoutExtension(chart)}]({chart})");
@@ -75,10 +80,10 @@ public static class MarkdownReport
 
         md.AppendLine("## Where AspireRetry loses, and why");
         md.AppendLine();
-        var losses = Losses.Find(run.Scenarios);
+        var losses = Losses.Find(run.Scenarios, run.Scale);
         if (losses.Count == 0)
         {
-            md.AppendLine("Nowhere in this run: on every metric of every scenario AspireRetry was best or tied (within 5%).");
+            md.AppendLine("Nowhere in this run: on every metric of every scenario AspireRetry was best or tied.");
         }
 
         foreach (var group in losses.GroupBy(l => (l.Scenario, l.Why)))
@@ -94,7 +99,10 @@ public static class MarkdownReport
         if (run.Micro is { } micro)
         {
             md.AppendLine("One completion against the in-process emulator with no latency and no faults. BenchmarkDotNet, short run");
-            md.AppendLine("(3 warm-up, 10 measured iterations), in-process toolchain. Allocations count every thread of the process, so they");
+            md.AppendLine("(3 warm-up, 10 measured iterations), in-process toolchain. *ChatApi pipeline* is ChatService, Microsoft.Extensions.AI");
+            md.AppendLine("with OpenTelemetry, the OpenAI SDK, the resilience pipeline, the attempt handler and HttpClient tracing, all sampled");
+            md.AppendLine("(no exporter). The emulator's own tracing is off and ChatApi's host exists only during its own row, because a tracer");
+            md.AppendLine("listens process-wide and would otherwise trace the other rows' calls too. Allocations count every thread, so they");
             md.AppendLine("include the emulator's side of the call, the same in every row: the differences are the client's.");
             md.AppendLine();
             md.AppendLine(MicroTable(micro));
@@ -107,7 +115,9 @@ public static class MarkdownReport
 
         md.AppendLine("Load: closed-loop clients, each sending its next request when its last streamed reply has ended, with the upstream");
         md.AppendLine("at zero latency. ChatApi runs in this process on Kestrel (real sockets) with its Production settings; the first row");
-        md.AppendLine("is the same load sent straight to the emulator's streaming endpoint. Latencies in real milliseconds.");
+        md.AppendLine("is the same load sent straight to the emulator's streaming endpoint. Clients, ChatApi and the emulator share the");
+        md.AppendLine("machine's cores, so replies/s is a CPU budget: what ChatApi's per-reply work (SSE framing, the SDK's streaming parser,");
+        md.AppendLine("telemetry) costs next to the upstream's. Latencies in real milliseconds.");
         md.AppendLine();
         md.AppendLine(LoadTable(run.Load));
 
@@ -123,14 +133,23 @@ public static class MarkdownReport
         md.AppendLine("  `Retry-After` (the SDK's policy, the standard handler) therefore see no server wait here and fall back to their");
         md.AppendLine("  backoff. Against real OpenAI, which sends both, they would wait the rounded-up second instead: no early requests, but");
         md.AppendLine("  up to a second more than needed on every rate-limited call.");
+        md.AppendLine("- **Same dice.** Every strategy gets a fresh emulator per scenario, seeded alike, so in the 30% 5xx scenario the");
+        md.AppendLine("  first requests of every strategy meet the same outcomes; later ones differ as the strategies' requests diverge.");
+        md.AppendLine("- **The breaker on a flaky upstream.** ChatApi's breaker opens when half of at least 8 attempts in its window fail. With");
+        md.AppendLine("  30% failures the chance that 4 of the first 8 fail is already about 19%; then it refuses calls for 15 s (scaled)");
+        md.AppendLine($"  although most would succeed. {(BreakerTripped(run, "transient-5xx") ? "**It tripped in this run.**" : "It did not trip in this run; in some runs it does.")}");
         md.AppendLine("- **Naive loop.** The SDK's own retries are off under it; left on (the SDK default), each of its 5 attempts would be");
         md.AppendLine("  up to 4 requests.");
         md.AppendLine("- **Small samples.** A few dozen calls per cell on a 2-core machine shared with other work: differences of a few");
-        md.AppendLine("  percent are noise. The probabilistic scenario uses a fixed seed, but each strategy draws the dice in its own order.");
+        md.AppendLine("  percent are noise (the list of losses ignores latency gaps under 10%).");
         md.AppendLine("- **AspireRetry is ChatApi's code**: the host is wired by ChatApi's `AddOpenAIChat()` and ServiceDefaults, and calls go");
         md.AppendLine("  through `ChatService.CompleteAsync`, the code behind `POST /api/chat`, with ChatApi's default `OpenAI:Resilience` options.");
         return md.ToString();
     }
+
+    private static bool BreakerTripped(BenchRun run, string scenarioId) =>
+        run.Scenarios.FirstOrDefault(s => s.Scenario.Id == scenarioId)?.For(StrategyKind.AspireRetryId).Calls
+            .Any(c => c.Failure?.Contains("circuit_open", StringComparison.Ordinal) == true) == true;
 
     /// <summary>The done-when checks of issue 7, with every strategy's number beside AspireRetry's.</summary>
     public static string Headline(BenchRun run)

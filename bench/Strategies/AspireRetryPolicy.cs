@@ -1,5 +1,6 @@
 using System.Globalization;
 using AspireRetry.Bench.Measuring;
+using AspireRetry.Bench.Upstream;
 using AspireRetry.ChatApi.Chat;
 using AspireRetry.ChatApi.OpenAI;
 using Microsoft.Extensions.Configuration;
@@ -32,6 +33,7 @@ public sealed class AspireRetryPolicy(IHost host, ChatService chat) : IStrategy
         builder.AddOpenAIChat();
         builder.Services.AddAttemptTelemetry();
         builder.Services.AddSingleton<ChatService>();
+        builder.Services.IgnoreEmulatorRequests();
         if (recordAttempts)
         {
             // The "openai" client's handlers run in the order added: this one lands inside the resilience pipeline.

@@ -6,6 +6,7 @@ using emulator::AspireRetry.OpenAIEmulator;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Trace;
 
 namespace AspireRetry.Bench.Upstream;
 
@@ -33,7 +34,11 @@ public sealed class EmulatorHost : IAsyncDisposable
     /// <param name="firstTokenDelayMs">The upstream's service time: the wait before the headers of every clean answer.</param>
     /// <param name="retryAfterMsOnly">Drop <c>retry-after</c> whenever <c>retry-after-ms</c> is sent (see <see cref="RetryAfterMsOnly"/>).</param>
     /// <param name="seed">Seeds the chaos dice, so every strategy's emulator rolls the same sequence.</param>
-    public static async Task<EmulatorHost> StartAsync(int firstTokenDelayMs, bool retryAfterMsOnly, int seed)
+    /// <param name="tracing">
+    /// False samples none of the emulator's spans. Its tracer listens process-wide, so it would otherwise
+    /// also trace the HttpClient calls of the client under measurement: the overhead runs turn it off.
+    /// </param>
+    public static async Task<EmulatorHost> StartAsync(int firstTokenDelayMs, bool retryAfterMsOnly, int seed, bool tracing = true)
     {
         var app = EmulatorApp.Create(
             [
@@ -48,6 +53,11 @@ public sealed class EmulatorHost : IAsyncDisposable
                 if (retryAfterMsOnly)
                 {
                     builder.Services.AddSingleton<IStartupFilter, RetryAfterMsOnly>();
+                }
+
+                if (!tracing)
+                {
+                    builder.Services.AddOpenTelemetry().WithTracing(t => t.SetSampler(new AlwaysOffSampler()));
                 }
             });
         await app.StartAsync();

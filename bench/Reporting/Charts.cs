@@ -29,7 +29,7 @@ public static class Charts
             m => m.SuccessRate * 100, v => v.ToString("0", invariant) + "%", logScale: false, legend: true));
         // Log scale, as exhausted quota puts the strategies that retry it hundreds of times over ideal.
         multiplot.AddPlot(Grouped(run, "Latency over ideal, calls that succeeded (log scale; 1x = ideal, lower is better)",
-            m => m.OverIdeal, v => v.ToString("0.0#", invariant) + "x", logScale: true));
+            m => m.OverIdeal, v => v.ToString(v >= 100 ? "0" : v >= 10 ? "0.0" : "0.00", invariant) + "x", logScale: true));
         multiplot.AddPlot(Grouped(run, "Upstream requests per call (lower is better)",
             m => m.RequestsPerCall, v => v.ToString("0.0#", invariant), logScale: false));
         multiplot.Layout = new ScottPlot.MultiplotLayouts.Rows();

@@ -1,6 +1,7 @@
 using AspireRetry.Bench.Measuring;
 using AspireRetry.Bench.Scenarios;
 using AspireRetry.Bench.Strategies;
+using AspireRetry.ChatApi.OpenAI;
 
 namespace AspireRetry.Bench.Reporting;
 
@@ -60,35 +61,35 @@ public static class Losses
     private static string Why(string scenario, string metric, bool breakerOpened, TimeScale scale) => (scenario, metric, breakerOpened) switch
     {
         ("transient-5xx", _, true) =>
-            "ChatApi's circuit breaker opened, and then refused calls for its break duration (15 s scaled) although 70% of requests " +
-            "would have succeeded. It opens when half of the attempts in its window fail once at least 8 were made; with 30% failures " +
-            "the chance that 4 or more of the first 8 attempts fail is already about 19%, and the window starts over each time the breaker " +
+            $"ChatApi's circuit breaker opened, and then refused calls for its break duration ({PolicyFacts.BreakDuration} scaled) although 70% of requests " +
+            $"would have succeeded. It opens when {PolicyFacts.FailureRatio} of the attempts in its window fail once at least {PolicyFacts.MinimumThroughput} were made; with 30% failures " +
+            $"the chance that the first {PolicyFacts.MinimumThroughput} attempts already hold that many failures is {PolicyFacts.EarlyTripChance(0.3)}, and the window starts over each time the breaker " +
             "closes. A larger OpenAI:Resilience:CircuitBreaker:MinimumThroughput (e.g. 20) makes such a trip on a merely flaky upstream rare.",
         ("transient-5xx", "p50", false) =>
             "Most calls here need no retry at all, so the median is the same clean call for every strategy: the gap is noise.",
         ("transient-5xx", "success", false) =>
             "Chance: with 30% failures a call fails only when all its attempts do; a few calls either way decide it at this sample size.",
         ("transient-5xx", _, false) =>
-            "AspireRetry waits before each retry (1 s base, doubling, with jitter); here the 5xx come back at once and the next attempt " +
+            $"AspireRetry waits before each retry ({PolicyFacts.BaseDelay} base, doubling, with jitter); here the 5xx come back at once and the next attempt " +
             "would probably succeed, so a client that waits less (the SDK's shorter backoff) or a lucky draw of the dice finishes sooner. " +
             "The wait is deliberate: it is what keeps a struggling upstream from being hammered (see the outage scenario).",
         ("outage", "success" or "ideal" or "p50" or "p95" or "p99", _) =>
-            "AspireRetry's circuit breaker opens once half of 8+ attempts fail and then fails calls at once (503 with Retry-After to the caller) " +
-            "for its break duration (15 s scaled), which outlasts the end of the outage; strategies that keep sleeping and retrying through " +
+            $"AspireRetry's circuit breaker opens once {PolicyFacts.FailureRatio} of at least {PolicyFacts.MinimumThroughput} attempts fail and then fails calls at once (503 with Retry-After to the caller) " +
+            $"for its break duration ({PolicyFacts.BreakDuration} scaled), which can outlast the end of the outage; strategies that keep sleeping and retrying through " +
             "the outage ride it out and succeed later. That is the trade the breaker makes: far fewer requests to a down upstream and fast, " +
-            "honest failures instead of calls held open for up to 15 s.",
+            "honest failures instead of calls held open while the upstream is down.",
         ("outage", _, _) =>
             "While the breaker is closed AspireRetry retries like any exponential backoff; the difference comes from when the breaker opened.",
         ("storm", _, _) =>
             "Every refused call is told the same `retry-after-ms` (the time until the bucket admits one more request), and AspireRetry honours " +
             "it exactly, per call, with no jitter on a server-named wait: all refused calls come back at the same instant, one is admitted, " +
-            "the rest are refused again and spend their 5 attempts within a few seconds. Strategies blind to `retry-after-ms` back off " +
+            $"the rest are refused again and spend their {PolicyFacts.Attempts} attempts within a few seconds. Strategies blind to `retry-after-ms` back off " +
             "longer (the standard handler from 2 s with decorrelated jitter, which also spreads its retries apart; the naive loop 1-2-4-8 s), " +
             "so the bucket refills meanwhile and more of their calls get through, later. The cure is DESIGN.md's shared rate-limit gate (one 429 holds every call to " +
             "that model until the wait has passed) plus pacing from `x-ratelimit-remaining-*`; that gate is not in this branch's ChatApi.",
         ("rate-limited", _, _) =>
-            "AspireRetry adds a fixed 10 ms margin to every server-named wait (ServerDelayMargin; a request 1 ms early costs another 429). " +
-            $"At this time scale 10 ms is {10 / scale.UnitMs:0.00} scenario seconds, {1000 / scale.UnitMs:0} times what it weighs in real time.",
+            $"AspireRetry adds a fixed {PolicyFacts.MarginMs} ms margin to every server-named wait (ServerDelayMargin; a request 1 ms early costs another 429). " +
+            $"At this time scale that is {OpenAIResilience.ServerDelayMargin.TotalMilliseconds / scale.UnitMs:0.00} scenario seconds, {1000 / scale.UnitMs:0} times what it weighs in real time.",
         ("slow-completions", _, _) =>
             "All strategies whose timeouts exceed the completion time make the same single request; the gap is noise on a shared machine.",
         ("quota", _, _) =>

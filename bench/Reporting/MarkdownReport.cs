@@ -126,7 +126,7 @@ public static class MarkdownReport
         md.AppendLine($"- **Time scale.** Scenario times (the 10 s outage, 1-2-4-8 s sleeps, the 12 s completion) run at {scale.UnitMs:0} ms per");
         md.AppendLine("  scenario second, and so do every strategy's own times (backoff delays, attempt and total timeouts, breaker windows):");
         md.AppendLine("  each is multiplied by the same factor, so the proportions are the real ones. Two things do not scale: AspireRetry's");
-        md.AppendLine("  10 ms margin on server-named waits (timer precision does not shrink), and Polly's 500 ms minimum break duration,");
+        md.AppendLine($"  {PolicyFacts.MarginMs} ms margin on server-named waits (timer precision does not shrink), and Polly's 500 ms minimum break duration,");
         md.AppendLine("  which is applied where a scaled break would fall below it.");
         md.AppendLine("- **`retry-after-ms` only.** The emulator's `retry-after` is whole seconds rounded up; at this time scale \"1 s\" would be");
         md.AppendLine($"  {1000 / scale.UnitMs:0} scenario seconds, so the run strips it whenever `retry-after-ms` is sent. Clients that read only");
@@ -135,8 +135,8 @@ public static class MarkdownReport
         md.AppendLine("  up to a second more than needed on every rate-limited call.");
         md.AppendLine("- **Same dice.** Every strategy gets a fresh emulator per scenario, seeded alike, so in the 30% 5xx scenario the");
         md.AppendLine("  first requests of every strategy meet the same outcomes; later ones differ as the strategies' requests diverge.");
-        md.AppendLine("- **The breaker on a flaky upstream.** ChatApi's breaker opens when half of at least 8 attempts in its window fail. With");
-        md.AppendLine("  30% failures the chance that 4 of the first 8 fail is already about 19%; then it refuses calls for 15 s (scaled)");
+        md.AppendLine($"- **The breaker on a flaky upstream.** ChatApi's breaker opens when {PolicyFacts.FailureRatio} of at least {PolicyFacts.MinimumThroughput} attempts in its window fail.");
+        md.AppendLine($"  With 30% failures the chance that the first {PolicyFacts.MinimumThroughput} already do is {PolicyFacts.EarlyTripChance(0.3)}; then it refuses calls for {PolicyFacts.BreakDuration} (scaled)");
         md.AppendLine($"  although most would succeed. {(BreakerTripped(run, "transient-5xx") ? "**It tripped in this run.**" : "It did not trip in this run; in some runs it does.")}");
         md.AppendLine("- **Naive loop.** The SDK's own retries are off under it; left on (the SDK default), each of its 5 attempts would be");
         md.AppendLine("  up to 4 requests.");

@@ -45,6 +45,22 @@ public sealed class AspireRetryPolicy(IHost host, ChatService chat) : IStrategy
         return new AspireRetryPolicy(host, host.Services.GetRequiredService<ChatService>());
     }
 
+    /// <summary>For the report, from ChatApi's own defaults, so it cannot drift from them.</summary>
+    public static string Description
+    {
+        get
+        {
+            var d = new ResilienceOptions();
+            return string.Create(CultureInfo.InvariantCulture,
+                $"ChatApi's own ChatService and \"openai\" HttpClient pipeline (AddOpenAIChat) with its default OpenAI:Resilience options: " +
+                $"{d.MaxRetryAttempts} retries from {d.BaseDelay.TotalSeconds:0.###} s, exponential{(d.UseJitter ? " with jitter" : "")}, " +
+                $"server waits (`retry-after-ms`, then `Retry-After`) plus {OpenAIResilience.ServerDelayMargin.TotalMilliseconds:0} ms, " +
+                $"no retry of `insufficient_quota`, {d.AttemptTimeout.TotalSeconds:0.###} s attempt and {d.TotalTimeout.TotalSeconds:0.###} s total timeouts, " +
+                $"circuit breaker per model ({d.CircuitBreaker.FailureRatio:0%} of at least {d.CircuitBreaker.MinimumThroughput} attempts, " +
+                $"open {d.CircuitBreaker.BreakDuration.TotalSeconds:0.###} s)");
+        }
+    }
+
     /// <summary>ChatApi's defaults (read from its <see cref="ResilienceOptions"/>), every time in them scaled.</summary>
     public static Dictionary<string, string?> Settings(Uri endpoint, TimeScale scale)
     {

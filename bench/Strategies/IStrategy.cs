@@ -18,13 +18,15 @@ public sealed record StrategyKind(string Id, string Name, string Description, Fu
             "catch every error, sleep 1, 2, 4, 8 s, 5 attempts, no Retry-After, no jitter (the SDK's own retries off)",
             (endpoint, scale) => Task.FromResult<IStrategy>(NaiveLoop.Create(endpoint, scale))),
         new("sdk", "OpenAI SDK default",
-            "the SDK's ClientRetryPolicy (3 retries, exponential backoff), no resilience handler",
+            "the SDK's ClientRetryPolicy: 3 retries after 0.8, 1.6, 3.2 s (no jitter), honours `Retry-After` but not `retry-after-ms`, " +
+            "retries every 429 whatever its code; no resilience handler",
             (endpoint, scale) => Task.FromResult<IStrategy>(SdkDefault.Create(endpoint, scale))),
         new("standard", "Standard handler",
-            "AddStandardResilienceHandler() defaults (3 retries from 2 s, 10 s attempt, 30 s total, breaker), SDK retries off",
+            "AddStandardResilienceHandler() defaults: 3 retries from 2 s, exponential with jitter, honours `Retry-After` but not " +
+            "`retry-after-ms`, 10 s attempt and 30 s total timeouts, circuit breaker; SDK retries off",
             (endpoint, scale) => Task.FromResult<IStrategy>(StandardHandler.Create(endpoint, scale))),
         new(AspireRetryId, "AspireRetry",
-            "ChatApi's own ChatService and \"openai\" HttpClient pipeline (AddOpenAIChat), default OpenAI:Resilience options",
+            AspireRetryPolicy.Description,
             async (endpoint, scale) => await AspireRetryPolicy.CreateAsync(endpoint, scale, recordAttempts: true)),
     ];
 }

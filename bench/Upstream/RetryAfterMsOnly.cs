@@ -6,8 +6,8 @@ namespace AspireRetry.Bench.Upstream;
 
 /// <summary>
 /// Makes the emulator's waits speak <c>retry-after-ms</c> alone. Its <c>retry-after</c> is whole
-/// seconds rounded up, and in a run where a scenario second lasts 100 ms, "1 s" means ten scenario
-/// seconds: every client that reads it would wait up to ten times too long, which no real server
+/// seconds rounded up, and in a run where a scenario second lasts 200 ms, "1 s" means five scenario
+/// seconds: every client that reads it would wait up to five times too long, which no real server
 /// does. So the run tests the scenario the issue names, a rate limit told in <c>retry-after-ms</c>.
 /// </summary>
 internal sealed class RetryAfterMsOnly : IStartupFilter

@@ -30,9 +30,12 @@ public sealed record BenchOptions(bool Quick, string OutputDirectory, IReadOnlyL
                 case "--out" when i + 1 < args.Length:
                     output = args[++i];
                     break;
-                case "--only" when i + 1 < args.Length:
+                case "--only" when i + 1 < args.Length && Scenarios.Scenario.All.Any(s => s.Id == args[i + 1]):
                     only.Add(args[++i]);
                     break;
+                case "--only":
+                    Console.Error.WriteLine($"--only needs a scenario id: {string.Join(", ", Scenarios.Scenario.All.Select(s => s.Id))}.");
+                    return null;
                 case "--dump":
                     dump = true;
                     break;

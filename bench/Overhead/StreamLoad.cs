@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.ServerSentEvents;
+using AspireRetry.Bench.Measuring;
+using AspireRetry.Bench.Strategies;
+using AspireRetry.Bench.Upstream;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace AspireRetry.Bench.Overhead;
+
+/// <summary>Throughput and latency of a closed-loop load: each client sends its next request when the last one ends.</summary>
+public sealed record LoadResult(string Target, int Clients, double Seconds, int Completed, int Failed, double PerSecond, double P50Ms, double P95Ms, double P99Ms, double FirstChunkP50Ms);
+
+/// <summary>
+/// A short load run of ChatApi's <c>POST /api/chat/stream</c> on Kestrel (real sockets), with the
+/// emulator upstream at zero latency, next to the same load sent straight to the emulator's streaming
+/// endpoint: the difference is what ChatApi adds per streamed reply.
+/// </summary>
+public static class StreamLoad
+{
+    public static async Task<IReadOnlyList<LoadResult>> RunAsync(int clients, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        await using var emulator = await EmulatorHost.StartAsync(firstTokenDelayMs: 0, retryAfterMsOnly: false, seed: 7, tracing: false);
+        var warmUp = TimeSpan.FromMilliseconds(Math.Min(500, duration.TotalMilliseconds / 4));
+        var message = new { role = "user", content = Scenarios.ScenarioRun.Prompt };
+
+        // The direct row first, before ChatApi's process-wide tracer exists.
+        using var upstream = new HttpClient { BaseAddress = emulator.BaseAddress };
+        var upstreamBody = new { model = OpenAISdk.Model, stream = true, messages = new[] { message } };
+        await LoadAsync("warm-up", upstream, "/v1/chat/completions", upstreamBody, "[DONE]", clients, warmUp, cancellationToken);
+        var direct = await LoadAsync("Emulator directly (stream)", upstream, "/v1/chat/completions", upstreamBody, "[DONE]", clients, duration, cancellationToken);
+
+        var settings = AspireRetryPolicy.Settings(emulator.OpenAIEndpoint, new TimeScale(1000));
+        await using var api = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        {
+            web.UseEnvironment("Production");
+            web.UseSetting("Logging:LogLevel:Default", "Warning");
+            foreach (var (key, value) in settings)
+            {
+                web.UseSetting(key, value);
+            }
+
+            web.ConfigureServices(services => services.IgnoreEmulatorRequests());
+        });
+        // A port of our own choosing by the OS: UseKestrel(0) falls back to the default 5000, which may be taken.
+        api.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        api.StartServer();
+        using var chatApi = api.CreateClient();
+        var chatApiBody = new { model = OpenAISdk.Model, messages = new[] { message } };
+        await LoadAsync("warm-up", chatApi, "/api/chat/stream", chatApiBody, "done", clients, warmUp, cancellationToken);
+        var throughChatApi = await LoadAsync("ChatApi /api/chat/stream", chatApi, "/api/chat/stream", chatApiBody, "done", clients, duration, cancellationToken);
+        return [direct, throughChatApi];
+    }
+
+    /// <param name="end">The event type, or the data, that ends a complete reply ("done" for ChatApi, "[DONE]" for OpenAI's stream).</param>
+    private static async Task<LoadResult> LoadAsync(string target, HttpClient client, string path, object body, string end, int clients, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        var latencies = new List<double>();
+        var firstChunks = new List<double>();
+        var failed = 0;
+        var gate = new Lock();
+        var elapsed = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
+        {
+            while (elapsed.Elapsed < duration)
+            {
+                var (ok, latency, firstChunk) = await OneAsync(client, path, body, end, cancellationToken);
+                lock (gate)
+                {
+                    if (ok)
+                    {
+                        latencies.Add(latency);
+                        firstChunks.Add(firstChunk);
+                    }
+                    else
+                    {
+                        failed++;
+                    }
+                }
+            }
+        }));
+
+        var seconds = elapsed.Elapsed.TotalSeconds;
+        var sorted = latencies.Order().ToArray();
+        return new LoadResult(target, clients, seconds, sorted.Length, failed, sorted.Length / seconds,
+            Percentile.Of(sorted, 0.5), Percentile.Of(sorted, 0.95), Percentile.Of(sorted, 0.99), Percentile.Of([.. firstChunks.Order()], 0.5));
+    }
+
+    private static async Task<(bool Ok, double LatencyMs, double FirstChunkMs)> OneAsync(HttpClient client, string path, object body, string end, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        double firstChunk = double.NaN;
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(path, UriKind.Relative)) { Content = JsonContent.Create(body) };
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+            {
+                return (false, 0, 0);
+            }
+
+            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+            await foreach (var item in SseParser.Create(stream).EnumerateAsync(cancellationToken))
+            {
+                if (double.IsNaN(firstChunk) && (item.EventType == "delta" || (item.EventType == SseParser.EventTypeDefault && item.Data.Contains("\"content\"", StringComparison.Ordinal))))
+                {
+                    firstChunk = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                }
+
+                if (item.EventType == end || item.Data == end)
+                {
+                    return (true, Stopwatch.GetElapsedTime(started).TotalMilliseconds, firstChunk);
+                }
+
+                if (item.EventType == "error")
+                {
+                    return (false, 0, 0);
+                }
+            }
+
+            return (false, 0, 0);
+        }
+        catch (HttpRequestException)
+        {
+            return (false, 0, 0);
+        }
+    }
+}

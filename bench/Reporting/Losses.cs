@@ -1,0 +1,99 @@
+using AspireRetry.Bench.Measuring;
+using AspireRetry.Bench.Scenarios;
+using AspireRetry.Bench.Strategies;
+using AspireRetry.ChatApi.OpenAI;
+
+namespace AspireRetry.Bench.Reporting;
+
+/// <summary>One metric of the scenario tables: how to read it off, which way is better, and when a gap counts.</summary>
+public sealed record MetricKind(string Id, string Name, Func<Metrics, double> Value, bool HigherIsBetter, double RelativeTolerance, double AbsoluteTolerance)
+{
+    public static IReadOnlyList<MetricKind> All { get; } =
+    [
+        new("success", "success rate", m => m.SuccessRate, HigherIsBetter: true, 0, 0.001),
+        // Latencies of a few dozen calls on a shared 2-core machine move by several percent from run to run.
+        new("p50", "p50 latency", m => m.P50Ms, false, 0.10, 1),
+        new("p95", "p95 latency", m => m.P95Ms, false, 0.10, 1),
+        new("p99", "p99 latency", m => m.P99Ms, false, 0.10, 1),
+        new("requests", "upstream requests per call", m => m.RequestsPerCall, false, 0.02, 0.001),
+        new("early", "requests before the server's wait had passed", m => m.EarlyRequests, false, 0, 0.5),
+        new("ideal", "latency over ideal", m => m.OverIdeal, false, 0.10, 0.001),
+        new("down", "requests to the upstream while it was down", m => m.RequestsWhileDown, false, 0, 0.5),
+    ];
+
+    public bool Beats(double a, double b) =>
+        !double.IsNaN(a) && (double.IsNaN(b) || (HigherIsBetter ? a - b : b - a) > Math.Max(AbsoluteTolerance, RelativeTolerance * Math.Abs(b)));
+}
+
+/// <summary>A metric of a scenario where another strategy did clearly better than AspireRetry.</summary>
+public sealed record Loss(ScenarioResult Scenario, MetricKind Metric, double Ours, StrategyResult Best, string Why);
+
+/// <summary>Finds where AspireRetry loses, and says why in the words of the policy's design.</summary>
+public static class Losses
+{
+    public static IReadOnlyList<Loss> Find(IReadOnlyList<ScenarioResult> scenarios, TimeScale scale)
+    {
+        var losses = new List<Loss>();
+        foreach (var scenario in scenarios)
+        {
+            var ours = scenario.For(StrategyKind.AspireRetryId);
+            foreach (var metric in MetricKind.All.Where(m => m.Id != "down" || scenario.Scenario.HasOutage))
+            {
+                var ourValue = metric.Value(ours.Metrics);
+                var best = scenario.Results
+                    .Where(r => r != ours && metric.Beats(metric.Value(r.Metrics), ourValue))
+                    .OrderBy(r => metric.HigherIsBetter ? -metric.Value(r.Metrics) : metric.Value(r.Metrics))
+                    .FirstOrDefault();
+                if (best is not null)
+                {
+                    losses.Add(new Loss(scenario, metric, ourValue, best, Why(scenario.Scenario.Id, metric.Id, BreakerOpened(ours), scale)));
+                }
+            }
+        }
+
+        return losses;
+    }
+
+    /// <summary>Some of the calls were refused by ChatApi's open circuit breaker (ChatFailure "circuit_open").</summary>
+    private static bool BreakerOpened(StrategyResult ours) =>
+        ours.Calls.Any(c => c.Failure?.Contains("circuit_open", StringComparison.Ordinal) == true);
+
+    private static string Why(string scenario, string metric, bool breakerOpened, TimeScale scale) => (scenario, metric, breakerOpened) switch
+    {
+        ("transient-5xx", _, true) =>
+            $"ChatApi's circuit breaker opened, and then refused calls for its break duration ({PolicyFacts.BreakDuration} scaled) although 70% of requests " +
+            $"would have succeeded. It opens when {PolicyFacts.FailureRatio} of the attempts in its window fail once at least {PolicyFacts.MinimumThroughput} were made; with 30% failures " +
+            $"the chance that the first {PolicyFacts.MinimumThroughput} attempts already hold that many failures is {PolicyFacts.EarlyTripChance(0.3)}, and the window starts over each time the breaker " +
+            "closes. A larger OpenAI:Resilience:CircuitBreaker:MinimumThroughput (e.g. 20) makes such a trip on a merely flaky upstream rare.",
+        ("transient-5xx", "p50", false) =>
+            "Most calls here need no retry at all, so the median is the same clean call for every strategy: the gap is noise.",
+        ("transient-5xx", "success", false) =>
+            "Chance: with 30% failures a call fails only when all its attempts do; a few calls either way decide it at this sample size.",
+        ("transient-5xx", _, false) =>
+            $"AspireRetry waits before each retry ({PolicyFacts.BaseDelay} base, doubling, with jitter); here the 5xx come back at once and the next attempt " +
+            "would probably succeed, so a client that waits less (the SDK's shorter backoff) or a lucky draw of the dice finishes sooner. " +
+            "The wait is deliberate: it is what keeps a struggling upstream from being hammered (see the outage scenario).",
+        ("outage", "success" or "ideal" or "p50" or "p95" or "p99", _) =>
+            $"AspireRetry's circuit breaker opens once {PolicyFacts.FailureRatio} of at least {PolicyFacts.MinimumThroughput} attempts fail and then fails calls at once (503 with Retry-After to the caller) " +
+            $"for its break duration ({PolicyFacts.BreakDuration} scaled), which can outlast the end of the outage; strategies that keep sleeping and retrying through " +
+            "the outage ride it out and succeed later. That is the trade the breaker makes: far fewer requests to a down upstream and fast, " +
+            "honest failures instead of calls held open while the upstream is down.",
+        ("outage", _, _) =>
+            "While the breaker is closed AspireRetry retries like any exponential backoff; the difference comes from when the breaker opened.",
+        ("storm", _, _) =>
+            "Every refused call is told the same `retry-after-ms` (the time until the bucket admits one more request), and AspireRetry honours " +
+            "it exactly, per call, with no jitter on a server-named wait: all refused calls come back at the same instant, one is admitted, " +
+            $"the rest are refused again and spend their {PolicyFacts.Attempts} attempts within a few seconds. Strategies blind to `retry-after-ms` back off " +
+            "longer (the standard handler from 2 s with decorrelated jitter, which also spreads its retries apart; the naive loop 1-2-4-8 s), " +
+            "so the bucket refills meanwhile and more of their calls get through, later. The cure is DESIGN.md's shared rate-limit gate (one 429 holds every call to " +
+            "that model until the wait has passed) plus pacing from `x-ratelimit-remaining-*`; that gate is not in this branch's ChatApi.",
+        ("rate-limited", _, _) =>
+            $"AspireRetry adds a fixed {PolicyFacts.MarginMs} ms margin to every server-named wait (ServerDelayMargin; a request 1 ms early costs another 429). " +
+            $"At this time scale that is {OpenAIResilience.ServerDelayMargin.TotalMilliseconds / scale.UnitMs:0.00} scenario seconds, {1000 / scale.UnitMs:0} times what it weighs in real time.",
+        ("slow-completions", _, _) =>
+            "All strategies whose timeouts exceed the completion time make the same single request; the gap is noise on a shared machine.",
+        ("quota", _, _) =>
+            "Every strategy that does not retry makes the same single request; the gap is noise on a shared machine.",
+        _ => "No explanation written for this case: read the per-call numbers.",
+    };
+}

@@ -1,0 +1,63 @@
+using AspireRetry.Bench.Measuring;
+
+namespace AspireRetry.Bench.Scenarios;
+
+/// <summary>
+/// Calls arrive steadily for 20 s; from 4 s to 14 s every request gets a 503 with no Retry-After (the
+/// upstream is down), then it recovers. Counts the requests that reached the upstream while it was down.
+/// </summary>
+public sealed class Outage : Scenario
+{
+    private const double LengthSeconds = 20;
+    private const double DownAtSeconds = 4;
+    private const double UpAtSeconds = 14;
+    private const double ArrivalEverySeconds = 0.5;
+
+    public override string Id => "outage";
+
+    public override string Title => "10 s outage, then recovery";
+
+    public override bool HasOutage => true;
+
+    public override string Setup =>
+        $"A call starts every {ArrivalEverySeconds} s for {LengthSeconds:0} s; from {DownAtSeconds:0} s to {UpAtSeconds:0} s every request gets a 503 " +
+        "without Retry-After. Ideal: a call started during the outage succeeds the moment it ends; the others take service time.";
+
+    public override async Task<IReadOnlyList<CallRecord>> RunAsync(ScenarioRun run, CancellationToken cancellationToken)
+    {
+        var scale = run.Scale;
+        double downMs = double.NaN, upMs = double.NaN;
+        var switches = Task.Run(async () =>
+        {
+            await DelayUntilAsync(run, scale.Ms(DownAtSeconds), cancellationToken);
+            await run.Emulator.SetProfileAsync(new { name = "down", serviceUnavailable503 = 1.0, retryAfterMs = 0 }, cancellationToken);
+            downMs = run.Clock.NowMs;
+            await DelayUntilAsync(run, scale.Ms(UpAtSeconds), cancellationToken);
+            await run.Emulator.CalmAsync(cancellationToken);
+            upMs = run.Clock.NowMs;
+        }, cancellationToken);
+
+        var count = (int)(LengthSeconds / ArrivalEverySeconds);
+        var calls = Enumerable.Range(0, count).Select(async i =>
+        {
+            await DelayUntilAsync(run, scale.Ms(i * ArrivalEverySeconds), cancellationToken);
+            return await run.CallAsync($"{Id}-{i}", cancellationToken);
+        }).ToList();
+
+        await switches;
+        var records = await Task.WhenAll(calls);
+        foreach (var call in records)
+        {
+            var waitForRecovery = call.StartMs >= downMs && call.StartMs < upMs ? upMs - call.StartMs : 0;
+            call.IdealMs = waitForRecovery + run.Calibration.ServiceMs;
+        }
+
+        return records;
+    }
+
+    private static Task DelayUntilAsync(ScenarioRun run, double atMs, CancellationToken cancellationToken)
+    {
+        var wait = atMs - run.Clock.NowMs;
+        return wait > 0 ? Task.Delay(TimeSpan.FromMilliseconds(wait), cancellationToken) : Task.CompletedTask;
+    }
+}

@@ -1,0 +1,83 @@
+using AspireRetry.Bench.Measuring;
+using AspireRetry.Bench.Strategies;
+using AspireRetry.Bench.Upstream;
+
+namespace AspireRetry.Bench.Scenarios;
+
+/// <summary>
+/// One way the upstream misbehaves, in scenario seconds (the run's <see cref="TimeScale"/> makes them real).
+/// A scenario sets the emulator up, makes its calls through one strategy and says what each call
+/// ideally would have cost.
+/// </summary>
+public abstract class Scenario
+{
+    public abstract string Id { get; }
+
+    public abstract string Title { get; }
+
+    /// <summary>What the upstream does and what the ideal client does, for the report.</summary>
+    public abstract string Setup { get; }
+
+    /// <summary>False where the right outcome is a failure (exhausted quota): the ideal is then to fail at once.</summary>
+    public virtual bool SuccessExpected => true;
+
+    /// <summary>True where the upstream is down for a while, so requests that reached it then are counted.</summary>
+    public virtual bool HasOutage => false;
+
+    public abstract Task<IReadOnlyList<CallRecord>> RunAsync(ScenarioRun run, CancellationToken cancellationToken);
+
+    public static IReadOnlyList<Scenario> All { get; } =
+    [
+        new RateLimited(),
+        new TransientErrors(),
+        new Outage(),
+        new SlowCompletions(),
+        new QuotaExhausted(),
+        new RetryStorm(),
+    ];
+
+    /// <summary>Runs <paramref name="count"/> calls with at most <paramref name="concurrency"/> at once.</summary>
+    protected static async Task<IReadOnlyList<CallRecord>> RunCallsAsync(
+        ScenarioRun run, int count, int concurrency, Func<int, string> caller, CancellationToken cancellationToken)
+    {
+        var records = new CallRecord[count];
+        var next = -1;
+        var workers = Enumerable.Range(0, Math.Min(count, concurrency)).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                records[i] = await run.CallAsync(caller(i), cancellationToken);
+            }
+        });
+        await Task.WhenAll(workers);
+        return records;
+    }
+}
+
+/// <summary>One scenario against one strategy, on that strategy's own emulator.</summary>
+public sealed class ScenarioRun(EmulatorHost emulator, IStrategy strategy, TimeScale scale, Calibration calibration, bool quick)
+{
+    public const string Prompt = "In one sentence: why should a client honour Retry-After?";
+
+    public EmulatorHost Emulator { get; } = emulator;
+
+    public TimeScale Scale { get; } = scale;
+
+    public Calibration Calibration { get; } = calibration;
+
+    /// <summary>Fewer calls, for the CI smoke check.</summary>
+    public bool Quick { get; } = quick;
+
+    public RunClock Clock { get; } = new();
+
+    public Task<CallRecord> CallAsync(string caller, CancellationToken cancellationToken) =>
+        new CallRecord(caller, Clock).RunAsync(ct => strategy.ChatAsync(Prompt, ct), cancellationToken);
+}
+
+/// <summary>
+/// The upstream's service time as measured on this machine: a clean call through a bare SDK client
+/// (<see cref="ServiceMs"/>), of which <see cref="OverheadMs"/> is loopback, SDK and server work beyond the
+/// emulator's configured first-token delay.
+/// </summary>
+public sealed record Calibration(double ServiceMs, double OverheadMs);

@@ -1,0 +1,102 @@
+using System.ClientModel.Primitives;
+using System.Diagnostics;
+using AspireRetry.Bench.Measuring;
+using AspireRetry.Bench.Strategies;
+using AspireRetry.Bench.Upstream;
+
+namespace AspireRetry.Bench.Scenarios;
+
+public sealed record StrategyResult(StrategyKind Strategy, Metrics Metrics, IReadOnlyList<CallRecord> Calls);
+
+public sealed record ScenarioResult(Scenario Scenario, IReadOnlyList<StrategyResult> Results, TimeSpan Elapsed)
+{
+    public StrategyResult For(string strategyId) => Results.Single(r => r.Strategy.Id == strategyId);
+}
+
+/// <summary>
+/// Runs a scenario through every strategy at once, each on its own fresh emulator, so the strategies share
+/// the machine's noise but never an upstream (its chaos profile and buckets are per emulator), and every
+/// strategy's upstream starts each scenario with the same seeded dice.
+/// </summary>
+public sealed class ScenarioRunner(Func<Task<EmulatorHost>> startEmulator, TimeScale scale, Calibration calibration, bool quick)
+{
+    /// <summary>The status the outage scenario's upstream answers with while down.</summary>
+    public const int DownStatus = 503;
+
+    public async Task<ScenarioResult> RunAsync(Scenario scenario, CancellationToken cancellationToken)
+    {
+        var emulators = await Task.WhenAll(StrategyKind.All.Select(_ => startEmulator()));
+        try
+        {
+            var elapsed = Stopwatch.StartNew();
+            var results = await Task.WhenAll(StrategyKind.All.Select((kind, i) => RunOneAsync(scenario, kind, emulators[i], cancellationToken)));
+            return new ScenarioResult(scenario, results, elapsed.Elapsed);
+        }
+        finally
+        {
+            foreach (var emulator in emulators)
+            {
+                await emulator.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task<StrategyResult> RunOneAsync(Scenario scenario, StrategyKind kind, EmulatorHost emulator, CancellationToken cancellationToken)
+    {
+        // A fresh strategy per scenario: no breaker state or pooled connection carries over from the last one.
+        await using var strategy = await kind.CreateAsync(emulator.OpenAIEndpoint, scale);
+
+        await WarmUpAsync(kind, strategy, cancellationToken);
+        var calls = await scenario.RunAsync(new ScenarioRun(emulator, strategy, scale, calibration, quick), cancellationToken);
+        return new StrategyResult(kind, Metrics.From(calls, scenario.SuccessExpected, scenario.HasOutage ? DownStatus : null), calls);
+    }
+
+    /// <summary>
+    /// Unmeasured calls until one succeeds, so JIT and the first connection are not charged to the scenario.
+    /// The first may fail on a busy machine: at small time scales the standard handler's scaled timeouts are
+    /// a few hundred milliseconds, less than a cold first call can take.
+    /// </summary>
+    private static async Task WarmUpAsync(StrategyKind kind, IStrategy strategy, CancellationToken cancellationToken)
+    {
+        const int tries = 3;
+        string? failure = null;
+        for (var i = 0; i < tries; i++)
+        {
+            try
+            {
+                if ((failure = await strategy.ChatAsync("warm up", cancellationToken)) is null)
+                {
+                    return;
+                }
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                failure = ex.GetType().Name + ": " + ex.Message;
+            }
+        }
+
+        throw new InvalidOperationException($"{kind.Name} could not make a clean call in {tries} tries: {failure}");
+    }
+
+    /// <summary>Service time on this machine: the median clean call through a bare SDK client with no retry layer.</summary>
+    public static async Task<Calibration> CalibrateAsync(EmulatorHost emulator, int configuredServiceMs, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient();
+        var client = OpenAISdk.Create(emulator.OpenAIEndpoint, http, new ClientRetryPolicy(maxRetries: 0), OpenAISdk.DefaultNetworkTimeout);
+        for (var i = 0; i < 3; i++)
+        {
+            await OpenAISdk.CompleteAsync(client, ScenarioRun.Prompt, cancellationToken);
+        }
+
+        var samples = new List<double>();
+        for (var i = 0; i < 9; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await OpenAISdk.CompleteAsync(client, ScenarioRun.Prompt, cancellationToken);
+            samples.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+
+        var median = samples.Order().ElementAt(samples.Count / 2);
+        return new Calibration(median, Math.Max(0, median - configuredServiceMs));
+    }
+}

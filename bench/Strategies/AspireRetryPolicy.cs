@@ -1,0 +1,100 @@
+using System.Globalization;
+using AspireRetry.Bench.Measuring;
+using AspireRetry.Bench.Upstream;
+using AspireRetry.ChatApi.Chat;
+using AspireRetry.ChatApi.OpenAI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace AspireRetry.Bench.Strategies;
+
+/// <summary>
+/// AspireRetry's policy from ChatApi's own code, not a copy: a host wired exactly as ChatApi's Program
+/// wires it (ServiceDefaults' OpenTelemetry, <c>AddOpenAIChat()</c>, attempt telemetry, ChatService),
+/// called through <see cref="ChatService.CompleteAsync"/>, the code behind <c>POST /api/chat</c>.
+/// Only the time scale is applied to the default <see cref="ResilienceOptions"/>.
+/// </summary>
+public sealed class AspireRetryPolicy(IHost host, ChatService chat) : IStrategy
+{
+    /// <param name="recordAttempts">Adds the attempt recorder inside the pipeline; off for the overhead benchmark.</param>
+    public static async Task<AspireRetryPolicy> CreateAsync(Uri endpoint, TimeScale scale, bool recordAttempts)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            // No appsettings or console logging: configuration comes from below, and only OpenTelemetry (from ServiceDefaults) listens.
+            DisableDefaults = true,
+            EnvironmentName = Environments.Production,
+            ApplicationName = "ChatApi",
+        });
+        builder.Configuration.AddInMemoryCollection(Settings(endpoint, scale));
+
+        builder.AddServiceDefaults();
+        builder.AddOpenAIChat();
+        builder.Services.AddAttemptTelemetry();
+        builder.Services.AddSingleton<ChatService>();
+        builder.Services.IgnoreEmulatorRequests();
+        if (recordAttempts)
+        {
+            // The "openai" client's handlers run in the order added: this one lands inside the resilience pipeline.
+            builder.Services.AddHttpClient(ChatClientProvider.HttpClientName).AddHttpMessageHandler(() => new RecordingHandler());
+        }
+
+        var host = builder.Build();
+        await host.StartAsync();
+        return new AspireRetryPolicy(host, host.Services.GetRequiredService<ChatService>());
+    }
+
+    /// <summary>For the report, from ChatApi's own defaults, so it cannot drift from them.</summary>
+    public static string Description
+    {
+        get
+        {
+            var d = new ResilienceOptions();
+            return string.Create(CultureInfo.InvariantCulture,
+                $"ChatApi's own ChatService and \"openai\" HttpClient pipeline (AddOpenAIChat) with its default OpenAI:Resilience options: " +
+                $"{d.MaxRetryAttempts} retries from {d.BaseDelay.TotalSeconds:0.###} s, exponential{(d.UseJitter ? " with jitter" : "")}, " +
+                $"server waits (`retry-after-ms`, then `Retry-After`) plus {OpenAIResilience.ServerDelayMargin.TotalMilliseconds:0} ms, " +
+                $"no retry of `insufficient_quota`, {d.AttemptTimeout.TotalSeconds:0.###} s attempt and {d.TotalTimeout.TotalSeconds:0.###} s total timeouts, " +
+                $"circuit breaker per model ({d.CircuitBreaker.FailureRatio:0%} of at least {d.CircuitBreaker.MinimumThroughput} attempts, " +
+                $"open {d.CircuitBreaker.BreakDuration.TotalSeconds:0.###} s)");
+        }
+    }
+
+    /// <summary>ChatApi's defaults (read from its <see cref="ResilienceOptions"/>), every time in them scaled.</summary>
+    public static Dictionary<string, string?> Settings(Uri endpoint, TimeScale scale)
+    {
+        var defaults = new ResilienceOptions();
+        const string p = ResilienceOptions.SectionName;
+        return new()
+        {
+            ["ConnectionStrings:openai"] = $"Endpoint={endpoint};Key={OpenAISdk.Key}",
+            ["OpenAI:Models:0"] = OpenAISdk.Model,
+            [$"{p}:BaseDelay"] = Time(scale.Scale(defaults.BaseDelay)),
+            [$"{p}:MaxDelay"] = Time(scale.Scale(defaults.MaxDelay)),
+            [$"{p}:MaxServerDelay"] = Time(scale.Scale(defaults.MaxServerDelay)),
+            [$"{p}:AttemptTimeout"] = Time(scale.Scale(defaults.AttemptTimeout)),
+            [$"{p}:StreamIdleTimeout"] = Time(scale.Scale(defaults.StreamIdleTimeout)),
+            [$"{p}:TotalTimeout"] = Time(scale.Scale(defaults.TotalTimeout)),
+            [$"{p}:CircuitBreaker:SamplingDuration"] = Time(scale.Scale(defaults.CircuitBreaker.SamplingDuration)),
+            // ChatApi's validator (like Polly) wants at least 500 ms.
+            [$"{p}:CircuitBreaker:BreakDuration"] = Time(Max(scale.Scale(defaults.CircuitBreaker.BreakDuration), TimeSpan.FromMilliseconds(500))),
+        };
+    }
+
+    public async Task<string?> ChatAsync(string prompt, CancellationToken cancellationToken)
+    {
+        var (reply, failure, _) = await chat.CompleteAsync(new ChatRequest(OpenAISdk.Model, [new ChatMessageDto("user", prompt)]), cancellationToken);
+        return reply is not null ? null : $"{failure!.Status} {failure.ErrorType}";
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await host.StopAsync();
+        host.Dispose();
+    }
+
+    private static string Time(TimeSpan t) => t.ToString("c", CultureInfo.InvariantCulture);
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+}

@@ -1,0 +1,42 @@
+using System.ClientModel.Primitives;
+using AspireRetry.Bench.Measuring;
+using OpenAI.Chat;
+
+namespace AspireRetry.Bench.Strategies;
+
+/// <summary>
+/// What people write first: catch everything, sleep <c>initial_delay * 2^attempt</c> (1, 2, 4, 8 s), try
+/// 5 times. No Retry-After, no jitter, no idea which errors are final. The SDK's own retries are off so
+/// the loop is measured alone (left on, they would multiply it: 5 x 4 = 20 requests).
+/// </summary>
+public sealed class NaiveLoop(ChatClient client, HttpClient http, TimeScale scale) : IStrategy
+{
+    private const int Attempts = 5;
+
+    public static NaiveLoop Create(Uri endpoint, TimeScale scale)
+    {
+        var http = new HttpClient(new RecordingHandler(new SocketsHttpHandler())) { Timeout = scale.Scale(TimeSpan.FromSeconds(100)) };
+        return new NaiveLoop(OpenAISdk.Create(endpoint, http, new ClientRetryPolicy(maxRetries: 0), scale.Scale(OpenAISdk.DefaultNetworkTimeout)), http, scale);
+    }
+
+    public async Task<string?> ChatAsync(string prompt, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await OpenAISdk.CompleteAsync(client, prompt, cancellationToken);
+            }
+            catch (Exception) when (attempt < Attempts - 1 && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(scale.Seconds(Math.Pow(2, attempt)), cancellationToken);
+            }
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        http.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

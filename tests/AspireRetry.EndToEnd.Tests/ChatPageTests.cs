@@ -211,6 +211,31 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
         await stranger.Context.CloseAsync();
     }
 
+    [Fact]
+    public async Task Shift_Enter_adds_a_line_Enter_sends_and_Escape_stops_without_leaving_the_keyboard()
+    {
+        await ChooseScenarioAsync("Slow stream");
+        var box = _page.GetByLabel("Message");
+
+        await box.FillAsync("line one");
+        await box.PressAsync("Shift+Enter");
+        await box.PressSequentiallyAsync("line two");
+        await box.PressAsync("Enter");
+
+        var sent = _page.Locator("article.user").Last;
+        await Assertions.Expect(sent).ToContainTextAsync("line one");
+        await Assertions.Expect(sent).ToContainTextAsync("line two");
+        await Assertions.Expect(_page.Locator("article.user")).ToHaveCountAsync(1);
+        await Assertions.Expect(LastReply.Locator(".markdown")).ToContainTextAsync("You asked", new() { Timeout = 10_000 });
+        await Assertions.Expect(box).ToBeFocusedAsync(); // typing the next message can start while this one streams
+
+        await box.PressAsync("Escape");
+
+        await Assertions.Expect(LastReply.Locator(".marker")).ToHaveTextAsync("Stopped. The reply above is partial.");
+        await Assertions.Expect(box).ToBeFocusedAsync();
+        AssertNoConsoleErrors();
+    }
+
     private async Task OpenChaosPanelAsync()
     {
         var panel = _page.Locator("details.chaos");

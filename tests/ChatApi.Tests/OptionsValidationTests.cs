@@ -13,6 +13,11 @@ public sealed class OptionsValidationTests
     [InlineData("SamplingDuration", "OpenAI:Resilience:CircuitBreaker:SamplingDuration")]
     [InlineData("MaxRetryAttempts", "OpenAI:Resilience:MaxRetryAttempts")]
     [InlineData("MaxDelay", "OpenAI:Resilience:MaxDelay")]
+    [InlineData("Reserve", "OpenAI:Resilience:RateLimit:Reserve")]
+    [InlineData("ReleaseInterval", "OpenAI:Resilience:RateLimit:ReleaseInterval")]
+    [InlineData("Ratio", "OpenAI:Resilience:RateLimit:RetryBudget:Ratio")]
+    [InlineData("MinRetriesPerSecond", "OpenAI:Resilience:RateLimit:RetryBudget:MinRetriesPerSecond")]
+    [InlineData("Window", "OpenAI:Resilience:RateLimit:RetryBudget:Window")]
     public void An_invalid_combination_is_rejected_with_a_message_naming_the_key(string change, string key)
     {
         var options = new OpenAIOptions();
@@ -23,11 +28,29 @@ public sealed class OptionsValidationTests
             case "SamplingDuration": r.CircuitBreaker.SamplingDuration = r.AttemptTimeout; break;
             case "MaxRetryAttempts": r.MaxRetryAttempts = -1; break;
             case "MaxDelay": r.MaxDelay = r.BaseDelay - TimeSpan.FromMilliseconds(1); break;
+            case "Reserve": r.RateLimit.Reserve = 1; break;
+            case "ReleaseInterval": r.RateLimit.ReleaseInterval = r.MaxServerDelay + TimeSpan.FromSeconds(1); break;
+            case "Ratio": r.RateLimit.RetryBudget.Ratio = -0.1; break;
+            case "MinRetriesPerSecond": r.RateLimit.RetryBudget.MinRetriesPerSecond = -1; break;
+            case "Window": r.RateLimit.RetryBudget.Window = TimeSpan.Zero; break;
         }
 
         var result = new ResilienceOptionsValidator().Validate(null, options);
 
         Assert.True(result.Failed);
         Assert.Contains(key, result.FailureMessage, StringComparison.Ordinal);
+    }
+}
+
+public sealed class RateLimitOptionsStartupTests(ChatApiFixture fixture)
+{
+    [Fact]
+    public void A_bad_rate_limit_setting_stops_start_up_naming_the_key()
+    {
+        using var api = fixture.CreateApi(new Dictionary<string, string?> { ["OpenAI:Resilience:RateLimit:Reserve"] = "1.5" });
+
+        var error = Assert.ThrowsAny<Exception>(() => api.CreateClient());
+
+        Assert.Contains("OpenAI:Resilience:RateLimit:Reserve", error.ToString(), StringComparison.Ordinal);
     }
 }

@@ -80,6 +80,49 @@ public sealed class RateLimitBurstTests(ChatApiFixture fixture)
         }
     }
 
+    /// <summary>
+    /// Demand above the limit for a few windows: 20 users chatting back to back. Pacing keeps ChatApi
+    /// under the published limit without a single 429, and still uses most of it.
+    /// </summary>
+    [Fact]
+    public async Task Pacing_keeps_a_steady_stream_above_the_limit_under_it_without_a_429()
+    {
+        await RateLimitModeAsync();
+        try
+        {
+            var caller = $"steady-{Guid.NewGuid():N}";
+            await using var api = fixture.CreateApi(new Dictionary<string, string?> { ["OpenAI:Resilience:RateLimit:Enabled"] = "true" });
+            using var client = ChatApiFixture.ClientFor(api, caller);
+            const int users = 20, chatsEach = 8;
+
+            var started = DateTimeOffset.UtcNow;
+            await Task.WhenAll(Enumerable.Range(0, users).Select(async user =>
+            {
+                for (var i = 0; i < chatsEach; i++)
+                {
+                    using var response = await client.PostAsJsonAsync("/api/chat", ChatApiCalls.Body($"User {user}, message {i}"), Ct);
+                    Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync(Ct));
+                }
+            }));
+            var elapsed = DateTimeOffset.UtcNow - started;
+
+            var seen = await fixture.SeenAsync(caller);
+            var perSecond = (seen.Count - RequestsPerWindow) / elapsed.TotalSeconds;
+            TestContext.Current.TestOutputHelper?.WriteLine(
+                $"Steady stream: {seen.Count} requests in {elapsed.TotalSeconds:0.00} s, {seen.Count(r => r.StatusCode == 429)} refused; " +
+                $"{perSecond:0.0} a second beyond the first full bucket (limit {RequestsPerWindow} a second).");
+            Assert.Equal(users * chatsEach, seen.Count);
+            Assert.DoesNotContain(seen, r => r.StatusCode == 429);
+
+            // Beyond the first full bucket the refill rate is the ceiling; pacing should not waste much of it.
+            Assert.InRange(perSecond, RequestsPerWindow * 0.7, RequestsPerWindow * 1.05);
+        }
+        finally
+        {
+            await fixture.Emulator.DeleteAsync("/emulator/chaos", Ct);
+        }
+    }
+
     /// <summary>Once ChatApi has sent 70 requests, 40 more from elsewhere on the same key and model.</summary>
     private async Task SpendTheLimitAsync(string caller)
     {

@@ -1,5 +1,3 @@
-using AspireRetry.ChatApi.OpenAI.RateLimit;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace AspireRetry.ChatApi.OpenAI;
@@ -20,10 +18,6 @@ public static class OpenAIExtensions
             .Bind(builder.Configuration.GetSection(OpenAIOptions.SectionName))
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<OpenAIOptions>, ResilienceOptionsValidator>();
-
-        builder.Services.AddSingleton<UpstreamLimitsRegistry>();
-        builder.Services.AddSingleton<RateLimitTelemetry>();
-        builder.Services.TryAddSingleton(TimeProvider.System);
 
         builder.Services.AddHttpClient(ChatClientProvider.HttpClientName, client =>
             {

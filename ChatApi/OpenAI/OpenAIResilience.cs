@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using AspireRetry.ChatApi.OpenAI.RateLimit;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using Polly;
@@ -28,6 +29,12 @@ public static class OpenAIResilience
 
     public static IHttpClientBuilder AddOpenAIResilience(this IHttpClientBuilder builder)
     {
+        // What the rate-limit gate needs, so the policy works wherever it is added (ChatApi, benchmarks).
+        builder.Services.AddMetrics();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton<UpstreamLimitsRegistry>();
+        builder.Services.TryAddSingleton<RateLimitTelemetry>();
+
         builder.AddResilienceHandler(PipelineName, static (pipeline, context) =>
         {
             var services = context.ServiceProvider;
@@ -36,7 +43,10 @@ public static class OpenAIResilience
             var model = context.InstanceName;
 
             // Shared by every call to this upstream and model (the registry outlives pipeline rebuilds).
-            var limits = options.RateLimit.Enabled ? services.GetRequiredService<UpstreamLimitsRegistry>().For(model) : null;
+            var upstream = services.GetService<OpenAIConnection>()?.Endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/') ?? context.BuilderName;
+            var limits = options.RateLimit.Enabled
+                ? services.GetRequiredService<UpstreamLimitsRegistry>().For(upstream, model, options.RateLimit)
+                : null;
             var breaker = new CircuitBreakerStateProvider();
 
             pipeline

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Microsoft.Extensions.Options;
 
 namespace AspireRetry.ChatApi.OpenAI.RateLimit;
 
@@ -10,14 +9,10 @@ public sealed record UpstreamLimits(RateLimitGate Gate, RetryBudget Budget);
 /// One <see cref="UpstreamLimits"/> per upstream and model, for the life of the app: OpenAI limits
 /// per organisation (key) and model, and ChatApi has one key per upstream.
 /// </summary>
-public sealed class UpstreamLimitsRegistry(OpenAIConnection connection, IOptions<OpenAIOptions> options, TimeProvider time)
+public sealed class UpstreamLimitsRegistry(TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, UpstreamLimits> _limits = new(StringComparer.Ordinal);
 
-    public UpstreamLimits For(string model)
-    {
-        var rateLimit = options.Value.Resilience.RateLimit;
-        var name = $"{connection.Endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/')} {model}";
-        return _limits.GetOrAdd(name, n => new UpstreamLimits(new RateLimitGate(n, rateLimit, time), new RetryBudget(rateLimit.RetryBudget, time)));
-    }
+    public UpstreamLimits For(string upstream, string model, RateLimitOptions options) =>
+        _limits.GetOrAdd($"{upstream} {model}", name => new UpstreamLimits(new RateLimitGate(name, options, time), new RetryBudget(options.RetryBudget, time)));
 }

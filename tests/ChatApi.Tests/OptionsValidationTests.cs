@@ -1,4 +1,5 @@
 using AspireRetry.ChatApi.OpenAI;
+using Microsoft.Extensions.Configuration;
 
 namespace AspireRetry.ChatApi.Tests;
 
@@ -42,15 +43,24 @@ public sealed class OptionsValidationTests
     }
 }
 
-public sealed class RateLimitOptionsStartupTests(ChatApiFixture fixture)
+public sealed class RateLimitOptionsStartupTests
 {
     [Fact]
-    public void A_bad_rate_limit_setting_stops_start_up_naming_the_key()
+    public async Task A_bad_rate_limit_setting_stops_start_up_naming_the_key()
     {
-        using var api = fixture.CreateApi(new Dictionary<string, string?> { ["OpenAI:Resilience:RateLimit:Reserve"] = "1.5" });
+        // ChatApi's own registration (AddOpenAIChat), on a plain host: only the options are under test.
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:openai"] = "Endpoint=http://127.0.0.1:1/v1;Key=sk-test",
+            ["OpenAI:Resilience:RateLimit:Reserve"] = "1.5",
+        });
+        builder.AddOpenAIChat();
+        using var host = builder.Build();
 
-        var error = Assert.ThrowsAny<Exception>(() => api.CreateClient());
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(
+            () => host.StartAsync(TestContext.Current.CancellationToken));
 
-        Assert.Contains("OpenAI:Resilience:RateLimit:Reserve", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("OpenAI:Resilience:RateLimit:Reserve", error.Message, StringComparison.Ordinal);
     }
 }

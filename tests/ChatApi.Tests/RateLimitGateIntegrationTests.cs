@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -20,6 +22,14 @@ public sealed class RateLimitGateIntegrationTests(ChatApiFixture fixture)
     [Fact]
     public async Task A_429_for_one_call_holds_the_next_call_to_that_model_until_its_retry_after_and_the_caller_hears_why()
     {
+        var spans = new ConcurrentQueue<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Experimental.Microsoft.Extensions.AI",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
         await using var api = GatedApi();
         var first = $"gate-a-{Guid.NewGuid():N}";
         var second = $"gate-b-{Guid.NewGuid():N}";
@@ -47,6 +57,13 @@ public sealed class RateLimitGateIntegrationTests(ChatApiFixture fixture)
         Assert.InRange(wait.GetProperty("delayMs").GetInt64(), 1, 610);
         Assert.Equal(200, attempts[^1].GetProperty("statusCode").GetInt32());
         Assert.Equal("done", events[^1].Type);
+
+        // The same wait is an event on the call's GenAI span, the parent of its attempts.
+        var traceId = events[0].Data.GetProperty("traceId").GetString();
+        var chat = Assert.Single(spans, s => s.TraceId.ToHexString() == traceId && s.DisplayName == "chat gpt-4o");
+        var gateWait = Assert.Single(chat.Events, e => e.Name == "rate_limit.gate_wait");
+        Assert.Equal(wait.GetProperty("delayMs").GetInt64(), gateWait.Tags.First(t => t.Key == "rate_limit.wait_ms").Value);
+        Assert.Equal("closed", gateWait.Tags.First(t => t.Key == "rate_limit.reason").Value);
 
         var limited = Assert.Single(await fixture.SeenAsync(first), r => r.StatusCode == 429);
         var held = Assert.Single(await fixture.SeenAsync(second));

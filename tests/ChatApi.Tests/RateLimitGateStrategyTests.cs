@@ -64,9 +64,11 @@ public sealed class RateLimitGateStrategyTests : IDisposable
         var announced = new List<AttemptEvent>();
         var waits = new List<(double Seconds, string? Reason)>();
         using var meter = new MeterListener();
+        var meters = _services.GetRequiredService<IMeterFactory>();
         meter.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Name == RateLimitTelemetry.GateWaitMetric)
+            // Listeners are process-wide: only this test's meter, not the other test apps' gates.
+            if (instrument.Name == RateLimitTelemetry.GateWaitMetric && instrument.Meter.Scope == meters)
             {
                 listener.EnableMeasurementEvents(instrument);
             }

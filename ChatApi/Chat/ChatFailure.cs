@@ -1,6 +1,7 @@
 using System.ClientModel;
 using System.Net;
 using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.ChatApi.OpenAI.RateLimit;
 using Polly.CircuitBreaker;
 using Polly.Timeout;
 
@@ -26,15 +27,17 @@ public sealed record ChatFailure(int Status, string Title, string Detail, TimeSp
                     return new(StatusCodes.Status503ServiceUnavailable, "Upstream is down",
                         "Recent calls to the model provider failed, so the circuit breaker is open and calls fail fast until it lets a probe through.",
                         broken.RetryAfter, "circuit_open");
+                case RateLimitRejectedException limited:
+                    return new(StatusCodes.Status429TooManyRequests, "Upstream rate limited", limited.Message, limited.Wait, "rate_limited");
                 case TimeoutRejectedException:
                     return new(StatusCodes.Status504GatewayTimeout, "Upstream timed out",
-                        "The model provider did not answer within the time budget (OpenAI:Resilience:AttemptTimeout / TotalTimeout).",
+                        progress.StopReason ?? "The model provider did not answer within the time budget (OpenAI:Resilience:AttemptTimeout / TotalTimeout).",
                         null, "timeout");
                 case ClientResultException { Status: > 0 } result:
                     return FromUpstreamStatus(result, progress);
                 case HttpRequestException:
                     return new(StatusCodes.Status503ServiceUnavailable, "Upstream unreachable",
-                        $"Could not reach the model provider ({UpstreamOutcome.DescribeException(ex)}) after {progress.Attempts} attempt(s).",
+                        progress.StopReason ?? $"Could not reach the model provider ({UpstreamOutcome.DescribeException(ex)}) after {progress.Attempts} attempt(s).",
                         null, "connection_error");
                 case IOException:
                     // The answer had begun (headers received) when the connection broke: not re-sent, as the

@@ -70,8 +70,9 @@ internal sealed class AttemptHandler(TimeProvider time) : DelegatingHandler
         }
 
         context.Properties.Set(NumberKey, number);
-        if (number == 1)
+        if (number == 1 && !context.Properties.TryGetValue(StartedKey, out _))
         {
+            // The rate-limit gate, when on, started the clock already, before its wait.
             context.Properties.Set(StartedKey, time.GetTimestamp());
         }
 

@@ -70,6 +70,16 @@ public sealed class CallProgress(string model, Action<AttemptEvent>? onAttempt =
         onAttempt?.Invoke(announced);
     }
 
+    /// <summary>
+    /// The next attempt waits at the shared rate-limit gate for <paramref name="wait"/>: announced at once
+    /// (the caller shows "Waiting for the rate limit to reset"), numbered as the attempt that waits.
+    /// </summary>
+    internal void RateLimitWait(TimeSpan wait) =>
+        onAttempt?.Invoke(new AttemptEvent(Attempts + 1, RateLimitWaitOutcome, null, RateLimitWaitReason, (long)Math.Ceiling(wait.TotalMilliseconds)));
+
+    public const string RateLimitWaitOutcome = "rate_limit_wait";
+    public const string RateLimitWaitReason = "waiting for rate limit";
+
     /// <summary>Announces the last failed attempt, which no retry followed.</summary>
     public void Complete()
     {

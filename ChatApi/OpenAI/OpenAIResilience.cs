@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using AspireRetry.ChatApi.OpenAI.RateLimit;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using Polly;
@@ -11,8 +13,9 @@ namespace AspireRetry.ChatApi.OpenAI;
 
 /// <summary>
 /// The one retry layer: the resilience pipeline of ChatApi's "openai" HttpClient, built on
-/// Microsoft.Extensions.Http.Resilience. Outer to inner: total timeout, retry, circuit breaker,
-/// attempt timeout, then <see cref="AttemptHandler"/> once per attempt.
+/// Microsoft.Extensions.Http.Resilience. Outer to inner: total timeout, retry, circuit breaker, the
+/// shared rate-limit gate (when <c>RateLimit:Enabled</c>), attempt timeout, then
+/// <see cref="AttemptHandler"/> once per attempt.
 /// </summary>
 public static class OpenAIResilience
 {
@@ -26,17 +29,39 @@ public static class OpenAIResilience
 
     public static IHttpClientBuilder AddOpenAIResilience(this IHttpClientBuilder builder)
     {
+        // What the rate-limit gate needs, so the policy works wherever it is added (ChatApi, benchmarks).
+        builder.Services.AddMetrics();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton<UpstreamLimitsRegistry>();
+        builder.Services.TryAddSingleton<RateLimitTelemetry>();
+
         builder.AddResilienceHandler(PipelineName, static (pipeline, context) =>
         {
             var services = context.ServiceProvider;
             var options = services.GetRequiredService<IOptions<OpenAIOptions>>().Value.Resilience;
             var time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+            var model = context.InstanceName;
+
+            // Shared by every call to this upstream and model (the registry outlives pipeline rebuilds).
+            var upstream = services.GetService<OpenAIConnection>()?.Endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/') ?? context.BuilderName;
+            var limits = options.RateLimit.Enabled
+                ? services.GetRequiredService<UpstreamLimitsRegistry>().For(upstream, model, options.RateLimit)
+                : null;
+            var breaker = new CircuitBreakerStateProvider();
 
             pipeline
                 .AddTimeout(new HttpTimeoutStrategyOptions { Name = "total", Timeout = options.TotalTimeout })
-                .AddRetry(RetryOptions(options, time))
-                .AddCircuitBreaker(BreakerOptions(options))
-                .AddTimeout(new HttpTimeoutStrategyOptions { Name = "attempt", Timeout = options.AttemptTimeout });
+                .AddRetry(RetryOptions(options, time, limits, breaker))
+                .AddCircuitBreaker(BreakerOptions(options, breaker));
+            if (limits is not null)
+            {
+                // Inside the breaker (an open breaker fails fast without queueing at the gate) and outside
+                // the attempt timeout (a wait at the gate is not the upstream being slow).
+                var telemetry = services.GetRequiredService<RateLimitTelemetry>();
+                pipeline.AddStrategy(_ => new RateLimitGateStrategy(limits, options, time, telemetry, model), new RateLimitGateStrategyOptions());
+            }
+
+            pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "attempt", Timeout = options.AttemptTimeout });
         })
         // One pipeline, so one breaker, per model: an overloaded gpt-4o must not block gpt-4o-mini,
         // which is what the fallback model is for.
@@ -46,7 +71,8 @@ public static class OpenAIResilience
             new AttemptHandler(services.GetService<TimeProvider>() ?? TimeProvider.System));
     }
 
-    internal static HttpRetryStrategyOptions RetryOptions(ResilienceOptions options, TimeProvider time) => new()
+    internal static HttpRetryStrategyOptions RetryOptions(
+        ResilienceOptions options, TimeProvider time, UpstreamLimits? limits = null, CircuitBreakerStateProvider? breaker = null) => new()
     {
         MaxRetryAttempts = options.MaxRetryAttempts,
         BackoffType = DelayBackoffType.Exponential,
@@ -56,7 +82,7 @@ public static class OpenAIResilience
 
         // The built-in Retry-After handling is replaced by DelayGenerator below, which also reads retry-after-ms.
         ShouldRetryAfterHeader = false,
-        ShouldHandle = args => ShouldRetryAsync(args.Outcome, args.Context, options, time),
+        ShouldHandle = args => ShouldRetryAsync(args.Outcome, args.Context, options, time, limits, breaker, args.AttemptNumber),
         DelayGenerator = args => ValueTask.FromResult(
             args.Outcome.Result is { } response && UpstreamOutcome.ServerDelay(response, time.GetUtcNow()) is { } wait
                 ? wait + ServerDelayMargin
@@ -80,8 +106,9 @@ public static class OpenAIResilience
         },
     };
 
-    private static HttpCircuitBreakerStrategyOptions BreakerOptions(ResilienceOptions options) => new()
+    private static HttpCircuitBreakerStrategyOptions BreakerOptions(ResilienceOptions options, CircuitBreakerStateProvider breaker) => new()
     {
+        StateProvider = breaker,
         FailureRatio = options.CircuitBreaker.FailureRatio,
         MinimumThroughput = options.CircuitBreaker.MinimumThroughput,
         SamplingDuration = options.CircuitBreaker.SamplingDuration,
@@ -116,8 +143,22 @@ public static class OpenAIResilience
     /// Retry what is transient, except a 429 for exhausted quota (waiting will not refill it) and a
     /// server wait we cannot honour: beyond <see cref="ResilienceOptions.MaxServerDelay"/> or past what
     /// is left of the total budget, the response goes back at once with the server's wait on it.
+    /// With the rate-limit features on, a retry must also fit the shared retry budget.
     /// </summary>
     internal static async ValueTask<bool> ShouldRetryAsync(
+        Outcome<HttpResponseMessage> outcome, ResilienceContext context, ResilienceOptions options, TimeProvider time,
+        UpstreamLimits? limits = null, CircuitBreakerStateProvider? breaker = null, int attemptNumber = 0)
+    {
+        if (!await IsRetryableAsync(outcome, context, options, time).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        // Polly asks about the last attempt too; only a retry that would really happen spends the budget.
+        return limits is null || attemptNumber >= options.MaxRetryAttempts || TrySpendRetryBudget(limits, breaker, options);
+    }
+
+    private static async ValueTask<bool> IsRetryableAsync(
         Outcome<HttpResponseMessage> outcome, ResilienceContext context, ResilienceOptions options, TimeProvider time)
     {
         if (outcome.Exception is { } exception)
@@ -162,6 +203,37 @@ public static class OpenAIResilience
         }
 
         return true;
+    }
+
+    private static bool TrySpendRetryBudget(UpstreamLimits limits, CircuitBreakerStateProvider? breaker, ResilienceOptions options)
+    {
+        if (limits.Budget.TryRetry())
+        {
+            return true;
+        }
+
+        var (requests, retries, allowed) = limits.Budget.Snapshot();
+        var budget = options.RateLimit.RetryBudget;
+        var gate = limits.Gate.Describe();
+        var breakerState = breaker?.CircuitState.ToString() ?? "unknown";
+        if (CallProgress.Current is { } call)
+        {
+            call.StopReason =
+                $"Not retried: the retry budget is spent ({retries} retries for {requests} calls in the last {Seconds(budget.Window)}; " +
+                $"{RateLimitOptions.SectionName}:RetryBudget allows {budget.Ratio.ToString("0.##", CultureInfo.InvariantCulture)} per call " +
+                $"plus {budget.MinRetriesPerSecond.ToString("0.##", CultureInfo.InvariantCulture)} a second). Circuit breaker: {breakerState}; rate-limit gate: {gate}.";
+        }
+
+        Activity.Current?.AddEvent(new ActivityEvent(RateLimitTelemetry.BudgetExhaustedEvent, tags: new ActivityTagsCollection
+        {
+            ["retry_budget.requests"] = requests,
+            ["retry_budget.retries"] = retries,
+            ["retry_budget.allowed"] = allowed,
+            ["circuit_breaker.state"] = breakerState,
+            [RateLimitTelemetry.GateState] = gate,
+            [RateLimitTelemetry.Gate] = limits.Gate.Name,
+        }));
+        return false;
     }
 
     private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s";

@@ -1,3 +1,4 @@
+using AspireRetry.ChatApi.OpenAI.RateLimit;
 using Microsoft.Extensions.Options;
 
 namespace AspireRetry.ChatApi.OpenAI;
@@ -41,6 +42,9 @@ public sealed class ResilienceOptions
     public TimeSpan TotalTimeout { get; set; } = TimeSpan.FromMinutes(4);
 
     public CircuitBreakerOptions CircuitBreaker { get; set; } = new();
+
+    /// <summary>The shared rate-limit gate, pacing and retry budget (section <c>RateLimit</c>).</summary>
+    public RateLimitOptions RateLimit { get; set; } = new();
 
     /// <summary>
     /// Model to try once more with when the requested model's attempts are exhausted by transient errors.
@@ -93,6 +97,15 @@ internal sealed class ResilienceOptionsValidator : IValidateOptions<OpenAIOption
         Require(cb.BreakDuration >= TimeSpan.FromMilliseconds(500), $"{p}:CircuitBreaker:BreakDuration must be at least 500 ms (was {cb.BreakDuration}).");
         Require(r.FallbackModel is null || !string.IsNullOrWhiteSpace(r.FallbackModel),
             $"{p}:FallbackModel must not be empty when set.");
+        var rl = r.RateLimit;
+        const string q = RateLimitOptions.SectionName;
+        Require(rl.Reserve is >= 0 and < 1, $"{q}:Reserve must be in [0, 1): a share of the published limit (was {rl.Reserve}).");
+        Require(rl.ReleaseInterval >= TimeSpan.Zero && rl.ReleaseInterval <= r.MaxServerDelay,
+            $"{q}:ReleaseInterval ({rl.ReleaseInterval}) must be between 0 and {p}:MaxServerDelay ({r.MaxServerDelay}).");
+        Require(rl.RetryBudget.Ratio is >= 0 and <= 10, $"{q}:RetryBudget:Ratio must be between 0 and 10 retries per call (was {rl.RetryBudget.Ratio}).");
+        Require(rl.RetryBudget.MinRetriesPerSecond >= 0, $"{q}:RetryBudget:MinRetriesPerSecond must not be negative (was {rl.RetryBudget.MinRetriesPerSecond}).");
+        Require(rl.RetryBudget.Window >= TimeSpan.FromMilliseconds(100) && rl.RetryBudget.Window <= TimeSpan.FromHours(1),
+            $"{q}:RetryBudget:Window must be between 100 ms and 1 hour (was {rl.RetryBudget.Window}).");
         Require(options.Models.All(m => !string.IsNullOrWhiteSpace(m)), $"{OpenAIOptions.SectionName}:Models must not contain empty names.");
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

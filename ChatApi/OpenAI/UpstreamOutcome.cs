@@ -27,6 +27,7 @@ public static class UpstreamOutcome
     public static bool IsTransientException(Exception exception) => exception switch
     {
         BrokenCircuitException => false,
+        RateLimit.RateLimitRejectedException => false,
         TimeoutRejectedException => true,
         HttpRequestException => true,
         OperationCanceledException => false,
@@ -123,6 +124,7 @@ public static class UpstreamOutcome
     {
         TimeoutRejectedException => "attempt timeout",
         BrokenCircuitException => "circuit open",
+        RateLimit.RateLimitRejectedException => "rate limit wait beyond budget",
         HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => "connection failed",
         HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded } => "connection reset",
         HttpRequestException => "connection error",

@@ -42,8 +42,13 @@ public sealed class ChatApiFixture : IAsyncLifetime
         ["OpenAI:Resilience:TotalTimeout"] = "00:00:06",
         ["OpenAI:Resilience:CircuitBreaker:MinimumThroughput"] = "100000",
         ["OpenAI:Resilience:CircuitBreaker:SamplingDuration"] = "00:00:02",
-        // Every test shares one client key (the test server's address); rate-limit tests set their own.
+        // Every test shares one client key (the test server's address); admission tests set their own.
         ["Chat:RateLimit:PermitsPerWindow"] = "100000",
+
+        // The shared app serves many tests at once, each scripting 429s for its own caller. A gate shared
+        // per model, as in production, would let one test's Retry-After (30 s in one of them) hold all the
+        // others. The rate-limit tests build their own app with it on.
+        ["OpenAI:Resilience:RateLimit:Enabled"] = "false",
     };
 
     public async ValueTask InitializeAsync()
@@ -109,7 +114,7 @@ public sealed class ChatApiFixture : IAsyncLifetime
     }
 }
 
-public sealed record SeenRequest(DateTimeOffset ReceivedAt, string? Caller, string? Model, bool Stream, string Outcome, int? StatusCode, long? RetryAfterMs);
+public sealed record SeenRequest(string? RequestId, DateTimeOffset ReceivedAt, string? Caller, string? Model, bool Stream, string Outcome, int? StatusCode, long? RetryAfterMs);
 
 /// <summary>One server-sent event of /api/chat/stream, its data parsed.</summary>
 public sealed record StreamEvent(string Type, JsonElement Data);

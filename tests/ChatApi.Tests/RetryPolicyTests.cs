@@ -170,7 +170,9 @@ public sealed class RetryPolicyTests(ChatApiFixture fixture)
     public async Task Cancelling_during_a_backoff_sends_no_further_request()
     {
         // On real sockets (Kestrel), so closing the connection reaches ChatApi as a browser tab's would.
-        await using var api = fixture.CreateApi(new Dictionary<string, string?>());
+        // A dynamic port, named in the settings: UseKestrel(0) on a WithWebHostBuilder factory still binds
+        // the default localhost:5000, which other test runs on the same machine may hold.
+        await using var api = fixture.CreateApi(new Dictionary<string, string?> { ["urls"] = "http://127.0.0.1:0" });
         api.UseKestrel(0);
         api.StartServer();
         await fixture.ScriptAsync(_caller, "503:retry-after-ms=1000", "ok");

@@ -1,0 +1,294 @@
+using System.Globalization;
+
+namespace AspireRetry.ChatApi.OpenAI.RateLimit;
+
+/// <summary>Why an attempt waits at the gate; also the metric's and the span event's reason tag.</summary>
+public enum GateWaitReason
+{
+    /// <summary>A 429 with a server wait, or a spent token budget, closed the gate.</summary>
+    Closed,
+
+    /// <summary>The request budget is at its reserve: attempts are spread at the upstream's refill rate.</summary>
+    Paced,
+
+    /// <summary>The limits are not known yet: the first attempt finds them out while the rest wait.</summary>
+    Probe,
+}
+
+/// <summary>What <see cref="RateLimitGate.Reserve"/> decided for one attempt.</summary>
+public readonly record struct GateDecision(GateDecisionKind Kind, TimeSpan Wait, GateWaitReason Reason, int Generation, Task? Probe)
+{
+    public static GateDecision Go(bool probe = false) => new(probe ? GateDecisionKind.GoAsProbe : GateDecisionKind.Go, TimeSpan.Zero, GateWaitReason.Paced, 0, null);
+}
+
+public enum GateDecisionKind
+{
+    /// <summary>Go now.</summary>
+    Go,
+
+    /// <summary>Go now, as the probe whose response tells everyone the limits; call <see cref="RateLimitGate.ProbeEnded"/> after.</summary>
+    GoAsProbe,
+
+    /// <summary>A start time is reserved: wait <see cref="GateDecision.Wait"/>, then go unless the gate closed again meanwhile.</summary>
+    Wait,
+
+    /// <summary>Wait for the probe to end, then ask again.</summary>
+    WaitForProbe,
+
+    /// <summary>The wait is beyond the caller's budget: fail now, nothing reserved.</summary>
+    Reject,
+}
+
+/// <summary>
+/// The shared rate-limit gate of one upstream and model. It mirrors the upstream's request bucket
+/// from the <c>x-ratelimit-*</c> headers (limit, remaining, and the refill rate their reset implies),
+/// hands each attempt a start time from that mirror, and closes when the upstream says so (a 429 with
+/// a server wait, or a token budget at its reserve). Start times are handed out one refill interval
+/// apart, so when a closed gate opens the waiting calls go one by one, not all at once.
+/// Thread-safe; all times come from the <see cref="TimeProvider"/>, so it is testable on a fake clock.
+/// </summary>
+public sealed class RateLimitGate
+{
+    private readonly Lock _lock = new();
+    private readonly RateLimitOptions _options;
+    private readonly TimeProvider _time;
+    private readonly long _origin;
+
+    // The mirror of the upstream's request bucket, in requests above the reserve; negative while
+    // start times are handed out ahead of the refill. Known once a response published the limits.
+    private double? _ratePerMs;
+    private long _limit;
+    private double _usable;
+    private TimeSpan _usableAt;
+
+    // Nothing starts before _openAt. Without a known rate, releases after it are spaced by ReleaseInterval.
+    private TimeSpan _openAt;
+    private TimeSpan _nextRelease;
+
+    // Bumped on each closing: a start time reserved before it no longer holds.
+    private int _generation;
+
+    private TaskCompletionSource? _probe;
+    private bool _probed;
+
+    public RateLimitGate(string name, RateLimitOptions options, TimeProvider time)
+    {
+        Name = name;
+        _options = options;
+        _time = time;
+        _origin = time.GetTimestamp();
+        _probed = !options.ProbeFirst;
+    }
+
+    /// <summary>The upstream and model this gate guards.</summary>
+    public string Name { get; }
+
+    public int Generation
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _generation;
+            }
+        }
+    }
+
+    private TimeSpan Now => _time.GetElapsedTime(_origin);
+
+    /// <summary>
+    /// Decides when the next attempt may start. A wait longer than <paramref name="maxWait"/> is not
+    /// reserved: the attempt is rejected, so a call never sleeps into its own timeout.
+    /// </summary>
+    public GateDecision Reserve(TimeSpan maxWait)
+    {
+        lock (_lock)
+        {
+            var now = Now;
+            if (_ratePerMs is null && !_probed && _openAt <= now)
+            {
+                if (_probe is null)
+                {
+                    _probe = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    return GateDecision.Go(probe: true);
+                }
+
+                return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _generation, _probe.Task);
+            }
+
+            TimeSpan start;
+            GateWaitReason reason;
+            if (_ratePerMs is { } rate)
+            {
+                Refill(now, rate);
+                start = _usable >= 1 ? now : now + TimeSpan.FromMilliseconds((1 - _usable) / rate);
+                reason = _openAt > now ? GateWaitReason.Closed : GateWaitReason.Paced;
+                if (_openAt > start)
+                {
+                    start = _openAt;
+                }
+            }
+            else
+            {
+                start = Max(now, Max(_openAt, _nextRelease));
+                reason = GateWaitReason.Closed;
+            }
+
+            var wait = start - now;
+            if (wait > maxWait)
+            {
+                return new GateDecision(GateDecisionKind.Reject, wait, reason, _generation, null);
+            }
+
+            if (_ratePerMs is not null)
+            {
+                _usable -= 1;
+            }
+            else if (wait > TimeSpan.Zero)
+            {
+                _nextRelease = start + _options.ReleaseInterval;
+            }
+
+            return wait > TimeSpan.Zero
+                ? new GateDecision(GateDecisionKind.Wait, wait, reason, _generation, null)
+                : GateDecision.Go();
+        }
+    }
+
+    /// <summary>
+    /// Learns from one response: the published limits re-sync the mirror (never upwards: other clients
+    /// of the same key may have spent what we did not), a token budget at its reserve closes the gate
+    /// until it is back at the reserve, and a server wait (a 429 <c>rate_limit_exceeded</c>) closes it
+    /// until that wait has passed. <paramref name="age"/> is how long ago the attempt was sent.
+    /// Returns how long the gate is closed for, when this response closed it.
+    /// </summary>
+    public TimeSpan? Observe(RateLimitHeaders headers, TimeSpan? serverWait, TimeSpan age = default)
+    {
+        TimeSpan? closedFor = null;
+        TaskCompletionSource? probe;
+        lock (_lock)
+        {
+            var now = Now;
+            if (headers.Requests is { } requests)
+            {
+                var reserve = ReserveOf(requests.Limit);
+                if (requests.RatePerMs is { } rate)
+                {
+                    if (_ratePerMs is null)
+                    {
+                        _usable = requests.Remaining - reserve;
+                        _usableAt = now;
+                    }
+
+                    _ratePerMs = rate;
+                }
+
+                _limit = requests.Limit;
+                if (_ratePerMs is { } known)
+                {
+                    // The count was taken when the upstream admitted the request, at most `age` ago; it has
+                    // refilled since. Our own later requests are already taken off the mirror.
+                    Refill(now, known);
+                    _usable = Math.Min(_usable, requests.Remaining - reserve + (known * age.TotalMilliseconds));
+                }
+            }
+
+            // Tokens: a request's cost is unknown before it is sent, so the token budget is not mirrored;
+            // at its reserve (at least one token), the gate closes until it has refilled to it.
+            if (headers.Tokens is { Reset: { } tokenReset } tokens && tokens.RatePerMs is { } tokenRate
+                && tokens.Remaining < Math.Max(1, ReserveOf(tokens.Limit)))
+            {
+                var refill = TimeSpan.FromMilliseconds((Math.Max(1, ReserveOf(tokens.Limit)) - tokens.Remaining) / tokenRate);
+                closedFor = CloseUntil(now, now + Min(refill, tokenReset));
+            }
+
+            if (serverWait is { } wait)
+            {
+                closedFor = CloseUntil(now, now + wait + OpenAIResilience.ServerDelayMargin) ?? closedFor;
+            }
+
+            _probed = true;
+            probe = _probe;
+            _probe = null;
+        }
+
+        probe?.TrySetResult();
+        return closedFor;
+    }
+
+    /// <summary>The probe ended without telling the limits (a failure, no headers): let everyone through as before.</summary>
+    public void ProbeEnded()
+    {
+        TaskCompletionSource? probe;
+        lock (_lock)
+        {
+            _probed = true;
+            probe = _probe;
+            _probe = null;
+        }
+
+        probe?.TrySetResult();
+    }
+
+    /// <summary>A short description of the gate's state, for span events and errors.</summary>
+    public string Describe()
+    {
+        lock (_lock)
+        {
+            var now = Now;
+            if (_openAt > now)
+            {
+                return $"closed for {Ms(_openAt - now)} ms";
+            }
+
+            if (_ratePerMs is { } rate)
+            {
+                Refill(now, rate);
+                return _usable < 1
+                    ? $"pacing at one request every {Ms(TimeSpan.FromMilliseconds(1 / rate))} ms"
+                    : $"open ({Math.Floor(_usable).ToString(CultureInfo.InvariantCulture)} of {_limit} requests before pacing)";
+            }
+
+            return _probed ? "open (limits not published)" : "probing for the limits";
+        }
+    }
+
+    private TimeSpan? CloseUntil(TimeSpan now, TimeSpan until)
+    {
+        if (until <= _openAt)
+        {
+            return null;
+        }
+
+        _openAt = until;
+        _nextRelease = until;
+        _generation++;
+        if (_ratePerMs is { } rate)
+        {
+            // Exactly one request is due when the gate opens, the next one a refill interval later, and
+            // so on. Start times handed out before are void (the generation moved on): those calls ask again.
+            _usable = 1 - (rate * (until - now).TotalMilliseconds);
+            _usableAt = now;
+        }
+
+        return until - now;
+    }
+
+    private void Refill(TimeSpan now, double rate)
+    {
+        var ceiling = _limit - ReserveOf(_limit);
+        if (now > _usableAt)
+        {
+            _usable = Math.Min(Math.Max(ceiling, _usable), _usable + (rate * (now - _usableAt).TotalMilliseconds));
+            _usableAt = now;
+        }
+    }
+
+    private long ReserveOf(long limit) => (long)Math.Ceiling(limit * _options.Reserve);
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static string Ms(TimeSpan t) => Math.Ceiling(t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+}

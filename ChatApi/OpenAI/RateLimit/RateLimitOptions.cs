@@ -1,0 +1,61 @@
+namespace AspireRetry.ChatApi.OpenAI.RateLimit;
+
+/// <summary>
+/// Section <c>OpenAI:Resilience:RateLimit</c>: what concurrent calls to one upstream and model share,
+/// so that a hundred users meeting one rate limit do not turn it into a hundred retry schedules.
+/// </summary>
+public sealed class RateLimitOptions
+{
+    public const string SectionName = ResilienceOptions.SectionName + ":RateLimit";
+
+    /// <summary>
+    /// Master switch for the shared gate, pacing and the retry budget. Off gives the per-call policy
+    /// alone, which is what the burst test compares against.
+    /// </summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// Share of the upstream's published request limit (<c>x-ratelimit-limit-requests</c>) kept unspent:
+    /// once the estimated remaining budget falls to it, calls are spread at the refill rate instead of
+    /// spending the rest. The reserve absorbs requests in flight, timer jitter and other clients of the
+    /// same key; 10% of OpenAI's 500 RPM tier is 50 requests, a few seconds of headroom.
+    /// The same share of <c>x-ratelimit-limit-tokens</c> closes the gate until the tokens are back at it.
+    /// </summary>
+    public double Reserve { get; set; } = 0.1;
+
+    /// <summary>
+    /// Until a response has published the upstream's limits, only one attempt per upstream and model goes
+    /// out and the rest wait for its headers: a burst at start-up must not spend a limit it cannot see.
+    /// Costs at most one time-to-headers, once.
+    /// </summary>
+    public bool ProbeFirst { get; set; } = true;
+
+    /// <summary>
+    /// Spacing of the calls released when a closed gate opens and the upstream's refill rate is unknown
+    /// (no <c>x-ratelimit-*</c> headers): one every 100 ms lets the first ones prove the limit has really
+    /// reset before the rest follow. With the headers known, the spacing is the upstream's refill interval.
+    /// </summary>
+    public TimeSpan ReleaseInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    public RetryBudgetOptions RetryBudget { get; set; } = new();
+}
+
+/// <summary>
+/// Section <c>OpenAI:Resilience:RateLimit:RetryBudget</c>: retries may be at most a share of the
+/// requests over a sliding window (Envoy's and Finagle's retry budget), so a long outage cannot
+/// multiply the load on a struggling upstream by <c>MaxRetryAttempts + 1</c>.
+/// </summary>
+public sealed class RetryBudgetOptions
+{
+    /// <summary>Retries allowed per first attempt in the window: 20%, Envoy's default budget_percent.</summary>
+    public double Ratio { get; set; } = 0.2;
+
+    /// <summary>
+    /// Retries always allowed per second of window, whatever the traffic: a quiet app (one person
+    /// chatting) keeps its full per-call retries. 10 per second is Finagle's default.
+    /// </summary>
+    public double MinRetriesPerSecond { get; set; } = 10;
+
+    /// <summary>The sliding window: 10 s, long enough to smooth a burst, short enough to forget an outage soon after it ends.</summary>
+    public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(10);
+}

@@ -1,0 +1,226 @@
+using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.ChatApi.OpenAI.RateLimit;
+using Microsoft.Extensions.Time.Testing;
+
+namespace AspireRetry.ChatApi.Tests;
+
+/// <summary>The shared gate's decisions, on a fake clock: closing, gradual release, pacing, probing, budgets.</summary>
+public sealed class RateLimitGateTests
+{
+    private static readonly TimeSpan Margin = OpenAIResilience.ServerDelayMargin;
+    private static readonly TimeSpan Plenty = TimeSpan.FromMinutes(1);
+
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
+
+    private RateLimitGate Gate(double reserve = 0, bool probeFirst = false) =>
+        new("test gpt-4o", new RateLimitOptions { Reserve = reserve, ProbeFirst = probeFirst }, _time);
+
+    /// <summary>Headers of a bucket of <paramref name="limit"/> per second with <paramref name="remaining"/> left.</summary>
+    private static RateLimitHeaders Requests(long limit, long remaining) =>
+        new(new RateLimitDimension(limit, remaining, TimeSpan.FromMilliseconds((limit - remaining) * 1000.0 / limit)), null);
+
+    private static void AssertWait(GateDecision decision, double expectedMs)
+    {
+        Assert.Equal(GateDecisionKind.Wait, decision.Kind);
+        Assert.Equal(expectedMs, decision.Wait.TotalMilliseconds, 3);
+    }
+
+    [Fact]
+    public void A_429_closes_the_gate_until_the_server_wait_has_passed_then_releases_calls_one_refill_interval_apart()
+    {
+        var gate = Gate();
+        gate.Observe(Requests(limit: 50, remaining: 0), serverWait: TimeSpan.FromMilliseconds(500));
+
+        // 50 a second: one every 20 ms once the gate opens.
+        AssertWait(gate.Reserve(Plenty), 500 + Margin.TotalMilliseconds);
+        AssertWait(gate.Reserve(Plenty), 520 + Margin.TotalMilliseconds);
+        AssertWait(gate.Reserve(Plenty), 540 + Margin.TotalMilliseconds);
+        Assert.Equal(GateWaitReason.Closed, gate.Reserve(Plenty).Reason);
+    }
+
+    [Fact]
+    public void Without_published_limits_a_closed_gate_releases_calls_by_the_release_interval()
+    {
+        var gate = new RateLimitGate("test", new RateLimitOptions { ProbeFirst = false, ReleaseInterval = TimeSpan.FromMilliseconds(100) }, _time);
+        gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromMilliseconds(300));
+
+        AssertWait(gate.Reserve(Plenty), 300 + Margin.TotalMilliseconds);
+        AssertWait(gate.Reserve(Plenty), 400 + Margin.TotalMilliseconds);
+
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+    }
+
+    [Fact]
+    public void A_wait_beyond_the_callers_budget_is_rejected_and_takes_no_place_in_the_queue()
+    {
+        var gate = Gate();
+        gate.Observe(Requests(limit: 50, remaining: 0), serverWait: TimeSpan.FromMilliseconds(500));
+
+        var rejected = gate.Reserve(TimeSpan.FromMilliseconds(100));
+
+        Assert.Equal(GateDecisionKind.Reject, rejected.Kind);
+        Assert.Equal(500 + Margin.TotalMilliseconds, rejected.Wait.TotalMilliseconds, 3);
+        AssertWait(gate.Reserve(Plenty), 500 + Margin.TotalMilliseconds);
+    }
+
+    [Fact]
+    public void Pacing_spends_the_published_budget_down_to_the_reserve_then_spreads_calls_at_the_refill_rate()
+    {
+        var gate = Gate(reserve: 0.1);
+        gate.Observe(Requests(limit: 20, remaining: 19), serverWait: null);
+
+        // 19 left, 2 kept in reserve: 17 go now, then one per 50 ms (20 a second).
+        for (var i = 0; i < 17; i++)
+        {
+            Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+        }
+
+        var paced = gate.Reserve(Plenty);
+        AssertWait(paced, 50);
+        Assert.Equal(GateWaitReason.Paced, paced.Reason);
+        AssertWait(gate.Reserve(Plenty), 100);
+
+        // Later responses only ever lower the estimate: another client spent part of the budget.
+        _time.Advance(TimeSpan.FromSeconds(10));
+        gate.Observe(Requests(limit: 20, remaining: 4), serverWait: null);
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+        AssertWait(gate.Reserve(Plenty), 50);
+    }
+
+    [Fact]
+    public void Remaining_requests_at_zero_hold_calls_until_the_reserve_has_refilled()
+    {
+        var gate = Gate(reserve: 0.1);
+        gate.Observe(Requests(limit: 20, remaining: 0), serverWait: null);
+
+        // 0 left and 2 to keep: the first call goes when 3 have come back, 150 ms at 20 a second.
+        AssertWait(gate.Reserve(Plenty), 150);
+    }
+
+    [Fact]
+    public void Remaining_tokens_at_their_reserve_close_the_gate_until_they_have_refilled_to_it()
+    {
+        var gate = Gate(reserve: 0.1);
+        var tokens = new RateLimitDimension(Limit: 1000, Remaining: 0, Reset: TimeSpan.FromSeconds(1));
+
+        var closed = gate.Observe(new RateLimitHeaders(null, tokens), serverWait: null);
+
+        // 1000 tokens a second, 100 kept in reserve: closed for 100 ms.
+        Assert.Equal(100, closed!.Value.TotalMilliseconds, 3);
+        AssertWait(gate.Reserve(Plenty), 100);
+    }
+
+    [Fact]
+    public void A_new_closing_voids_the_start_times_handed_out_before_it()
+    {
+        var gate = Gate();
+        gate.Observe(Requests(limit: 50, remaining: 0), serverWait: TimeSpan.FromMilliseconds(100));
+        var before = gate.Reserve(Plenty);
+
+        gate.Observe(Requests(limit: 50, remaining: 0), serverWait: TimeSpan.FromMilliseconds(400));
+
+        Assert.NotEqual(before.Generation, gate.Generation);
+        AssertWait(gate.Reserve(Plenty), 400 + Margin.TotalMilliseconds);
+    }
+
+    [Fact]
+    public void A_shorter_server_wait_does_not_reopen_a_gate_closed_for_longer()
+    {
+        var gate = Gate();
+        gate.Observe(Requests(limit: 50, remaining: 0), serverWait: TimeSpan.FromMilliseconds(400));
+        var generation = gate.Generation;
+
+        Assert.Null(gate.Observe(Requests(limit: 50, remaining: 0), serverWait: TimeSpan.FromMilliseconds(100)));
+        Assert.Equal(generation, gate.Generation);
+        AssertWait(gate.Reserve(Plenty), 400 + Margin.TotalMilliseconds);
+    }
+
+    [Fact]
+    public async Task Until_the_limits_are_known_one_probe_goes_and_the_others_wait_for_its_headers()
+    {
+        var gate = Gate(probeFirst: true);
+
+        Assert.Equal(GateDecisionKind.GoAsProbe, gate.Reserve(Plenty).Kind);
+        var waiting = gate.Reserve(Plenty);
+        Assert.Equal(GateDecisionKind.WaitForProbe, waiting.Kind);
+        Assert.False(waiting.Probe!.IsCompleted);
+
+        gate.Observe(Requests(limit: 50, remaining: 49), serverWait: null);
+
+        await waiting.Probe.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+    }
+
+    [Fact]
+    public void A_probe_that_learns_nothing_lets_every_call_through()
+    {
+        var gate = Gate(probeFirst: true);
+        Assert.Equal(GateDecisionKind.GoAsProbe, gate.Reserve(Plenty).Kind);
+        var waiting = gate.Reserve(Plenty);
+
+        gate.ProbeEnded();
+
+        Assert.True(waiting.Probe!.IsCompletedSuccessfully);
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+    }
+
+    /// <summary>
+    /// A simulated upstream with the emulator's continuous bucket (10 a second) meets a burst of 50
+    /// calls: every call goes at the start time the gate gave it, and none is refused.
+    /// </summary>
+    [Fact]
+    public void Pacing_keeps_a_burst_under_the_published_limit_without_a_single_429()
+    {
+        var gate = Gate(reserve: 0.1, probeFirst: true);
+        var upstream = new SimulatedBucket(capacity: 10, perSecond: 10, _time);
+        Assert.Equal(GateDecisionKind.GoAsProbe, gate.Reserve(Plenty).Kind);
+        gate.Observe(upstream.Admit()!, serverWait: null);
+
+        var starts = Enumerable.Range(0, 49).Select(_ => gate.Reserve(Plenty)).Select(d => d.Wait).ToList();
+        var origin = _time.GetUtcNow();
+        var refused = 0;
+        foreach (var start in starts.Order())
+        {
+            _time.SetUtcNow(origin + start);
+            if (upstream.Admit() is { } headers)
+            {
+                gate.Observe(headers, serverWait: null);
+            }
+            else
+            {
+                refused++;
+            }
+        }
+
+        Assert.Equal(0, refused);
+        // 10 a second: the 40 calls beyond the first 9 take about 4 s, not much more.
+        Assert.InRange(starts.Max().TotalSeconds, 4.0, 4.6);
+    }
+
+    /// <summary>The emulator's token bucket in miniature: continuous refill, headers as OpenAI sends them.</summary>
+    private sealed class SimulatedBucket(int capacity, double perSecond, TimeProvider time)
+    {
+        private double _available = capacity;
+        private DateTimeOffset _at = time.GetUtcNow();
+
+        public RateLimitHeaders? Admit()
+        {
+            var now = time.GetUtcNow();
+            _available = Math.Min(capacity, _available + ((now - _at).TotalSeconds * perSecond));
+            _at = now;
+            if (_available + 1e-9 < 1)
+            {
+                return null;
+            }
+
+            _available -= 1;
+            var remaining = (long)Math.Floor(_available + 1e-9);
+            var reset = TimeSpan.FromMilliseconds(Math.Ceiling((capacity - _available) / perSecond * 1000));
+            return new RateLimitHeaders(new RateLimitDimension(capacity, remaining, reset), null);
+        }
+    }
+}

@@ -28,6 +28,7 @@ public sealed class LoadTests(ChatApiFixture fixture)
         int.TryParse(Environment.GetEnvironmentVariable("LOAD_SECONDS"), out var s) ? s : 5);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    private static readonly AspireRetry.ChatApi.OpenAI.ResilienceOptions Shipped = new();
 
     [Fact]
     public async Task Under_load_with_20_percent_faults_every_chat_ends_in_a_reply_or_a_clear_error_and_nothing_leaks()
@@ -42,8 +43,8 @@ public sealed class LoadTests(ChatApiFixture fixture)
             ["Chat:RateLimit:MaxConcurrentChats"] = MaxConcurrentChats.ToString(System.Globalization.CultureInfo.InvariantCulture),
             // The shipped breaker numbers: 20% failures must not open it. The other tests' 750 ms attempt
             // timeout would count a cold, CPU-starved start (100 chats on 2 cores) as an outage.
-            ["OpenAI:Resilience:CircuitBreaker:MinimumThroughput"] = "8",
-            ["OpenAI:Resilience:CircuitBreaker:FailureRatio"] = "0.5",
+            ["OpenAI:Resilience:CircuitBreaker:MinimumThroughput"] = Shipped.CircuitBreaker.MinimumThroughput.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["OpenAI:Resilience:CircuitBreaker:FailureRatio"] = Shipped.CircuitBreaker.FailureRatio.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["OpenAI:Resilience:CircuitBreaker:SamplingDuration"] = "00:00:30",
             ["OpenAI:Resilience:AttemptTimeout"] = "00:00:10",
             ["OpenAI:Resilience:StreamIdleTimeout"] = "00:00:05",

@@ -175,10 +175,12 @@ public sealed class RetryPolicyTests(ChatApiFixture fixture)
         await using var api = fixture.CreateApi(new Dictionary<string, string?> { ["urls"] = "http://127.0.0.1:0" });
         api.UseKestrel(0);
         api.StartServer();
-        await fixture.ScriptAsync(_caller, "503:retry-after-ms=1000", "ok");
+        // A backoff long enough that a CPU-starved test run (the whole suite in parallel on 2 cores) still
+        // sees the closed connection before it ends; at 1 s the retry sometimes went out first.
+        await fixture.ScriptAsync(_caller, "503:retry-after-ms=2500", "ok");
         var delayMs = await ReadFirstAttemptDelayThenCloseAsync(ChatApiFixture.ClientFor(api, _caller));
 
-        Assert.Equal(1000 + OpenAIResilience.ServerDelayMargin.TotalMilliseconds, delayMs);
+        Assert.Equal(2500 + OpenAIResilience.ServerDelayMargin.TotalMilliseconds, delayMs);
         // Negative evidence needs the moment the retry would have happened to pass: wait it out, bounded.
         await Task.Delay(TimeSpan.FromMilliseconds(delayMs + 300), Ct);
         Assert.Single(await fixture.SeenAsync(_caller));

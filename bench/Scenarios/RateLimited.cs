@@ -33,7 +33,7 @@ public sealed class RateLimited : Scenario
         {
             var caller = $"{Id}-{i}";
             await run.Emulator.SpendAsync(caller, cancellationToken);
-            return await run.CallAsync(caller, cancellationToken);
+            return await run.CallAsOwnClientAsync(caller, cancellationToken); // each caller has its own bucket: its own client
         }));
 
         foreach (var call in records)

@@ -56,7 +56,8 @@ public abstract class Scenario
 }
 
 /// <summary>One scenario against one strategy, on that strategy's own emulator.</summary>
-public sealed class ScenarioRun(EmulatorHost emulator, IStrategy strategy, TimeScale scale, Calibration calibration, bool quick)
+public sealed class ScenarioRun(EmulatorHost emulator, IStrategy strategy, TimeScale scale, Calibration calibration, bool quick,
+    Func<Task<IStrategy>> newClient)
 {
     public const string Prompt = "In one sentence: why should a client honour Retry-After?";
 
@@ -73,6 +74,18 @@ public sealed class ScenarioRun(EmulatorHost emulator, IStrategy strategy, TimeS
 
     public Task<CallRecord> CallAsync(string caller, CancellationToken cancellationToken) =>
         new CallRecord(caller, Clock).RunAsync(ct => strategy.ChatAsync(Prompt, ct), cancellationToken);
+
+    /// <summary>
+    /// A call from a client of its own (its own key at the upstream, its own process): a fresh strategy
+    /// instance, built before the call's clock starts. Per-caller rate limits model separate clients, and
+    /// a client that shares what it learns across its calls (AspireRetry's gate) must not be handed the
+    /// limits of other clients as if they were its own.
+    /// </summary>
+    public async Task<CallRecord> CallAsOwnClientAsync(string caller, CancellationToken cancellationToken)
+    {
+        await using var client = await newClient();
+        return await new CallRecord(caller, Clock).RunAsync(ct => client.ChatAsync(Prompt, ct), cancellationToken);
+    }
 }
 
 /// <summary>

@@ -47,7 +47,7 @@ public sealed class ScenarioRunner(Func<Task<EmulatorHost>> startEmulator, TimeS
         await using var strategy = await kind.CreateAsync(emulator.OpenAIEndpoint, scale);
 
         await WarmUpAsync(kind, strategy, cancellationToken);
-        var calls = await scenario.RunAsync(new ScenarioRun(emulator, strategy, scale, calibration, quick), cancellationToken);
+        var calls = await scenario.RunAsync(new ScenarioRun(emulator, strategy, scale, calibration, quick, () => kind.CreateAsync(emulator.OpenAIEndpoint, scale)), cancellationToken);
         return new StrategyResult(kind, Metrics.From(calls, scenario.SuccessExpected, scenario.HasOutage ? DownStatus : null), calls);
     }
 

@@ -47,6 +47,11 @@ public sealed class EmulatorHost : IAsyncDisposable
                 "--Emulator:TokensPerSecond=0",
                 string.Create(CultureInfo.InvariantCulture, $"--Emulator:Seed={seed}"),
                 "--Logging:LogLevel:Default=Error",
+                // The x-ratelimit-* headers publish these limits, and AspireRetry's gate paces to them. The
+                // emulator's default (a 500 RPM tier) would pace the overhead runs' thousands of calls to
+                // 8 a second; the scenarios that are about rate limits switch the buckets on themselves.
+                "--Emulator:Chaos:RateLimiter:RequestsPerWindow=100000000",
+                "--Emulator:Chaos:RateLimiter:TokensPerWindow=2000000000",
             ],
             builder =>
             {

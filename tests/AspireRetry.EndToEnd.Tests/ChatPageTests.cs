@@ -73,6 +73,27 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_message_behind_a_closed_rate_limit_gate_says_it_is_waiting_for_the_reset()
+    {
+        // Another caller of the same model meets a 429 with a 2.5 s wait: ChatApi's gate for gpt-4o
+        // closes for every caller, so this page's message waits for the reset instead of spending a request.
+        const string other = "gate-closer";
+        await fixture.ScriptAsync(other, "429:retry-after-ms=2500", "ok");
+        var closing = fixture.ChatApiFor(other).PostAsJsonAsync("/api/chat",
+            new { model = "gpt-4o", messages = new[] { new { role = "user", content = "I hit the limit first" } } }, Ct);
+        await WaitUntilAsync(async () => (await fixture.Emulator.GetFromJsonAsync<JsonElement[]>($"/emulator/requests?caller={other}", Ct))!.Length == 1);
+
+        await SendAsync("Am I waiting?");
+
+        await Assertions.Expect(LastReply.Locator(".status")).ToContainTextAsync("Waiting for the rate limit to reset: ");
+        await Assertions.Expect(LastReply.Locator(".meta .attempts")).ToHaveTextAsync("1 attempt", new() { Timeout = 15_000 });
+        using var closed = await closing;
+        var stats = await StatsAsync();
+        Assert.Equal(1, stats.GetProperty("byOutcome").GetProperty("rate_limit").GetInt32()); // only the first caller's 429
+        AssertNoConsoleErrors();
+    }
+
+    [Fact]
     public async Task Stop_during_a_slow_stream_keeps_the_partial_reply_marked_and_ends_the_upstream_request()
     {
         var dashboard = await DashboardTelemetry.ConnectAsync(fixture.App, AspireAppFixture.DashboardApiKey, Ct);
@@ -262,6 +283,16 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
         var match = System.Text.RegularExpressions.Regex.Match(href ?? "", "/traces/detail/([0-9a-f]{32})$");
         Assert.True(match.Success, $"not a dashboard trace link: {href}");
         return match.Groups[1].Value;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
+            await Task.Delay(25, Ct);
+        }
     }
 
     private void AssertNoConsoleErrors() => Assert.Empty(_consoleErrors);

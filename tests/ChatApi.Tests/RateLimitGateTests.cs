@@ -39,6 +39,20 @@ public sealed class RateLimitGateTests
     }
 
     [Fact]
+    public void A_tiny_limit_is_not_all_reserve_the_call_after_a_429_goes_when_the_servers_wait_is_over()
+    {
+        // One request per second, spent: the server says the next is admitted in 1 s. With the shipped 10%
+        // reserve rounded up, the whole limit was reserve, and the retry that came back on time waited
+        // almost another second at the gate (the benchmark's rate-limited scenario went from 1.02x to 1.8x).
+        var gate = new RateLimitGate("test gpt-4o", new RateLimitOptions { ProbeFirst = false }, _time);
+        gate.Observe(Requests(limit: 1, remaining: 0), serverWait: TimeSpan.FromMilliseconds(1000));
+
+        _time.Advance(TimeSpan.FromMilliseconds(1000) + Margin);
+
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+    }
+
+    [Fact]
     public void Without_published_limits_a_closed_gate_releases_calls_by_the_release_interval()
     {
         var gate = new RateLimitGate("test", new RateLimitOptions { ProbeFirst = false, ReleaseInterval = TimeSpan.FromMilliseconds(100) }, _time);

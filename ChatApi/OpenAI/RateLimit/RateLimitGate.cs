@@ -284,7 +284,9 @@ public sealed class RateLimitGate
         }
     }
 
-    private long ReserveOf(long limit) => (long)Math.Ceiling(limit * _options.Reserve);
+    // Rounded down: a small limit (a few requests a minute) keeps all of it usable. Rounded up, a limit of
+    // 1 was all reserve, and each call waited a whole extra window after the server's Retry-After.
+    private long ReserveOf(long limit) => (long)Math.Floor(limit * _options.Reserve);
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 

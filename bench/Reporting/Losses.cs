@@ -81,12 +81,10 @@ public static class Losses
         ("outage", _, _) =>
             "While the breaker is closed AspireRetry retries like any exponential backoff; the difference comes from when the breaker opened.",
         ("storm", _, _) =>
-            "Every refused call is told the same `retry-after-ms` (the time until the bucket admits one more request), and AspireRetry honours " +
-            "it exactly, per call, with no jitter on a server-named wait: all refused calls come back at the same instant, one is admitted, " +
-            $"the rest are refused again and spend their {PolicyFacts.Attempts} attempts within a few seconds. Strategies blind to `retry-after-ms` back off " +
-            "longer (the standard handler from 2 s with decorrelated jitter, which also spreads its retries apart; the naive loop 1-2-4-8 s), " +
-            "so the bucket refills meanwhile and more of their calls get through, later. The cure is DESIGN.md's shared rate-limit gate (one 429 holds every call to " +
-            "that model until the wait has passed) plus pacing from `x-ratelimit-remaining-*`; that gate is not in this branch's ChatApi.",
+            "AspireRetry's shared rate-limit gate serves the storm in order: the first 429 closes the gate for every call to that model, " +
+            "and waiting calls are released one refill interval apart at the bucket's published rate, so every call succeeds with the fewest " +
+            "requests per call, and the last in line waits longest. The percentiles count every call, failed ones included: a strategy that " +
+            "gives up on half its calls ends those sooner, which shortens its tail while it answers fewer people.",
         ("rate-limited", _, _) =>
             $"AspireRetry adds a fixed {PolicyFacts.MarginMs} ms margin to every server-named wait (ServerDelayMargin; a request 1 ms early costs another 429). " +
             $"At this time scale that is {OpenAIResilience.ServerDelayMargin.TotalMilliseconds / scale.UnitMs:0.00} scenario seconds, {1000 / scale.UnitMs:0} times what it weighs in real time.",

@@ -58,11 +58,6 @@ public static class ChatApiEndpoints
         }
 
         return TypedResults.Problem(failure.Detail, statusCode: failure.Status, title: failure.Title, type: $"https://aspireretry.dev/errors/{failure.ErrorType}",
-            extensions: new Dictionary<string, object?>
-            {
-                ["traceId"] = System.Diagnostics.Activity.Current?.TraceId.ToHexString(),
-                ["attempts"] = attempts,
-                ["retryAfterMs"] = (long?)failure.RetryAfter?.TotalMilliseconds,
-            });
+            extensions: Problems.Extensions((long?)failure.RetryAfter?.TotalMilliseconds, attempts));
     }
 }

@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace AspireRetry.ChatApi.Protection;
 
-/// <summary>The problem details ChatApi answers bad input with: always the trace id, and 0 upstream attempts.</summary>
+/// <summary>The problem details ChatApi answers with: always the trace id, the upstream attempts made (0 for bad input) and the wait to pass on.</summary>
 internal static class Problems
 {
     public static IResult Invalid(string field, string message) => Invalid(new Dictionary<string, string[]> { [field] = [message] });
@@ -13,10 +13,10 @@ internal static class Problems
     public static IResult Status(int status, string title, string detail) =>
         TypedResults.Problem(detail, statusCode: status, title: title, extensions: Extensions());
 
-    public static Dictionary<string, object?> Extensions(long? retryAfterMs = null) => new()
+    public static Dictionary<string, object?> Extensions(long? retryAfterMs = null, int attempts = 0) => new()
     {
         ["traceId"] = Activity.Current?.TraceId.ToHexString(),
-        ["attempts"] = 0,
+        ["attempts"] = attempts,
         ["retryAfterMs"] = retryAfterMs,
     };
 }

@@ -1,5 +1,4 @@
 using AspireRetry.ChatApi.Chat;
-using AspireRetry.ChatApi.OpenAI;
 using AspireRetry.ChatApi.Protection;
 using Microsoft.Extensions.Options;
 
@@ -12,10 +11,10 @@ public static class ChatApiEndpoints
     {
         var api = app.MapGroup("/api");
 
-        api.MapGet("/models", (IOptions<OpenAIOptions> options) =>
+        api.MapGet("/models", (IOptions<ModelOptions> options) =>
             TypedResults.Ok(new ModelsReply(options.Value.EffectiveModels, options.Value.DefaultModel)));
 
-        api.MapPost("/chat", async (HttpContext http, ChatService chat, IOptions<OpenAIOptions> options, IOptions<ChatLimitsOptions> limits, CancellationToken ct) =>
+        api.MapPost("/chat", async (HttpContext http, ChatService chat, IOptions<ModelOptions> options, IOptions<ChatLimitsOptions> limits, CancellationToken ct) =>
         {
             var (request, invalid) = await ReadAsync(http, options.Value, limits.Value, ct);
             if (invalid is not null)
@@ -27,7 +26,7 @@ public static class ChatApiEndpoints
             return reply is not null ? TypedResults.Ok(reply) : Problem(http, failure!, attempts);
         }).RequireRateLimiting(ChatRateLimiting.PolicyName);
 
-        api.MapPost("/chat/stream", async (HttpContext http, ChatService chat, IOptions<OpenAIOptions> options, IOptions<ChatLimitsOptions> limits, CancellationToken ct) =>
+        api.MapPost("/chat/stream", async (HttpContext http, ChatService chat, IOptions<ModelOptions> options, IOptions<ChatLimitsOptions> limits, CancellationToken ct) =>
         {
             var (request, invalid) = await ReadAsync(http, options.Value, limits.Value, ct);
             return invalid ?? TypedResults.ServerSentEvents(chat.StreamAsync(request!, ct));
@@ -36,7 +35,7 @@ public static class ChatApiEndpoints
         return app;
     }
 
-    private static async Task<(ChatRequest? Request, IResult? Invalid)> ReadAsync(HttpContext http, OpenAIOptions options, ChatLimitsOptions limits, CancellationToken ct)
+    private static async Task<(ChatRequest? Request, IResult? Invalid)> ReadAsync(HttpContext http, ModelOptions options, ChatLimitsOptions limits, CancellationToken ct)
     {
         var (request, error) = await ChatRequestReader.ReadAsync(http, limits, ct);
         if (error is not null)

@@ -1,14 +1,13 @@
 using AspireRetry.ChatApi;
 using AspireRetry.ChatApi.Chat;
-using AspireRetry.ChatApi.OpenAI;
 using AspireRetry.ChatApi.Protection;
+using AspireRetry.OpenAI.Resilience;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddOpenAIChat();
-builder.Services.AddAttemptTelemetry();
-builder.Services.AddSingleton<ChatService>();
+builder.AddResilientOpenAI();
+builder.AddChat();
 builder.Services.AddProblemDetails();
 builder.Services.AddChatProtection();
 

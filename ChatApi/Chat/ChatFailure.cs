@@ -1,7 +1,6 @@
 using System.ClientModel;
 using System.Net;
-using AspireRetry.ChatApi.OpenAI;
-using AspireRetry.ChatApi.OpenAI.RateLimit;
+using AspireRetry.OpenAI.Resilience;
 using Polly.CircuitBreaker;
 using Polly.Timeout;
 
@@ -27,7 +26,7 @@ public sealed record ChatFailure(int Status, string Title, string Detail, TimeSp
                     return new(StatusCodes.Status503ServiceUnavailable, "Upstream is down",
                         "Recent calls to the model provider failed, so the circuit breaker is open and calls fail fast until it lets a probe through.",
                         broken.RetryAfter, "circuit_open");
-                case RateLimitRejectedException limited:
+                case RateLimitGateRejectedException limited:
                     return new(StatusCodes.Status429TooManyRequests, "Upstream rate limited", limited.Message, limited.Wait, "rate_limited");
                 case TimeoutRejectedException:
                     return new(StatusCodes.Status504GatewayTimeout, "Upstream timed out",

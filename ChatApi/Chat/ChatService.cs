@@ -3,7 +3,7 @@ using System.Diagnostics.Metrics;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
-using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 using AiChatMessage = Microsoft.Extensions.AI.ChatMessage;
@@ -15,12 +15,12 @@ namespace AspireRetry.ChatApi.Chat;
 /// One conversation turn against the upstream: plain or streamed, with every attempt reported.
 /// Retries are not here: they live in the "openai" HttpClient's pipeline; this class only listens.
 /// </summary>
-public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptions> options, ILogger<ChatService> logger, IMeterFactory meters)
+public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOptions> models, IOptions<ResilienceOptions> resilience, ILogger<ChatService> logger, IMeterFactory meters)
 {
-    private readonly Histogram<int> _attemptsPerCall = meters.Create(Extensions.TelemetryNames.AspireRetry)
+    private readonly Histogram<int> _attemptsPerCall = meters.Create(RetryTelemetryConstants.MeterName)
         .CreateHistogram<int>("aspireretry.chat.attempts", unit: "{attempt}", description: "Upstream attempts per chat call.");
 
-    public string ResolveModel(ChatRequest request) => request.Model ?? options.Value.DefaultModel;
+    public string ResolveModel(ChatRequest request) => request.Model ?? models.Value.DefaultModel;
 
     public async Task<(ChatReply? Reply, ChatFailure? Failure, int Attempts)> CompleteAsync(ChatRequest request, CancellationToken cancellationToken)
     {
@@ -57,7 +57,7 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
     /// </summary>
     private bool TryFallBack(CallProgress progress, ChatFailure failure)
     {
-        var fallback = options.Value.Resilience.FallbackModel;
+        var fallback = resilience.Value.FallbackModel;
         if (fallback is null || progress.Model == fallback || !failure.IsTransient)
         {
             return false;
@@ -83,9 +83,9 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
     {
         var model = ResolveModel(request);
         var events = Channel.CreateUnbounded<SseItem<object>>(new UnboundedChannelOptions { SingleReader = true });
-        var progress = new CallProgress(model, attempt => events.Writer.TryWrite(new SseItem<object>(attempt, ChatStreamEvents.Attempt)));
+        var progress = new CallProgress(model, attempt => events.Writer.TryWrite(new SseItem<object>(ToEvent(attempt), ChatStreamEvents.Attempt)));
 
-        yield return new SseItem<object>(new StartEvent(TraceId(), model, options.Value.Resilience.MaxRetryAttempts + 1), ChatStreamEvents.Start);
+        yield return new SseItem<object>(new StartEvent(TraceId(), model, resilience.Value.MaxRetryAttempts + 1), ChatStreamEvents.Start);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var producer = ProduceWithFallbackAsync(request, progress, events.Writer, cancel.Token);
@@ -136,7 +136,7 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
     /// </summary>
     private async Task<ChatFailure?> ProduceAsync(ChatRequest request, string model, CallProgress progress, ChannelWriter<SseItem<object>> events, CancellationToken cancellationToken)
     {
-        var idleTimeout = options.Value.Resilience.StreamIdleTimeout;
+        var idleTimeout = resilience.Value.StreamIdleTimeout;
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var receivedAny = false;
         UsageDto? usage = null;
@@ -235,6 +235,10 @@ public sealed class ChatService(ChatClientProvider clients, IOptions<OpenAIOptio
         _attemptsPerCall.Record(progress.Attempts,
             new KeyValuePair<string, object?>("gen_ai.request.model", model),
             new KeyValuePair<string, object?>("aspireretry.outcome", outcome));
+
+    /// <summary>The library's report of an attempt, as this API's <c>attempt</c> event.</summary>
+    private static AttemptEvent ToEvent(AttemptReport attempt) =>
+        new(attempt.Number, attempt.Outcome, attempt.StatusCode, attempt.Reason, attempt.Delay is { } delay ? (long)delay.TotalMilliseconds : null);
 
     private static List<AiChatMessage> ToMessages(ChatRequest request) =>
         [.. request.Messages!.Select(m => new AiChatMessage(new AiChatRole(m.Role!), m.Content))];

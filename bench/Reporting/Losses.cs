@@ -1,7 +1,7 @@
 using AspireRetry.Bench.Measuring;
 using AspireRetry.Bench.Scenarios;
 using AspireRetry.Bench.Strategies;
-using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.OpenAI.Resilience;
 
 namespace AspireRetry.Bench.Reporting;
 

@@ -142,8 +142,8 @@ public static class MarkdownReport
         md.AppendLine("  up to 4 requests.");
         md.AppendLine("- **Small samples.** A few dozen calls per cell on a 2-core machine shared with other work: differences of a few");
         md.AppendLine("  percent are noise (the list of losses ignores latency gaps under 10%).");
-        md.AppendLine("- **AspireRetry is ChatApi's code**: the host is wired by ChatApi's `AddOpenAIChat()` and ServiceDefaults, and calls go");
-        md.AppendLine("  through `ChatService.CompleteAsync`, the code behind `POST /api/chat`, with ChatApi's default `OpenAI:Resilience` options.");
+        md.AppendLine("- **AspireRetry is the retry library ChatApi uses**: the host is wired by its one entry point, `AddResilientOpenAI()`, and");
+        md.AppendLine("  ServiceDefaults, and calls go through its chat client as ChatApi's `POST /api/chat` makes them, with its default `OpenAI:Resilience` options.");
         return md.ToString();
     }
 

@@ -1,9 +1,9 @@
 using System.Globalization;
-using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.OpenAI.Resilience;
 
 namespace AspireRetry.Bench.Reporting;
 
-/// <summary>ChatApi's default policy numbers as the report quotes them, read from ChatApi's code so the prose cannot drift.</summary>
+/// <summary>The retry library's default policy numbers as the report quotes them, read from its code so the prose cannot drift.</summary>
 public static class PolicyFacts
 {
     private static readonly ResilienceOptions Defaults = new();

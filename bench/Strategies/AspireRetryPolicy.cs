@@ -2,7 +2,8 @@ using System.Globalization;
 using AspireRetry.Bench.Measuring;
 using AspireRetry.Bench.Upstream;
 using AspireRetry.ChatApi.Chat;
-using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.OpenAI.Resilience;
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -10,12 +11,13 @@ using Microsoft.Extensions.Hosting;
 namespace AspireRetry.Bench.Strategies;
 
 /// <summary>
-/// AspireRetry's policy from ChatApi's own code, not a copy: a host wired exactly as ChatApi's Program
-/// wires it (ServiceDefaults' OpenTelemetry, <c>AddOpenAIChat()</c>, attempt telemetry, ChatService),
-/// called through <see cref="ChatService.CompleteAsync"/>, the code behind <c>POST /api/chat</c>.
+/// AspireRetry's policy from the retry library itself, not a copy: a host wired by the library's one
+/// entry point (<c>AddResilientOpenAI()</c>) beside ServiceDefaults' OpenTelemetry, as ChatApi is, and each
+/// call made through the library's chat client inside a <see cref="CallProgress"/>, as ChatApi's
+/// <c>POST /api/chat</c> makes it. Failures are named as ChatApi names them (<see cref="ChatFailure"/>).
 /// Only the time scale is applied to the default <see cref="ResilienceOptions"/>.
 /// </summary>
-public sealed class AspireRetryPolicy(IHost host, ChatService chat) : IStrategy
+public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) : IStrategy
 {
     /// <param name="recordAttempts">Adds the attempt recorder inside the pipeline; off for the overhead benchmark.</param>
     public static async Task<AspireRetryPolicy> CreateAsync(Uri endpoint, TimeScale scale, bool recordAttempts)
@@ -30,19 +32,17 @@ public sealed class AspireRetryPolicy(IHost host, ChatService chat) : IStrategy
         builder.Configuration.AddInMemoryCollection(Settings(endpoint, scale));
 
         builder.AddServiceDefaults();
-        builder.AddOpenAIChat();
-        builder.Services.AddAttemptTelemetry();
-        builder.Services.AddSingleton<ChatService>();
+        var openAI = builder.AddResilientOpenAI();
         builder.Services.IgnoreEmulatorRequests();
         if (recordAttempts)
         {
-            // The "openai" client's handlers run in the order added: this one lands inside the resilience pipeline.
-            builder.Services.AddHttpClient(ChatClientProvider.HttpClientName).AddHttpMessageHandler(() => new RecordingHandler());
+            // Handlers added to the library's client land inside the resilience pipeline: once per attempt.
+            openAI.HttpClient.AddHttpMessageHandler(() => new RecordingHandler());
         }
 
         var host = builder.Build();
         await host.StartAsync();
-        return new AspireRetryPolicy(host, host.Services.GetRequiredService<ChatService>());
+        return new AspireRetryPolicy(host, host.Services.GetRequiredService<ResilientChatClients>());
     }
 
     /// <summary>For the report, from ChatApi's own defaults, so it cannot drift from them.</summary>
@@ -52,7 +52,7 @@ public sealed class AspireRetryPolicy(IHost host, ChatService chat) : IStrategy
         {
             var d = new ResilienceOptions();
             return string.Create(CultureInfo.InvariantCulture,
-                $"ChatApi's own ChatService and \"openai\" HttpClient pipeline (AddOpenAIChat) with its default OpenAI:Resilience options: " +
+                $"the AspireRetry.OpenAI.Resilience library's chat client and \"openai\" HttpClient pipeline (AddResilientOpenAI) with its default OpenAI:Resilience options: " +
                 $"{d.MaxRetryAttempts} retries from {d.BaseDelay.TotalSeconds:0.###} s, exponential{(d.UseJitter ? " with jitter" : "")}, " +
                 $"server waits (`retry-after-ms`, then `Retry-After`) plus {OpenAIResilience.ServerDelayMargin.TotalMilliseconds:0} ms, " +
                 $"no retry of `insufficient_quota`, {d.AttemptTimeout.TotalSeconds:0.###} s attempt and {d.TotalTimeout.TotalSeconds:0.###} s total timeouts, " +
@@ -61,7 +61,7 @@ public sealed class AspireRetryPolicy(IHost host, ChatService chat) : IStrategy
         }
     }
 
-    /// <summary>ChatApi's defaults (read from its <see cref="ResilienceOptions"/>), every time in them scaled.</summary>
+    /// <summary>The library's defaults (read from its <see cref="ResilienceOptions"/>), every time in them scaled.</summary>
     public static Dictionary<string, string?> Settings(Uri endpoint, TimeScale scale)
     {
         var defaults = new ResilienceOptions();
@@ -77,15 +77,24 @@ public sealed class AspireRetryPolicy(IHost host, ChatService chat) : IStrategy
             [$"{p}:StreamIdleTimeout"] = Time(scale.Scale(defaults.StreamIdleTimeout)),
             [$"{p}:TotalTimeout"] = Time(scale.Scale(defaults.TotalTimeout)),
             [$"{p}:CircuitBreaker:SamplingDuration"] = Time(scale.Scale(defaults.CircuitBreaker.SamplingDuration)),
-            // ChatApi's validator (like Polly) wants at least 500 ms.
+            // The library's validator (like Polly) wants at least 500 ms.
             [$"{p}:CircuitBreaker:BreakDuration"] = Time(Max(scale.Scale(defaults.CircuitBreaker.BreakDuration), TimeSpan.FromMilliseconds(500))),
         };
     }
 
     public async Task<string?> ChatAsync(string prompt, CancellationToken cancellationToken)
     {
-        var (reply, failure, _) = await chat.CompleteAsync(new ChatRequest(OpenAISdk.Model, [new ChatMessageDto("user", prompt)]), cancellationToken);
-        return reply is not null ? null : $"{failure!.Status} {failure.ErrorType}";
+        var progress = new CallProgress(OpenAISdk.Model);
+        using var scope = progress.Enter();
+        try
+        {
+            var response = await clients.Get(OpenAISdk.Model).GetResponseAsync(prompt, cancellationToken: cancellationToken);
+            return response.Text.Length > 0 ? null : "empty reply";
+        }
+        catch (Exception ex) when (ChatFailure.From(ex, progress) is { } failure)
+        {
+            return $"{failure.Status} {failure.ErrorType}";
+        }
     }
 
     public async ValueTask DisposeAsync()

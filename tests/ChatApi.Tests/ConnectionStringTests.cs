@@ -1,4 +1,4 @@
-using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.OpenAI.Resilience;
 using Microsoft.AspNetCore.Hosting;
 
 namespace AspireRetry.ChatApi.Tests;

@@ -1,5 +1,5 @@
 using System.Net;
-using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.Time.Testing;
 using Polly;
 
@@ -102,7 +102,7 @@ public sealed class DelayLogicTests
         var time = new FakeTimeProvider(Now);
         var options = new ResilienceOptions { TotalTimeout = TimeSpan.FromSeconds(10), MaxServerDelay = TimeSpan.FromSeconds(60) };
         var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
-        context.Properties.Set(AttemptHandler.StartedKey, time.GetTimestamp());
+        CallClock.Start(context, time);
         using var response = Response(HttpStatusCode.TooManyRequests, retryAfter: "4", body: """{"error":{"code":"rate_limit_exceeded"}}""");
 
         Assert.True(await OpenAIResilience.ShouldRetryAsync(Outcome.FromResult(response), context, options, time));

@@ -28,7 +28,7 @@ public sealed class LoadTests(ChatApiFixture fixture)
         int.TryParse(Environment.GetEnvironmentVariable("LOAD_SECONDS"), out var s) ? s : 5);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
-    private static readonly AspireRetry.ChatApi.OpenAI.ResilienceOptions Shipped = new();
+    private static readonly AspireRetry.OpenAI.Resilience.ResilienceOptions Shipped = new();
 
     [Fact]
     public async Task Under_load_with_20_percent_faults_every_chat_ends_in_a_reply_or_a_clear_error_and_nothing_leaks()

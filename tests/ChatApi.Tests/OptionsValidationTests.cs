@@ -1,4 +1,5 @@
-using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.ChatApi.Chat;
+using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.Configuration;
 
 namespace AspireRetry.ChatApi.Tests;
@@ -6,8 +7,20 @@ namespace AspireRetry.ChatApi.Tests;
 public sealed class OptionsValidationTests
 {
     [Fact]
-    public void The_defaults_are_valid() =>
-        Assert.True(new ResilienceOptionsValidator().Validate(null, new OpenAIOptions()).Succeeded);
+    public void The_defaults_are_valid()
+    {
+        Assert.True(new ResilienceOptionsValidator().Validate(null, new ResilienceOptions()).Succeeded);
+        Assert.True(new ModelOptionsValidator().Validate(null, new ModelOptions()).Succeeded);
+    }
+
+    [Fact]
+    public void An_empty_model_name_is_rejected_naming_the_key()
+    {
+        var result = new ModelOptionsValidator().Validate(null, new ModelOptions { Models = ["gpt-4o", " "] });
+
+        Assert.True(result.Failed);
+        Assert.Contains("OpenAI:Models", result.FailureMessage, StringComparison.Ordinal);
+    }
 
     [Theory]
     [InlineData("TotalTimeout", "OpenAI:Resilience:TotalTimeout")]
@@ -19,10 +32,13 @@ public sealed class OptionsValidationTests
     [InlineData("Ratio", "OpenAI:Resilience:RateLimit:RetryBudget:Ratio")]
     [InlineData("MinRetriesPerSecond", "OpenAI:Resilience:RateLimit:RetryBudget:MinRetriesPerSecond")]
     [InlineData("Window", "OpenAI:Resilience:RateLimit:RetryBudget:Window")]
+    [InlineData("AttemptTimeout", "OpenAI:Resilience:AttemptTimeout")]
+    [InlineData("FailureRatio", "OpenAI:Resilience:CircuitBreaker:FailureRatio")]
+    [InlineData("BreakDuration", "OpenAI:Resilience:CircuitBreaker:BreakDuration")]
+    [InlineData("FallbackModel", "OpenAI:Resilience:FallbackModel")]
     public void An_invalid_combination_is_rejected_with_a_message_naming_the_key(string change, string key)
     {
-        var options = new OpenAIOptions();
-        var r = options.Resilience;
+        var r = new ResilienceOptions();
         switch (change)
         {
             case "TotalTimeout": r.TotalTimeout = r.AttemptTimeout; break;
@@ -34,9 +50,13 @@ public sealed class OptionsValidationTests
             case "Ratio": r.RateLimit.RetryBudget.Ratio = -0.1; break;
             case "MinRetriesPerSecond": r.RateLimit.RetryBudget.MinRetriesPerSecond = -1; break;
             case "Window": r.RateLimit.RetryBudget.Window = TimeSpan.Zero; break;
+            case "AttemptTimeout": r.AttemptTimeout = TimeSpan.Zero; break;
+            case "FailureRatio": r.CircuitBreaker.FailureRatio = 0; break;
+            case "BreakDuration": r.CircuitBreaker.BreakDuration = TimeSpan.FromMilliseconds(499); break;
+            case "FallbackModel": r.FallbackModel = " "; break;
         }
 
-        var result = new ResilienceOptionsValidator().Validate(null, options);
+        var result = new ResilienceOptionsValidator().Validate(null, r);
 
         Assert.True(result.Failed);
         Assert.Contains(key, result.FailureMessage, StringComparison.Ordinal);
@@ -48,14 +68,14 @@ public sealed class RateLimitOptionsStartupTests
     [Fact]
     public async Task A_bad_rate_limit_setting_stops_start_up_naming_the_key()
     {
-        // ChatApi's own registration (AddOpenAIChat), on a plain host: only the options are under test.
+        // The library's one registration entry point, on a plain host: only the options are under test.
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ConnectionStrings:openai"] = "Endpoint=http://127.0.0.1:1/v1;Key=sk-test",
             ["OpenAI:Resilience:RateLimit:Reserve"] = "1.5",
         });
-        builder.AddOpenAIChat();
+        builder.AddResilientOpenAI();
         using var host = builder.Build();
 
         var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(

@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
-using AspireRetry.ChatApi.Chat;
-using AspireRetry.ChatApi.OpenAI;
-using AspireRetry.ChatApi.OpenAI.RateLimit;
+using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Polly;
+using Polly.Telemetry;
+using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
 
 namespace AspireRetry.ChatApi.Tests;
 
@@ -27,9 +27,37 @@ public sealed class RateLimitGateStrategyTests : IDisposable
 
     private ResiliencePipeline<HttpResponseMessage> Pipeline() =>
         new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time }
-            .AddStrategy(_ => new RateLimitGateStrategy(_limits, _options, _time, new RateLimitTelemetry(_services.GetRequiredService<IMeterFactory>()), "gpt-4o"),
+            .AddStrategy(context => new RateLimitGateStrategy(context.Telemetry, _limits, _options, _time, new RateLimitTelemetry(_services.GetRequiredService<IMeterFactory>()), "gpt-4o"),
                 new RateLimitGateStrategyOptions())
+            .ConfigureTelemetry(new TelemetryOptions { TelemetryListeners = { _polly } })
             .Build();
+
+    private readonly PollyEventRecorder _polly = new();
+
+    /// <summary>What reaches Polly's telemetry (which meters it as resilience.polly.strategy.events): strategy and event names.</summary>
+    private sealed class PollyEventRecorder : TelemetryListener
+    {
+        private readonly List<(string? Strategy, string Event)> _events = [];
+
+        public IReadOnlyList<(string? Strategy, string Event)> Events
+        {
+            get
+            {
+                lock (_events)
+                {
+                    return [.. _events];
+                }
+            }
+        }
+
+        public override void Write<TResult, TArgs>(in TelemetryEventArguments<TResult, TArgs> args)
+        {
+            lock (_events)
+            {
+                _events.Add((args.Source.StrategyName, args.Event.EventName));
+            }
+        }
+    }
 
     private ValueTask<HttpResponseMessage> Send(CancellationToken cancellationToken)
     {
@@ -52,14 +80,14 @@ public sealed class RateLimitGateStrategyTests : IDisposable
     public async Task A_call_at_a_closed_gate_announces_the_wait_records_it_and_goes_when_it_opens()
     {
         _limits.Gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromMilliseconds(790));
-        var announced = new List<AttemptEvent>();
+        var announced = new List<AttemptReport>();
         var waits = new List<(double Seconds, string? Reason)>();
         using var meter = new MeterListener();
         var meters = _services.GetRequiredService<IMeterFactory>();
         meter.InstrumentPublished = (instrument, listener) =>
         {
             // Listeners are process-wide: only this test's meter, not the other test apps' gates.
-            if (instrument.Name == RateLimitTelemetry.GateWaitMetric && instrument.Meter.Scope == meters)
+            if (instrument.Name == Metrics.GateWaitDuration && instrument.Meter.Scope == meters)
             {
                 listener.EnableMeasurementEvents(instrument);
             }
@@ -68,7 +96,7 @@ public sealed class RateLimitGateStrategyTests : IDisposable
         {
             lock (waits)
             {
-                waits.Add((value, tags.ToArray().FirstOrDefault(t => t.Key == RateLimitTelemetry.Reason).Value as string));
+                waits.Add((value, tags.ToArray().FirstOrDefault(t => t.Key == Tags.GateReason).Value as string));
             }
         });
         meter.Start();
@@ -82,7 +110,8 @@ public sealed class RateLimitGateStrategyTests : IDisposable
         }
 
         await Until(() => { lock (announced) return announced.Count == 1; });
-        Assert.Equal(new AttemptEvent(1, "rate_limit_wait", null, "waiting for rate limit", 800), announced[0]);
+        Assert.Equal(new AttemptReport(1, "rate_limit_wait", null, "waiting for rate limit", TimeSpan.FromMilliseconds(800)), announced[0]);
+        Assert.Contains((Strategies.RateLimitGate, PollyEvents.GateWait), _polly.Events);
         var waitEvent = Assert.Single(span.Events, e => e.Name == "rate_limit.gate_wait");
         Assert.Equal(800L, waitEvent.Tags.First(t => t.Key == "rate_limit.wait_ms").Value);
         Assert.Equal("closed", waitEvent.Tags.First(t => t.Key == "rate_limit.reason").Value);
@@ -130,12 +159,13 @@ public sealed class RateLimitGateStrategyTests : IDisposable
         _limits.Gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromSeconds(7));
         using var span = new Activity("chat gpt-4o").Start(); // no ActivityListener needed: one raced with the parallel tests' listeners and got null
 
-        var error = await Assert.ThrowsAsync<RateLimitRejectedException>(
+        var error = await Assert.ThrowsAsync<RateLimitGateRejectedException>(
             () => Pipeline().ExecuteAsync(Send, TestContext.Current.CancellationToken).AsTask());
 
         Assert.Equal(7010, error.Wait.TotalMilliseconds, 3);
         Assert.Contains("MaxServerDelay", error.Message, StringComparison.Ordinal);
         Assert.Contains(span.Events, e => e.Name == "rate_limit.gate_rejected");
+        Assert.Contains((Strategies.RateLimitGate, PollyEvents.GateRejected), _polly.Events);
         Assert.Equal(0, _sent);
     }
 
@@ -153,6 +183,7 @@ public sealed class RateLimitGateStrategyTests : IDisposable
 
         var closed = Assert.Single(span.Events, e => e.Name == "rate_limit.gate_closed");
         Assert.Equal(310L, closed.Tags.First(t => t.Key == "rate_limit.closed_ms").Value);
+        Assert.Contains((Strategies.RateLimitGate, PollyEvents.GateClosed), _polly.Events);
         var next = _limits.Gate.Reserve(TimeSpan.FromMinutes(1));
         Assert.Equal(GateDecisionKind.Wait, next.Kind);
         Assert.Equal(310, next.Wait.TotalMilliseconds, 3);

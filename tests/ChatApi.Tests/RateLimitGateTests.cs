@@ -1,5 +1,4 @@
-using AspireRetry.ChatApi.OpenAI;
-using AspireRetry.ChatApi.OpenAI.RateLimit;
+using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.Time.Testing;
 
 namespace AspireRetry.ChatApi.Tests;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.OpenAI.Resilience;
 
 namespace AspireRetry.ChatApi.Tests;
 

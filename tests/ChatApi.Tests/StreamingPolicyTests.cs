@@ -16,7 +16,7 @@ public sealed class StreamingPolicyTests(ChatApiFixture fixture)
         var attempts = events.Where(e => e.Type == "attempt").Select(e => e.Data).ToList();
         Assert.Equal([1, 2, 3], attempts.Select(a => a.GetProperty("number").GetInt32()));
         Assert.Equal([429, 503, 200], attempts.Select(a => a.GetProperty("statusCode").GetInt32()));
-        Assert.Equal(60 + AspireRetry.ChatApi.OpenAI.OpenAIResilience.ServerDelayMargin.TotalMilliseconds, attempts[0].GetProperty("delayMs").GetInt64());
+        Assert.Equal(60 + AspireRetry.OpenAI.Resilience.OpenAIResilience.ServerDelayMargin.TotalMilliseconds, attempts[0].GetProperty("delayMs").GetInt64());
         Assert.True(attempts[1].GetProperty("delayMs").GetInt64() >= 0);
         Assert.Equal(3, events[^1].Data.GetProperty("attempts").GetInt32());
         Assert.Equal("done", events[^1].Type);

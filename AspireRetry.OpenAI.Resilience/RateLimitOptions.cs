@@ -1,4 +1,7 @@
-namespace AspireRetry.ChatApi.OpenAI.RateLimit;
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
 /// Section <c>OpenAI:Resilience:RateLimit</c>: what concurrent calls to one upstream and model share,
@@ -6,6 +9,7 @@ namespace AspireRetry.ChatApi.OpenAI.RateLimit;
 /// </summary>
 public sealed class RateLimitOptions
 {
+    /// <summary>The configuration section these options are bound from.</summary>
     public const string SectionName = ResilienceOptions.SectionName + ":RateLimit";
 
     /// <summary>
@@ -21,6 +25,7 @@ public sealed class RateLimitOptions
     /// same key; 10% of OpenAI's 500 RPM tier is 50 requests, a few seconds of headroom.
     /// The same share of <c>x-ratelimit-limit-tokens</c> closes the gate until the tokens are back at it.
     /// </summary>
+    [Range(0.0, 1.0, MaximumIsExclusive = true)]
     public double Reserve { get; set; } = 0.1;
 
     /// <summary>
@@ -34,9 +39,13 @@ public sealed class RateLimitOptions
     /// Spacing of the calls released when a closed gate opens and the upstream's refill rate is unknown
     /// (no <c>x-ratelimit-*</c> headers): one every 100 ms lets the first ones prove the limit has really
     /// reset before the rest follow. With the headers known, the spacing is the upstream's refill interval.
+    /// At most <c>MaxServerDelay</c>.
     /// </summary>
+    [Range(typeof(TimeSpan), ResilienceOptions.Zero, ResilienceOptions.Forever)]
     public TimeSpan ReleaseInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>The retry budget (section <c>RetryBudget</c>).</summary>
+    [ValidateObjectMembers]
     public RetryBudgetOptions RetryBudget { get; set; } = new();
 }
 
@@ -48,14 +57,17 @@ public sealed class RateLimitOptions
 public sealed class RetryBudgetOptions
 {
     /// <summary>Retries allowed per first attempt in the window: 20%, Envoy's default budget_percent.</summary>
+    [Range(0.0, 10.0)]
     public double Ratio { get; set; } = 0.2;
 
     /// <summary>
     /// Retries always allowed per second of window, whatever the traffic: a quiet app (one person
     /// chatting) keeps its full per-call retries. 10 per second is Finagle's default.
     /// </summary>
+    [Range(0.0, double.MaxValue)]
     public double MinRetriesPerSecond { get; set; } = 10;
 
     /// <summary>The sliding window: 10 s, long enough to smooth a burst, short enough to forget an outage soon after it ends.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -1,11 +1,12 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Headers;
 using System.Text.Json;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Timeout;
 
-namespace AspireRetry.ChatApi.OpenAI;
+namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
 /// Reads an upstream outcome the way OpenAI documents it: the status, the error body's
@@ -14,8 +15,13 @@ namespace AspireRetry.ChatApi.OpenAI;
 /// </summary>
 public static class UpstreamOutcome
 {
+    /// <summary>OpenAI's precise server wait, in milliseconds.</summary>
     public const string RetryAfterMsHeader = "retry-after-ms";
+
+    /// <summary>HTTP's server wait, in seconds or as a date.</summary>
     public const string RetryAfterHeader = "retry-after";
+
+    /// <summary>The error code of a 429 that waiting will not fix: the account's quota is used up.</summary>
     public const string InsufficientQuota = "insufficient_quota";
 
     /// <summary>Statuses that say "try again"; everything else from the upstream is final.</summary>
@@ -27,7 +33,7 @@ public static class UpstreamOutcome
     public static bool IsTransientException(Exception exception) => exception switch
     {
         BrokenCircuitException => false,
-        RateLimit.RateLimitRejectedException => false,
+        RateLimitGateRejectedException => false,
         TimeoutRejectedException => true,
         HttpRequestException => true,
         OperationCanceledException => false,
@@ -36,39 +42,27 @@ public static class UpstreamOutcome
 
     /// <summary>
     /// The wait the server asked for: <c>retry-after-ms</c> wins (OpenAI's precise form), then
-    /// <c>retry-after</c> in seconds or as an HTTP date. Null when it named none.
+    /// <c>retry-after</c> in seconds or as an HTTP date (read by <see cref="HttpResponseHeaders.RetryAfter"/>).
+    /// Null when it named none.
     /// </summary>
-    public static TimeSpan? ServerDelay(HttpResponseMessage response, DateTimeOffset now) => ServerDelay(
-        response.Headers.TryGetValues(RetryAfterMsHeader, out var ms) ? ms.FirstOrDefault() : null,
-        response.Headers.TryGetValues(RetryAfterHeader, out var after) ? after.FirstOrDefault() : null,
-        now);
+    public static TimeSpan? ServerDelay(HttpResponseMessage response, DateTimeOffset now) =>
+        RetryAfterMs(response.Headers.TryGetValues(RetryAfterMsHeader, out var ms) ? ms.FirstOrDefault() : null)
+        ?? Wait(response.Headers.RetryAfter, now);
 
-    /// <inheritdoc cref="ServerDelay(HttpResponseMessage, DateTimeOffset)"/>
-    public static TimeSpan? ServerDelay(string? retryAfterMs, string? retryAfter, DateTimeOffset now)
+    /// <summary>As <see cref="ServerDelay(HttpResponseMessage, DateTimeOffset)"/>, from the two headers' raw values (e.g. of an SDK's response).</summary>
+    public static TimeSpan? ServerDelay(string? retryAfterMs, string? retryAfter, DateTimeOffset now) =>
+        RetryAfterMs(retryAfterMs)
+        ?? (RetryConditionHeaderValue.TryParse(retryAfter, out var parsed) ? Wait(parsed, now) : null);
+
+    private static TimeSpan? RetryAfterMs(string? value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) && ms >= 0 ? TimeSpan.FromMilliseconds(ms) : null;
+
+    private static TimeSpan? Wait(RetryConditionHeaderValue? retryAfter, DateTimeOffset now) => retryAfter switch
     {
-        if (double.TryParse(retryAfterMs, NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) && ms >= 0)
-        {
-            return TimeSpan.FromMilliseconds(ms);
-        }
-
-        if (string.IsNullOrWhiteSpace(retryAfter))
-        {
-            return null;
-        }
-
-        if (double.TryParse(retryAfter, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
-        {
-            return seconds < 0 ? TimeSpan.Zero : TimeSpan.FromSeconds(seconds);
-        }
-
-        if (DateTimeOffset.TryParse(retryAfter, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date))
-        {
-            var wait = date - now;
-            return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
-        }
-
-        return null;
-    }
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date > now ? date - now : TimeSpan.Zero,
+        _ => null,
+    };
 
     /// <summary>
     /// The OpenAI error code of a failed response (e.g. <c>insufficient_quota</c>), read from a buffered
@@ -86,6 +80,7 @@ public static class UpstreamOutcome
         return ParseErrorCode(body);
     }
 
+    /// <summary>The OpenAI error code in an error body (<c>error.code</c>, else <c>error.type</c>); null when the body is not OpenAI's error shape.</summary>
     public static string? ParseErrorCode(string body)
     {
         try
@@ -120,11 +115,12 @@ public static class UpstreamOutcome
         : outcome.Result is { } r ? errorCode is null ? ((int)r.StatusCode).ToString(CultureInfo.InvariantCulture) : $"{(int)r.StatusCode} {errorCode}"
         : "unknown";
 
+    /// <summary>A short human reason for a failed attempt's exception ("attempt timeout", "connection reset").</summary>
     public static string DescribeException(Exception exception) => exception switch
     {
         TimeoutRejectedException => "attempt timeout",
         BrokenCircuitException => "circuit open",
-        RateLimit.RateLimitRejectedException => "rate limit wait beyond budget",
+        RateLimitGateRejectedException => "rate limit wait beyond budget",
         HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => "connection failed",
         HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded } => "connection reset",
         HttpRequestException => "connection error",

@@ -1,25 +1,31 @@
 using System.Data.Common;
 
-namespace AspireRetry.ChatApi.OpenAI;
+namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
-/// The upstream, from the connection string <c>openai</c>: <c>Endpoint=&lt;base url ending in /v1&gt;;Key=&lt;key&gt;</c>.
-/// The AppHost sets it (to the emulator, or to what the user configured); anything else is a start-up error.
+/// The upstream, from a connection string (by default <c>openai</c>): <c>Endpoint=&lt;base url ending in /v1&gt;;Key=&lt;key&gt;</c>.
+/// Any OpenAI-compatible endpoint works; a missing or malformed string is a start-up error that names it.
 /// </summary>
+/// <param name="Endpoint">The base URL, ending in <c>/v1</c>.</param>
+/// <param name="Key">The API key, sent as a bearer token; never printed.</param>
 public sealed record OpenAIConnection(Uri Endpoint, string Key)
 {
+    /// <summary>The default connection string name (<c>ConnectionStrings:openai</c>).</summary>
     public const string Name = "openai";
     private const string Example = "Endpoint=https://api.openai.com/v1;Key=sk-...";
 
     /// <summary>Never prints the key.</summary>
     public override string ToString() => $"Endpoint={Endpoint}";
 
-    public static OpenAIConnection Parse(string? connectionString)
+    /// <summary>Reads a connection string; throws with a message that names the setting (never quoting the key) when it is missing or malformed.</summary>
+    /// <param name="connectionString">The connection string's value.</param>
+    /// <param name="name">The connection string's name, for the messages.</param>
+    public static OpenAIConnection Parse(string? connectionString, string name = Name)
     {
         if (string.IsNullOrWhiteSpace(connectionString))
         {
             throw new InvalidOperationException(
-                $"ConnectionStrings:{Name} is missing. Set it to '{Example}' (the AppHost does this for you).");
+                $"ConnectionStrings:{name} is missing. Set it to '{Example}' (the AppHost does this for you).");
         }
 
         var builder = new DbConnectionStringBuilder();
@@ -31,7 +37,7 @@ public sealed record OpenAIConnection(Uri Endpoint, string Key)
         {
             // The message of ArgumentException may quote the string, key included: say what is wrong instead.
             throw new InvalidOperationException(
-                $"ConnectionStrings:{Name} is not a valid connection string. Expected '{Example}'.");
+                $"ConnectionStrings:{name} is not a valid connection string. Expected '{Example}'.");
         }
 
         var endpointText = builder.TryGetValue("Endpoint", out var e) ? e?.ToString() : null;
@@ -40,14 +46,14 @@ public sealed record OpenAIConnection(Uri Endpoint, string Key)
             || (endpoint.Scheme != Uri.UriSchemeHttp && endpoint.Scheme != Uri.UriSchemeHttps))
         {
             throw new InvalidOperationException(
-                $"ConnectionStrings:{Name} needs Endpoint=<http(s) base url ending in /v1>, e.g. '{Example}'.");
+                $"ConnectionStrings:{name} needs Endpoint=<http(s) base url ending in /v1>, e.g. '{Example}'.");
         }
 
         var key = builder.TryGetValue("Key", out var k) ? k?.ToString() : null;
         if (string.IsNullOrWhiteSpace(key))
         {
             throw new InvalidOperationException(
-                $"ConnectionStrings:{Name} needs Key=<api key>, e.g. '{Example}'.");
+                $"ConnectionStrings:{name} needs Key=<api key>, e.g. '{Example}'.");
         }
 
         return new OpenAIConnection(endpoint, key);

@@ -1,4 +1,4 @@
-namespace AspireRetry.ChatApi.OpenAI.RateLimit;
+namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
 /// A retry budget over a sliding window (Envoy's budget_percent, Finagle's RetryBudget): each call's
@@ -6,7 +6,7 @@ namespace AspireRetry.ChatApi.OpenAI.RateLimit;
 /// <see cref="RetryBudgetOptions.MinRetriesPerSecond"/> are always allowed. During a long outage the
 /// retries dry up, so the upstream sees about one request per call instead of MaxRetryAttempts + 1.
 /// </summary>
-public sealed class RetryBudget
+internal sealed class RetryBudget
 {
     // The window slides in tenths: coarse enough to be cheap, fine enough that a burst ages out smoothly.
     private const int Slots = 10;

@@ -1,14 +1,13 @@
-using AspireRetry.ChatApi.OpenAI;
-using AspireRetry.ChatApi.Protection;
+using AspireRetry.ChatApi.Chat;
 
-namespace AspireRetry.ChatApi.Chat;
+namespace AspireRetry.ChatApi.Protection;
 
 /// <summary>Checks a chat request before any upstream call; each error names the field and why.</summary>
 public static class ChatRequestValidator
 {
     private static readonly string[] Roles = ["system", "user", "assistant"];
 
-    public static Dictionary<string, string[]> Validate(ChatRequest? request, OpenAIOptions options, ChatLimitsOptions limits)
+    public static Dictionary<string, string[]> Validate(ChatRequest? request, ModelOptions options, ChatLimitsOptions limits)
     {
         var errors = new Dictionary<string, string[]>();
         if (request is null)

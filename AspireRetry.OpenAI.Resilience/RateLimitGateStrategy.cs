@@ -1,23 +1,28 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using Polly;
+using Polly.Telemetry;
+using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
 
-namespace AspireRetry.ChatApi.OpenAI.RateLimit;
+namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>Options of the gate strategy: only its name, for Polly's telemetry.</summary>
-public sealed class RateLimitGateStrategyOptions : ResilienceStrategyOptions
+internal sealed class RateLimitGateStrategyOptions : ResilienceStrategyOptions
 {
-    public RateLimitGateStrategyOptions() => Name = "rate-limit-gate";
+    public RateLimitGateStrategyOptions() => Name = Strategies.RateLimitGate;
 }
 
 /// <summary>
 /// The shared rate-limit gate as a Polly strategy, inside the retry and the breaker and outside the
 /// attempt timeout (waiting at the gate is not the upstream being slow). Once per attempt it waits
 /// for the gate (cancellable, within the call's budget, or fails at once when the wait is beyond it),
-/// lets the attempt through, and teaches the gate from the response. It never retries anything.
+/// lets the attempt through, and teaches the gate from the response. It never retries anything. It also
+/// answers the retry strategy's "may this retry spend the shared budget". Each decision is reported
+/// through Polly's telemetry (so it reaches <c>resilience.polly.strategy.events</c> and Polly's logs),
+/// as a span event, and to the call's <see cref="CallProgress"/>.
 /// </summary>
-internal sealed class RateLimitGateStrategy(UpstreamLimits limits, ResilienceOptions options, TimeProvider time, RateLimitTelemetry telemetry, string model)
+internal sealed class RateLimitGateStrategy(
+    ResilienceStrategyTelemetry polly, UpstreamLimits limits, ResilienceOptions options, TimeProvider time, RateLimitTelemetry telemetry, string model)
     : ResilienceStrategy<HttpResponseMessage>
 {
     private static readonly ResiliencePropertyKey<int> GateAttemptsKey = new("aspireretry.gate.attempts");
@@ -27,19 +32,12 @@ internal sealed class RateLimitGateStrategy(UpstreamLimits limits, ResilienceOpt
     protected override async ValueTask<Outcome<HttpResponseMessage>> ExecuteCore<TState>(
         Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback, ResilienceContext context, TState state)
     {
-        if (!context.Properties.TryGetValue(AttemptHandler.StartedKey, out var started))
-        {
-            // The call's budget starts at its first gate, so time spent waiting here counts against it.
-            started = time.GetTimestamp();
-            context.Properties.Set(AttemptHandler.StartedKey, started);
-        }
-
         bool isProbe;
         try
         {
-            isProbe = await PassAsync(context, started).ConfigureAwait(context.ContinueOnCapturedContext);
+            isProbe = await PassAsync(context).ConfigureAwait(context.ContinueOnCapturedContext);
         }
-        catch (Exception ex) when (ex is RateLimitRejectedException or OperationCanceledException)
+        catch (Exception ex) when (ex is RateLimitGateRejectedException or OperationCanceledException)
         {
             return Outcome.FromException<HttpResponseMessage>(ex);
         }
@@ -58,7 +56,7 @@ internal sealed class RateLimitGateStrategy(UpstreamLimits limits, ResilienceOpt
             var outcome = await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
             if (outcome.Result is { } response)
             {
-                learned = await LearnAsync(response, time.GetElapsedTime(sent), context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext);
+                learned = await LearnAsync(response, time.GetElapsedTime(sent), context).ConfigureAwait(context.ContinueOnCapturedContext);
             }
 
             return outcome;
@@ -72,13 +70,37 @@ internal sealed class RateLimitGateStrategy(UpstreamLimits limits, ResilienceOpt
         }
     }
 
+    /// <summary>
+    /// Takes one retry from the shared budget; when it is spent, says why (on the span, in Polly's
+    /// telemetry and as the call's stop reason) and returns false.
+    /// </summary>
+    public bool TrySpendRetryBudget(ResilienceContext context, string breakerState)
+    {
+        if (limits.Budget.TryRetry())
+        {
+            return true;
+        }
+
+        var snapshot = limits.Budget.Snapshot();
+        var budget = options.RateLimit.RetryBudget;
+        var gateState = Gate.Describe();
+        CallProgress.Current?.Stopped(
+            $"Not retried: the retry budget is spent ({snapshot.Retries} retries for {snapshot.Requests} calls in the last {OpenAIResilience.Seconds(budget.Window)}; " +
+            $"{RateLimitOptions.SectionName}:RetryBudget allows {budget.Ratio.ToString("0.##", CultureInfo.InvariantCulture)} per call " +
+            $"plus {budget.MinRetriesPerSecond.ToString("0.##", CultureInfo.InvariantCulture)} a second). Circuit breaker: {breakerState}; rate-limit gate: {gateState}.",
+            retryAfter: null);
+        RateLimitTelemetry.BudgetExhaustedEvent(Gate, snapshot, breakerState, gateState);
+        polly.Report(new ResilienceEvent(ResilienceEventSeverity.Warning, PollyEvents.BudgetExhausted), context, snapshot);
+        return false;
+    }
+
     /// <summary>Waits until the gate lets this attempt go; true when it goes as the probe.</summary>
-    private async ValueTask<bool> PassAsync(ResilienceContext context, long started)
+    private async ValueTask<bool> PassAsync(ResilienceContext context)
     {
         var cancellationToken = context.CancellationToken;
         while (true)
         {
-            var left = options.TotalTimeout - time.GetElapsedTime(started);
+            var left = options.TotalTimeout - CallClock.Elapsed(context, time);
             var budget = left < options.MaxServerDelay ? left : options.MaxServerDelay;
             var decision = Gate.Reserve(budget);
             switch (decision.Kind)
@@ -90,7 +112,7 @@ internal sealed class RateLimitGateStrategy(UpstreamLimits limits, ResilienceOpt
                     return true;
 
                 case GateDecisionKind.Reject:
-                    throw Reject(decision.Wait, left);
+                    throw Reject(decision.Wait, left, context);
 
                 case GateDecisionKind.WaitForProbe:
                 {
@@ -99,12 +121,14 @@ internal sealed class RateLimitGateStrategy(UpstreamLimits limits, ResilienceOpt
                     var waited = time.GetElapsedTime(waitStarted);
                     telemetry.Waited(model, GateWaitReason.Probe, waited);
                     RateLimitTelemetry.WaitEvent(Gate, GateWaitReason.Probe, waited);
+                    polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateWait), context, waited);
                     continue;
                 }
 
                 default:
                 {
                     RateLimitTelemetry.WaitEvent(Gate, decision.Reason, decision.Wait);
+                    polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateWait), context, decision.Wait);
                     CallProgress.Current?.RateLimitWait(decision.Wait);
                     var waitStarted = time.GetTimestamp();
                     await Task.Delay(decision.Wait, time, cancellationToken).ConfigureAwait(false);
@@ -122,29 +146,21 @@ internal sealed class RateLimitGateStrategy(UpstreamLimits limits, ResilienceOpt
         }
     }
 
-    private RateLimitRejectedException Reject(TimeSpan wait, TimeSpan left)
+    private RateLimitGateRejectedException Reject(TimeSpan wait, TimeSpan left, ResilienceContext context)
     {
         var limit = left < options.MaxServerDelay
-            ? $"more than the {Seconds(left)} left of {ResilienceOptions.SectionName}:TotalTimeout"
-            : $"longer than {ResilienceOptions.SectionName}:MaxServerDelay ({Seconds(options.MaxServerDelay)})";
-        var message = $"The upstream's rate limit for {model} is reached: waiting for it to reset would take {Seconds(wait)}, {limit}. No request was sent.";
-        Activity.Current?.AddEvent(new ActivityEvent(RateLimitTelemetry.GateRejectedEvent, tags: new ActivityTagsCollection
-        {
-            [RateLimitTelemetry.WaitMs] = (long)Math.Ceiling(wait.TotalMilliseconds),
-            ["retry.budget_left_ms"] = (long)Math.Max(0, left.TotalMilliseconds),
-            [RateLimitTelemetry.Gate] = Gate.Name,
-        }));
-        if (CallProgress.Current is { } call)
-        {
-            call.StopReason = message;
-            call.StopRetryAfter = wait;
-        }
+            ? $"more than the {OpenAIResilience.Seconds(left)} left of {ResilienceOptions.SectionName}:TotalTimeout"
+            : $"longer than {ResilienceOptions.SectionName}:MaxServerDelay ({OpenAIResilience.Seconds(options.MaxServerDelay)})";
+        var message = $"The upstream's rate limit for {model} is reached: waiting for it to reset would take {OpenAIResilience.Seconds(wait)}, {limit}. No request was sent.";
+        RateLimitTelemetry.RejectedEvent(Gate, wait, left);
+        polly.Report(new ResilienceEvent(ResilienceEventSeverity.Warning, PollyEvents.GateRejected), context, wait);
 
-        return new RateLimitRejectedException(wait, message);
+        // The caller learns why, and the wait, from the exception itself.
+        return new RateLimitGateRejectedException(wait, message);
     }
 
     /// <summary>Feeds the response's rate-limit headers and, for a 429 <c>rate_limit_exceeded</c>, its server wait to the gate.</summary>
-    private async ValueTask<bool> LearnAsync(HttpResponseMessage response, TimeSpan age, CancellationToken cancellationToken)
+    private async ValueTask<bool> LearnAsync(HttpResponseMessage response, TimeSpan age, ResilienceContext context)
     {
         TimeSpan? serverWait = null;
         if (response.StatusCode == HttpStatusCode.TooManyRequests
@@ -153,7 +169,7 @@ internal sealed class RateLimitGateStrategy(UpstreamLimits limits, ResilienceOpt
             try
             {
                 // Exhausted quota is not a rate limit: waiting will not refill it, so it closes nothing.
-                if (await UpstreamOutcome.ErrorCodeAsync(response, cancellationToken).ConfigureAwait(false) != UpstreamOutcome.InsufficientQuota)
+                if (await UpstreamOutcome.ErrorCodeAsync(response, context.CancellationToken).ConfigureAwait(false) != UpstreamOutcome.InsufficientQuota)
                 {
                     serverWait = wait;
                 }
@@ -169,10 +185,9 @@ internal sealed class RateLimitGateStrategy(UpstreamLimits limits, ResilienceOpt
         if (closedFor is { } closed)
         {
             RateLimitTelemetry.ClosedEvent(Gate, closed, serverWait is not null ? "429 rate_limit_exceeded" : "token budget at its reserve");
+            polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateClosed), context, closed);
         }
 
         return headers.Requests is not null || serverWait is not null;
     }
-
-    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s";
 }

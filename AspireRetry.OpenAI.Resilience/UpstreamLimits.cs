@@ -1,15 +1,15 @@
 using System.Collections.Concurrent;
 
-namespace AspireRetry.ChatApi.OpenAI.RateLimit;
+namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>What every call to one upstream and model shares: the rate-limit gate and the retry budget.</summary>
-public sealed record UpstreamLimits(RateLimitGate Gate, RetryBudget Budget);
+internal sealed record UpstreamLimits(RateLimitGate Gate, RetryBudget Budget);
 
 /// <summary>
 /// One <see cref="UpstreamLimits"/> per upstream and model, for the life of the app: OpenAI limits
 /// per organisation (key) and model, and ChatApi has one key per upstream.
 /// </summary>
-public sealed class UpstreamLimitsRegistry(TimeProvider time)
+internal sealed class UpstreamLimitsRegistry(TimeProvider time)
 {
     private readonly ConcurrentDictionary<string, UpstreamLimits> _limits = new(StringComparer.Ordinal);
 

@@ -1,35 +1,35 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using AspireRetry.ChatApi.OpenAI.RateLimit;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
+using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
 
-namespace AspireRetry.ChatApi.OpenAI;
+namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
-/// The one retry layer: the resilience pipeline of ChatApi's "openai" HttpClient, built on
+/// The one retry layer: the resilience pipeline of the "openai" HttpClient, built on
 /// Microsoft.Extensions.Http.Resilience. Outer to inner: total timeout, retry, circuit breaker, the
 /// shared rate-limit gate (when <c>RateLimit:Enabled</c>), attempt timeout, then
 /// <see cref="AttemptHandler"/> once per attempt.
 /// </summary>
 public static class OpenAIResilience
 {
-    public const string PipelineName = "openai";
-
     /// <summary>
     /// Added to every server-dictated wait: timers may fire a millisecond early and clocks round, and
     /// arriving 10 ms late costs nothing where arriving 1 ms early costs another 429.
     /// </summary>
     public static readonly TimeSpan ServerDelayMargin = TimeSpan.FromMilliseconds(10);
 
-    public static IHttpClientBuilder AddOpenAIResilience(this IHttpClientBuilder builder)
+    /// <summary>Adds the pipeline and the attempt handler to an HttpClient; <see cref="ResilientOpenAIExtensions.AddResilientOpenAI"/> calls it.</summary>
+    internal static IHttpClientBuilder AddOpenAIResilience(this IHttpClientBuilder builder)
     {
-        // What the rate-limit gate needs, so the policy works wherever it is added (ChatApi, benchmarks).
+        // What the rate-limit gate needs, so the policy works wherever it is added.
         builder.Services.AddMetrics();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<UpstreamLimitsRegistry>();
@@ -38,7 +38,7 @@ public static class OpenAIResilience
         builder.AddResilienceHandler(PipelineName, static (pipeline, context) =>
         {
             var services = context.ServiceProvider;
-            var options = services.GetRequiredService<IOptions<OpenAIOptions>>().Value.Resilience;
+            var options = services.GetRequiredService<IOptions<ResilienceOptions>>().Value;
             var time = services.GetService<TimeProvider>() ?? TimeProvider.System;
             var model = context.InstanceName;
 
@@ -49,30 +49,48 @@ public static class OpenAIResilience
                 : null;
             var breaker = new CircuitBreakerStateProvider();
 
+            // The gate strategy is built by Polly (so it gets its telemetry) when the pipeline is built, before
+            // any call: the retry's budget check asks it then.
+            RateLimitGateStrategy? gate = null;
+            Func<ResilienceContext, bool>? trySpendRetry = limits is null
+                ? null
+                : ctx => gate!.TrySpendRetryBudget(ctx, breaker.CircuitState.ToString());
+
             pipeline
-                .AddTimeout(new HttpTimeoutStrategyOptions { Name = "total", Timeout = options.TotalTimeout })
-                .AddRetry(RetryOptions(options, time, limits, breaker))
+                .AddTimeout(new HttpTimeoutStrategyOptions
+                {
+                    Name = Strategies.TotalTimeout,
+                    // The one place a call's clock starts: where its budget starts being timed.
+                    TimeoutGenerator = args =>
+                    {
+                        CallClock.Start(args.Context, time);
+                        return ValueTask.FromResult(options.TotalTimeout);
+                    },
+                })
+                .AddRetry(RetryOptions(options, time, trySpendRetry))
                 .AddCircuitBreaker(BreakerOptions(options, breaker));
             if (limits is not null)
             {
                 // Inside the breaker (an open breaker fails fast without queueing at the gate) and outside
                 // the attempt timeout (a wait at the gate is not the upstream being slow).
                 var telemetry = services.GetRequiredService<RateLimitTelemetry>();
-                pipeline.AddStrategy(_ => new RateLimitGateStrategy(limits, options, time, telemetry, model), new RateLimitGateStrategyOptions());
+                pipeline.AddStrategy(
+                    strategy => gate = new RateLimitGateStrategy(strategy.Telemetry, limits, options, time, telemetry, model),
+                    new RateLimitGateStrategyOptions());
             }
 
-            pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = "attempt", Timeout = options.AttemptTimeout });
+            pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = Strategies.AttemptTimeout, Timeout = options.AttemptTimeout });
         })
         // One pipeline, so one breaker, per model: an overloaded gpt-4o must not block gpt-4o-mini,
         // which is what the fallback model is for.
         .SelectPipelineBy(_ => _ => CallProgress.Current?.Model ?? "");
 
         return builder.AddHttpMessageHandler(services =>
-            new AttemptHandler(services.GetService<TimeProvider>() ?? TimeProvider.System));
+            new AttemptHandler());
     }
 
     internal static HttpRetryStrategyOptions RetryOptions(
-        ResilienceOptions options, TimeProvider time, UpstreamLimits? limits = null, CircuitBreakerStateProvider? breaker = null) => new()
+        ResilienceOptions options, TimeProvider time, Func<ResilienceContext, bool>? trySpendRetry = null) => new()
     {
         MaxRetryAttempts = options.MaxRetryAttempts,
         BackoffType = DelayBackoffType.Exponential,
@@ -82,7 +100,7 @@ public static class OpenAIResilience
 
         // The built-in Retry-After handling is replaced by DelayGenerator below, which also reads retry-after-ms.
         ShouldRetryAfterHeader = false,
-        ShouldHandle = args => ShouldRetryAsync(args.Outcome, args.Context, options, time, limits, breaker, args.AttemptNumber),
+        ShouldHandle = args => ShouldRetryAsync(args.Outcome, args.Context, options, time, trySpendRetry, args.AttemptNumber),
         DelayGenerator = args => ValueTask.FromResult(
             args.Outcome.Result is { } response && UpstreamOutcome.ServerDelay(response, time.GetUtcNow()) is { } wait
                 ? wait + ServerDelayMargin
@@ -94,14 +112,13 @@ public static class OpenAIResilience
                 ? await UpstreamOutcome.ErrorCodeAsync(limited, args.Context.CancellationToken).ConfigureAwait(false)
                 : null;
             var reason = UpstreamOutcome.Describe(args.Outcome, code);
-            args.Context.Properties.Set(AttemptHandler.RetryKey, (reason, args.RetryDelay));
-            var number = args.AttemptNumber + 1;
+            AttemptHandler.RetryScheduled(args.Context, reason, args.RetryDelay);
             CallProgress.Current?.RetryScheduled(reason, args.RetryDelay);
-            Activity.Current?.AddEvent(new ActivityEvent("retry", tags: new ActivityTagsCollection
+            Activity.Current?.AddEvent(new ActivityEvent(Events.Retry, tags: new ActivityTagsCollection
             {
-                ["retry.attempt"] = number,
-                ["retry.reason"] = reason,
-                ["retry.delay_ms"] = (long)args.RetryDelay.TotalMilliseconds,
+                [Tags.RetryAttempt] = args.AttemptNumber + 1,
+                [Tags.RetryReason] = reason,
+                [Tags.RetryDelayMs] = (long)args.RetryDelay.TotalMilliseconds,
             }));
         },
     };
@@ -121,20 +138,20 @@ public static class OpenAIResilience
             : args.Outcome.Result is { } r && r.StatusCode != HttpStatusCode.TooManyRequests && UpstreamOutcome.IsTransientStatus(r.StatusCode)),
         OnOpened = args =>
         {
-            Activity.Current?.AddEvent(new ActivityEvent("circuit_breaker.opened", tags: new ActivityTagsCollection
+            Activity.Current?.AddEvent(new ActivityEvent(Events.CircuitOpened, tags: new ActivityTagsCollection
             {
-                ["circuit_breaker.break_ms"] = (long)args.BreakDuration.TotalMilliseconds,
+                [Tags.BreakMs] = (long)args.BreakDuration.TotalMilliseconds,
             }));
             return ValueTask.CompletedTask;
         },
         OnClosed = _ =>
         {
-            Activity.Current?.AddEvent(new ActivityEvent("circuit_breaker.closed"));
+            Activity.Current?.AddEvent(new ActivityEvent(Events.CircuitClosed));
             return ValueTask.CompletedTask;
         },
         OnHalfOpened = _ =>
         {
-            Activity.Current?.AddEvent(new ActivityEvent("circuit_breaker.half_opened"));
+            Activity.Current?.AddEvent(new ActivityEvent(Events.CircuitHalfOpened));
             return ValueTask.CompletedTask;
         },
     };
@@ -147,7 +164,7 @@ public static class OpenAIResilience
     /// </summary>
     internal static async ValueTask<bool> ShouldRetryAsync(
         Outcome<HttpResponseMessage> outcome, ResilienceContext context, ResilienceOptions options, TimeProvider time,
-        UpstreamLimits? limits = null, CircuitBreakerStateProvider? breaker = null, int attemptNumber = 0)
+        Func<ResilienceContext, bool>? trySpendRetry = null, int attemptNumber = 0)
     {
         if (!await IsRetryableAsync(outcome, context, options, time).ConfigureAwait(false))
         {
@@ -155,7 +172,7 @@ public static class OpenAIResilience
         }
 
         // Polly asks about the last attempt too; only a retry that would really happen spends the budget.
-        return limits is null || attemptNumber >= options.MaxRetryAttempts || TrySpendRetryBudget(limits, breaker, options);
+        return trySpendRetry is null || attemptNumber >= options.MaxRetryAttempts || trySpendRetry(context);
     }
 
     private static async ValueTask<bool> IsRetryableAsync(
@@ -179,24 +196,18 @@ public static class OpenAIResilience
 
         if (UpstreamOutcome.ServerDelay(response, time.GetUtcNow()) is { } wait)
         {
-            var elapsed = context.Properties.TryGetValue(AttemptHandler.StartedKey, out var started)
-                ? time.GetElapsedTime(started)
-                : TimeSpan.Zero;
-            var left = options.TotalTimeout - elapsed;
+            var left = options.TotalTimeout - CallClock.Elapsed(context, time);
             if (wait > options.MaxServerDelay || wait >= left)
             {
-                if (CallProgress.Current is { } call)
+                CallProgress.Current?.Stopped(
+                    wait > options.MaxServerDelay
+                        ? $"The upstream asked to wait {Seconds(wait)}, longer than {ResilienceOptions.SectionName}:MaxServerDelay ({Seconds(options.MaxServerDelay)})."
+                        : $"The upstream asked to wait {Seconds(wait)}, more than the {Seconds(left)} left of {ResilienceOptions.SectionName}:TotalTimeout.",
+                    wait);
+                Activity.Current?.AddEvent(new ActivityEvent(Events.ServerWaitBeyondBudget, tags: new ActivityTagsCollection
                 {
-                    call.StopRetryAfter = wait;
-                    call.StopReason = wait > options.MaxServerDelay
-                        ? $"The upstream asked to wait {Seconds(wait)}, longer than OpenAI:Resilience:MaxServerDelay ({Seconds(options.MaxServerDelay)})."
-                        : $"The upstream asked to wait {Seconds(wait)}, more than the {Seconds(left)} left of OpenAI:Resilience:TotalTimeout.";
-                }
-
-                Activity.Current?.AddEvent(new ActivityEvent("retry.budget_exceeded", tags: new ActivityTagsCollection
-                {
-                    ["retry.server_delay_ms"] = (long)wait.TotalMilliseconds,
-                    ["retry.budget_left_ms"] = (long)Math.Max(0, left.TotalMilliseconds),
+                    [Tags.ServerDelayMs] = (long)wait.TotalMilliseconds,
+                    [Tags.BudgetLeftMs] = (long)Math.Max(0, left.TotalMilliseconds),
                 }));
                 return false;
             }
@@ -205,36 +216,6 @@ public static class OpenAIResilience
         return true;
     }
 
-    private static bool TrySpendRetryBudget(UpstreamLimits limits, CircuitBreakerStateProvider? breaker, ResilienceOptions options)
-    {
-        if (limits.Budget.TryRetry())
-        {
-            return true;
-        }
-
-        var (requests, retries, allowed) = limits.Budget.Snapshot();
-        var budget = options.RateLimit.RetryBudget;
-        var gate = limits.Gate.Describe();
-        var breakerState = breaker?.CircuitState.ToString() ?? "unknown";
-        if (CallProgress.Current is { } call)
-        {
-            call.StopReason =
-                $"Not retried: the retry budget is spent ({retries} retries for {requests} calls in the last {Seconds(budget.Window)}; " +
-                $"{RateLimitOptions.SectionName}:RetryBudget allows {budget.Ratio.ToString("0.##", CultureInfo.InvariantCulture)} per call " +
-                $"plus {budget.MinRetriesPerSecond.ToString("0.##", CultureInfo.InvariantCulture)} a second). Circuit breaker: {breakerState}; rate-limit gate: {gate}.";
-        }
-
-        Activity.Current?.AddEvent(new ActivityEvent(RateLimitTelemetry.BudgetExhaustedEvent, tags: new ActivityTagsCollection
-        {
-            ["retry_budget.requests"] = requests,
-            ["retry_budget.retries"] = retries,
-            ["retry_budget.allowed"] = allowed,
-            ["circuit_breaker.state"] = breakerState,
-            [RateLimitTelemetry.GateState] = gate,
-            [RateLimitTelemetry.Gate] = limits.Gate.Name,
-        }));
-        return false;
-    }
-
-    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s";
+    /// <summary>A duration as the messages of this layer write it: "1.5 s".</summary>
+    internal static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s";
 }

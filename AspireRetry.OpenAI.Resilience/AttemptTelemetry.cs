@@ -1,20 +1,18 @@
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Instrumentation.Http;
+using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
 
-namespace AspireRetry.ChatApi.OpenAI;
+namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
 /// Tags each upstream attempt's HTTP client span with its place in the retry sequence. Neither .NET nor
 /// OpenTelemetry sets <c>http.request.resend_count</c>, so the attempt handler leaves the attempt's
-/// history in the request options and this enrichment copies it onto the span.
+/// history in the request options and this enrichment of OpenTelemetry's HttpClient instrumentation
+/// copies it onto the span.
 /// </summary>
-public static class AttemptTelemetry
+internal static class AttemptTelemetry
 {
-    public const string ResendCount = "http.request.resend_count";
-    public const string PreviousOutcome = "retry.previous_outcome";
-    public const string DelayMs = "retry.delay_ms";
-    public const string Attempt = "retry.attempt";
-
     public static IServiceCollection AddAttemptTelemetry(this IServiceCollection services) =>
         services.Configure<HttpClientTraceInstrumentationOptions>(options =>
         {
@@ -33,16 +31,16 @@ public static class AttemptTelemetry
             return;
         }
 
-        activity.SetTag(Attempt, attempt.Number);
+        activity.SetTag(Attempt.Number, attempt.Number);
 
         // Semantic conventions: resend_count is absent on the first attempt and 1, 2, ... on resends.
         if (attempt.Number > 1)
         {
-            activity.SetTag(ResendCount, attempt.Number - 1);
-            activity.SetTag(PreviousOutcome, attempt.PreviousOutcome);
+            activity.SetTag(Attempt.ResendCount, attempt.Number - 1);
+            activity.SetTag(Attempt.PreviousOutcome, attempt.PreviousOutcome);
             if (attempt.DelayBefore is { } delay)
             {
-                activity.SetTag(DelayMs, (long)delay.TotalMilliseconds);
+                activity.SetTag(Attempt.DelayMs, (long)delay.TotalMilliseconds);
             }
         }
     }

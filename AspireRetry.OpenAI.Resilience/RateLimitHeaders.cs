@@ -1,12 +1,12 @@
 using System.Globalization;
 
-namespace AspireRetry.ChatApi.OpenAI.RateLimit;
+namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
 /// One response's <c>x-ratelimit-*</c> headers, as OpenAI documents them: per dimension (requests,
 /// tokens) the limit, what remains, and the time until the bucket is full again.
 /// </summary>
-public sealed record RateLimitHeaders(RateLimitDimension? Requests, RateLimitDimension? Tokens)
+internal sealed record RateLimitHeaders(RateLimitDimension? Requests, RateLimitDimension? Tokens)
 {
     public static readonly RateLimitHeaders None = new(null, null);
 
@@ -84,7 +84,7 @@ public sealed record RateLimitHeaders(RateLimitDimension? Requests, RateLimitDim
 }
 
 /// <summary>One rate-limit dimension: the limit per window, what remains now, and the time until it is full again.</summary>
-public sealed record RateLimitDimension(long Limit, long Remaining, TimeSpan? Reset)
+internal sealed record RateLimitDimension(long Limit, long Remaining, TimeSpan? Reset)
 {
     /// <summary>
     /// The refill rate in units per millisecond, from how much is missing and how long it takes to come

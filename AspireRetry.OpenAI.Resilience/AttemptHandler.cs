@@ -1,26 +1,28 @@
+using System.Globalization;
 using Microsoft.Extensions.Http.Resilience;
 using Polly;
 
-namespace AspireRetry.ChatApi.OpenAI;
+namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>What one upstream attempt knows about the attempts before it; read by the HTTP span enrichment.</summary>
-public sealed record AttemptInfo(int Number, string? PreviousOutcome, TimeSpan? DelayBefore);
+internal sealed record AttemptInfo(int Number, string? PreviousOutcome, TimeSpan? DelayBefore);
 
 /// <summary>
 /// Sits inside the resilience pipeline, so it runs once per attempt: numbers the attempt, hands its
 /// history to the HTTP client span (through the request options) and reports its outcome to the call.
 /// </summary>
-internal sealed class AttemptHandler(TimeProvider time) : DelegatingHandler
+internal sealed class AttemptHandler : DelegatingHandler
 {
     public static readonly HttpRequestOptionsKey<AttemptInfo> AttemptKey = new("aspireretry.attempt");
 
-    /// <summary>Set by the retry strategy: the outcome that caused the next attempt, and the wait before it.</summary>
-    internal static readonly ResiliencePropertyKey<(string Outcome, TimeSpan Delay)> RetryKey = new("aspireretry.retry");
-
-    /// <summary>When the first attempt of this call started, for the "is the server's wait within our budget" check.</summary>
-    internal static readonly ResiliencePropertyKey<long> StartedKey = new("aspireretry.started");
+    /// <summary>The outcome that caused the next attempt, and the wait before it.</summary>
+    private static readonly ResiliencePropertyKey<(string Outcome, TimeSpan Delay)> RetryKey = new("aspireretry.retry");
 
     private static readonly ResiliencePropertyKey<int> NumberKey = new("aspireretry.number");
+
+    /// <summary>Told by the retry strategy: why the next attempt happens and after what wait.</summary>
+    public static void RetryScheduled(ResilienceContext context, string reason, TimeSpan delay) =>
+        context.Properties.Set(RetryKey, (reason, delay));
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
@@ -55,7 +57,7 @@ internal sealed class AttemptHandler(TimeProvider time) : DelegatingHandler
         }
     }
 
-    private (int Number, CallProgress? Call) Begin(HttpRequestMessage request)
+    private static (int Number, CallProgress? Call) Begin(HttpRequestMessage request)
     {
         // Two numbers: the call's (across models, what the caller is told) and this pipeline run's
         // (what the span's resend count is about).
@@ -70,12 +72,6 @@ internal sealed class AttemptHandler(TimeProvider time) : DelegatingHandler
         }
 
         context.Properties.Set(NumberKey, number);
-        if (number == 1 && !context.Properties.TryGetValue(StartedKey, out _))
-        {
-            // The rate-limit gate, when on, started the clock already, before its wait.
-            context.Properties.Set(StartedKey, time.GetTimestamp());
-        }
-
         request.Options.Set(AttemptKey, context.Properties.TryGetValue(RetryKey, out var retry)
             ? new AttemptInfo(number, retry.Outcome, retry.Delay)
             : new AttemptInfo(number, null, null));
@@ -83,5 +79,5 @@ internal sealed class AttemptHandler(TimeProvider time) : DelegatingHandler
     }
 
     private static string Outcome(HttpResponseMessage response) =>
-        response.IsSuccessStatusCode ? "ok" : ((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        response.IsSuccessStatusCode ? RetryTelemetryConstants.Outcomes.Ok : ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
 }

@@ -1,9 +1,9 @@
 using System.Globalization;
 
-namespace AspireRetry.ChatApi.OpenAI.RateLimit;
+namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>Why an attempt waits at the gate; also the metric's and the span event's reason tag.</summary>
-public enum GateWaitReason
+internal enum GateWaitReason
 {
     /// <summary>A 429 with a server wait, or a spent token budget, closed the gate.</summary>
     Closed,
@@ -16,12 +16,12 @@ public enum GateWaitReason
 }
 
 /// <summary>What <see cref="RateLimitGate.Reserve"/> decided for one attempt.</summary>
-public readonly record struct GateDecision(GateDecisionKind Kind, TimeSpan Wait, GateWaitReason Reason, int Generation, Task? Probe)
+internal readonly record struct GateDecision(GateDecisionKind Kind, TimeSpan Wait, GateWaitReason Reason, int Generation, Task? Probe)
 {
     public static GateDecision Go(bool probe = false) => new(probe ? GateDecisionKind.GoAsProbe : GateDecisionKind.Go, TimeSpan.Zero, GateWaitReason.Paced, 0, null);
 }
 
-public enum GateDecisionKind
+internal enum GateDecisionKind
 {
     /// <summary>Go now.</summary>
     Go,
@@ -47,7 +47,7 @@ public enum GateDecisionKind
 /// apart, so when a closed gate opens the waiting calls go one by one, not all at once.
 /// Thread-safe; all times come from the <see cref="TimeProvider"/>, so it is testable on a fake clock.
 /// </summary>
-public sealed class RateLimitGate
+internal sealed class RateLimitGate
 {
     private readonly Lock _lock = new();
     private readonly RateLimitOptions _options;

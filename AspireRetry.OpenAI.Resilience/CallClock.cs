@@ -1,0 +1,19 @@
+using Polly;
+
+namespace AspireRetry.OpenAI.Resilience;
+
+/// <summary>
+/// When a call's budget (<c>TotalTimeout</c>) started, kept in its resilience context. Started once, by
+/// the total timeout as it starts timing the call, so a wait at the gate counts against the budget
+/// exactly as an attempt does; read by whoever must know what is left.
+/// </summary>
+internal static class CallClock
+{
+    private static readonly ResiliencePropertyKey<long> StartedKey = new("aspireretry.started");
+
+    public static void Start(ResilienceContext context, TimeProvider time) => context.Properties.Set(StartedKey, time.GetTimestamp());
+
+    /// <summary>Time since the call started; zero when no total timeout started it (a pipeline without one).</summary>
+    public static TimeSpan Elapsed(ResilienceContext context, TimeProvider time) =>
+        context.Properties.TryGetValue(StartedKey, out var started) ? time.GetElapsedTime(started) : TimeSpan.Zero;
+}

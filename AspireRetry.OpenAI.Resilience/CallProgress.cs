@@ -1,0 +1,130 @@
+namespace AspireRetry.OpenAI.Resilience;
+
+/// <summary>
+/// One report of a call's progress. For an attempt that failed and is followed by another, it comes once
+/// the retry is scheduled, with <see cref="Reason"/> and the <see cref="Delay"/> before the next attempt.
+/// A wait at the shared rate-limit gate is reported too, before the attempt that waits, with
+/// <see cref="Outcome"/> = <see cref="RetryTelemetryConstants.Outcomes.RateLimitWait"/>.
+/// </summary>
+/// <param name="Number">The attempt's number within the call, across models (1, 2, ...).</param>
+/// <param name="Outcome">"ok", the HTTP status ("429", "503"), a failure ("attempt timeout", "connection reset") or "rate_limit_wait".</param>
+/// <param name="StatusCode">The upstream's HTTP status, when it answered.</param>
+/// <param name="Reason">Why another attempt follows ("429 rate_limit_exceeded"), when one does.</param>
+/// <param name="Delay">The wait before the next attempt, when one follows; null on the last attempt.</param>
+public sealed record AttemptReport(int Number, string Outcome, int? StatusCode, string? Reason, TimeSpan? Delay);
+
+/// <summary>
+/// Observes one call through the retry layer, as it happens: each finished attempt with the wait before
+/// the next, waits at the rate-limit gate, and why the layer stopped early when it did.
+/// </summary>
+/// <remarks>
+/// Create one per call and run the call inside <see cref="Enter"/>: the scope flows (as an
+/// <see cref="AsyncLocal{T}"/>) through Microsoft.Extensions.AI and the OpenAI SDK to the HttpClient's
+/// pipeline, which reports into it. <paramref name="onAttempt"/> is invoked synchronously, in order, on
+/// the pipeline's thread: keep it short (write to a channel, say). Call <see cref="Complete"/> when the
+/// call ends, to hear the last failed attempt, which no retry followed.
+/// </remarks>
+/// <param name="model">The model called; the pipeline, and so the circuit breaker and gate, is chosen by it.</param>
+/// <param name="onAttempt">Hears each <see cref="AttemptReport"/>; null to only count.</param>
+public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt = null)
+{
+    private static readonly AsyncLocal<CallProgress?> CurrentCall = new();
+    private readonly Lock _lock = new();
+    private AttemptReport? _pending;
+    private int _attempts;
+
+    /// <summary>The call that the code running now belongs to, if any.</summary>
+    internal static CallProgress? Current => CurrentCall.Value;
+
+    /// <summary>
+    /// The model being called now. Set it before calling another model within the same call (a fallback):
+    /// each model has its own pipeline, so its own breaker and gate.
+    /// </summary>
+    public string Model { get; set; } = model;
+
+    /// <summary>Attempts started so far, across models.</summary>
+    public int Attempts => Volatile.Read(ref _attempts);
+
+    /// <summary>Why the layer stopped before its attempts were used up, when it did (a server wait beyond the budget, a spent retry budget).</summary>
+    public string? StopReason { get; private set; }
+
+    /// <summary>The server's wait that made the layer stop early, to pass on to the caller (as Retry-After).</summary>
+    public TimeSpan? StopRetryAfter { get; private set; }
+
+    /// <summary>Makes this the current call for the code that runs inside the returned scope.</summary>
+    public IDisposable Enter()
+    {
+        var previous = CurrentCall.Value;
+        CurrentCall.Value = this;
+        return new Scope(() => CurrentCall.Value = previous);
+    }
+
+    /// <summary>Reports the last failed attempt, which no retry followed. Call it once the call has ended (or its first token arrived).</summary>
+    public void Complete()
+    {
+        AttemptReport? last;
+        lock (_lock)
+        {
+            last = _pending;
+            _pending = null;
+        }
+
+        if (last is not null)
+        {
+            onAttempt?.Invoke(last);
+        }
+    }
+
+    /// <summary>Written by the attempt handler only.</summary>
+    internal int AttemptStarted() => Interlocked.Increment(ref _attempts);
+
+    /// <summary>Written by the attempt handler only.</summary>
+    internal void AttemptEnded(int number, string outcome, int? statusCode)
+    {
+        var attempt = new AttemptReport(number, outcome, statusCode, null, null);
+        if (statusCode is >= 200 and < 300)
+        {
+            onAttempt?.Invoke(attempt);
+            return;
+        }
+
+        // A failure is announced once we know whether, and after what wait, another attempt follows.
+        lock (_lock)
+        {
+            _pending = attempt;
+        }
+    }
+
+    /// <summary>Written by the retry strategy's OnRetry only.</summary>
+    internal void RetryScheduled(string reason, TimeSpan delay)
+    {
+        AttemptReport announced;
+        lock (_lock)
+        {
+            announced = (_pending ?? new AttemptReport(Attempts, reason, null, null, null)) with { Reason = reason, Delay = delay };
+            _pending = null;
+        }
+
+        onAttempt?.Invoke(announced);
+    }
+
+    /// <summary>
+    /// Written by the gate strategy only: the next attempt waits at the gate, announced at once and
+    /// numbered as the attempt that waits. The wait is rounded up to the millisecond.
+    /// </summary>
+    internal void RateLimitWait(TimeSpan wait) =>
+        onAttempt?.Invoke(new AttemptReport(Attempts + 1, RetryTelemetryConstants.Outcomes.RateLimitWait, null,
+            RetryTelemetryConstants.Outcomes.RateLimitWaitReason, TimeSpan.FromMilliseconds(Math.Ceiling(wait.TotalMilliseconds))));
+
+    /// <summary>Written by the retry strategy's decision only (the gate's rejection travels as its exception).</summary>
+    internal void Stopped(string reason, TimeSpan? retryAfter)
+    {
+        StopReason = reason;
+        StopRetryAfter = retryAfter ?? StopRetryAfter;
+    }
+
+    private sealed class Scope(Action dispose) : IDisposable
+    {
+        public void Dispose() => dispose();
+    }
+}

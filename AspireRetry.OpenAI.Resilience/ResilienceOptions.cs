@@ -1,0 +1,164 @@
+using System.ComponentModel.DataAnnotations;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+
+namespace AspireRetry.OpenAI.Resilience;
+
+/// <summary>
+/// Section <c>OpenAI:Resilience</c>: the one retry layer. The defaults are sized for LLM calls, which the
+/// standard resilience handler's defaults (10 s attempt, 30 s total) are not.
+/// </summary>
+public sealed class ResilienceOptions : IValidatableObject
+{
+    /// <summary>The configuration section these options are bound from.</summary>
+    public const string SectionName = "OpenAI:Resilience";
+
+    // TimeSpan bounds for [Range], as strings (attribute arguments must be constants).
+    internal const string Zero = "00:00:00";
+    internal const string OneTick = "00:00:00.0000001";
+    internal const string Forever = "10675199.02:48:05.4775807";
+
+    /// <summary>Retries after the first attempt: 4 gives 5 attempts in all, the naive recipe's count.</summary>
+    [Range(0, 20)]
+    public int MaxRetryAttempts { get; set; } = 4;
+
+    /// <summary>First backoff when the server names no wait; doubles each retry (the recipe's initial_delay).</summary>
+    [Range(typeof(TimeSpan), Zero, Forever)]
+    public TimeSpan BaseDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Cap on our own backoff: past 30 s a person has given up on the reply.</summary>
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Jitter spreads the retries of concurrent callers so they do not arrive together.</summary>
+    public bool UseJitter { get; set; } = true;
+
+    /// <summary>
+    /// The longest server-dictated wait (Retry-After) we honour by sleeping. A longer one fails the call
+    /// at once and passes the wait on to the caller instead of holding a request open for it.
+    /// </summary>
+    [Range(typeof(TimeSpan), Zero, Forever)]
+    public TimeSpan MaxServerDelay { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Time to response headers for one attempt. A non-streaming completion of a few thousand tokens takes
+    /// over a minute, and cutting it means paying for it again; 100 s keeps one long completion one attempt.
+    /// </summary>
+    [Range(typeof(TimeSpan), OneTick, Forever)]
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(100);
+
+    /// <summary>
+    /// Longest silence between two chunks of a stream before it counts as stalled. The pipeline's timeouts
+    /// cover only the wait for response headers, so the caller that reads a stream applies this one.
+    /// </summary>
+    [Range(typeof(TimeSpan), OneTick, Forever)]
+    public TimeSpan StreamIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Budget for a whole call, every attempt and wait included: one long attempt plus room to retry.</summary>
+    public TimeSpan TotalTimeout { get; set; } = TimeSpan.FromMinutes(4);
+
+    /// <summary>The circuit breaker (section <c>CircuitBreaker</c>).</summary>
+    [ValidateObjectMembers]
+    public CircuitBreakerOptions CircuitBreaker { get; set; } = new();
+
+    /// <summary>The shared rate-limit gate, pacing and retry budget (section <c>RateLimit</c>).</summary>
+    [ValidateObjectMembers]
+    public RateLimitOptions RateLimit { get; set; } = new();
+
+    /// <summary>
+    /// Model to try once more with when the requested model's attempts are exhausted by transient errors.
+    /// Null (the default) turns the fallback off. The caller makes that call (a new <see cref="CallProgress.Model"/>).
+    /// </summary>
+    public string? FallbackModel { get; set; }
+
+    /// <summary>The rules that relate two settings; the single-setting ranges are attributes.</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        const string p = SectionName;
+        if (MaxDelay < BaseDelay)
+        {
+            yield return new($"{p}:MaxDelay ({MaxDelay}) must be at least {p}:BaseDelay ({BaseDelay}).", [nameof(MaxDelay)]);
+        }
+
+        if (TotalTimeout <= AttemptTimeout)
+        {
+            yield return new($"{p}:TotalTimeout ({TotalTimeout}) must be longer than {p}:AttemptTimeout ({AttemptTimeout}), or no retry could ever start.", [nameof(TotalTimeout)]);
+        }
+
+        if (CircuitBreaker.SamplingDuration < 2 * AttemptTimeout)
+        {
+            yield return new($"{p}:CircuitBreaker:SamplingDuration ({CircuitBreaker.SamplingDuration}) must be at least twice {p}:AttemptTimeout ({AttemptTimeout}), or slow attempts are never counted.", [nameof(CircuitBreaker)]);
+        }
+
+        if (RateLimit.ReleaseInterval > MaxServerDelay)
+        {
+            yield return new($"{RateLimitOptions.SectionName}:ReleaseInterval ({RateLimit.ReleaseInterval}) must be between 0 and {p}:MaxServerDelay ({MaxServerDelay}).", [nameof(RateLimit)]);
+        }
+
+        if (FallbackModel is not null && string.IsNullOrWhiteSpace(FallbackModel))
+        {
+            yield return new($"{p}:FallbackModel must not be empty when set.", [nameof(FallbackModel)]);
+        }
+    }
+}
+
+/// <summary>Section <c>OpenAI:Resilience:CircuitBreaker</c>.</summary>
+public sealed class CircuitBreakerOptions
+{
+    /// <summary>Share of failed attempts in the sampling window that opens the breaker: half means "down".</summary>
+    [Range(0.0, 1.0, MinimumIsExclusive = true)]
+    public double FailureRatio { get; set; } = 0.5;
+
+    /// <summary>
+    /// Attempts needed in the window before the ratio counts: four messages' worth. With 8, an upstream
+    /// failing 30% of the time opened it by chance about one time in five (the benchmark measured it);
+    /// with 20, under one in twenty, while a real outage still opens it within four messages.
+    /// </summary>
+    [Range(2, int.MaxValue)]
+    public int MinimumThroughput { get; set; } = 20;
+
+    /// <summary>Window over which failures are counted; must be at least twice <c>AttemptTimeout</c> so slow attempts are seen.</summary>
+    public TimeSpan SamplingDuration { get; set; } = TimeSpan.FromMinutes(4);
+
+    /// <summary>How long calls fail fast before one probe is let through (Polly's minimum is 500 ms).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.500", ResilienceOptions.Forever)]
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(15);
+}
+
+/// <summary>Section <c>OpenAI:Telemetry</c>: what the GenAI spans of the chat clients record.</summary>
+public sealed class GenAITelemetryOptions
+{
+    /// <summary>The configuration section these options are bound from.</summary>
+    public const string SectionName = "OpenAI:Telemetry";
+
+    /// <summary>
+    /// Record prompts and replies on the GenAI spans. Null means "on in Development, off elsewhere":
+    /// conversations are personal data, but in development they make the dashboard's GenAI view useful.
+    /// </summary>
+    public bool? CaptureMessageContent { get; set; }
+}
+
+/// <summary>Checks the attributes' ranges and <see cref="ResilienceOptions.Validate"/>'s rules; generated at build time.</summary>
+[OptionsValidator]
+internal sealed partial class GeneratedResilienceOptionsValidator : IValidateOptions<ResilienceOptions>;
+
+/// <summary>
+/// Validates <see cref="ResilienceOptions"/> at start-up with messages that name the bad key as it is written in
+/// configuration. The generated validator names a member by its path from the name it is given, with dots
+/// ("OpenAI:Resilience.RateLimit.Reserve"), and ignores a <c>[Range]</c>'s own message; this turns the path
+/// into the key ("OpenAI:Resilience:RateLimit:Reserve").
+/// </summary>
+internal sealed partial class ResilienceOptionsValidator : IValidateOptions<ResilienceOptions>
+{
+    private readonly GeneratedResilienceOptionsValidator _generated = new();
+
+    public ValidateOptionsResult Validate(string? name, ResilienceOptions options)
+    {
+        var result = _generated.Validate(ResilienceOptions.SectionName, options);
+        return result.Failed
+            ? ValidateOptionsResult.Fail(result.Failures!.Select(failure => MemberPath().Replace(failure, path => path.Value.Replace('.', ':'))))
+            : result;
+    }
+
+    [GeneratedRegex(@"OpenAI:Resilience(\.\w+)+")]
+    private static partial Regex MemberPath();
+}

@@ -1,0 +1,56 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace AspireRetry.OpenAI.Resilience;
+
+/// <summary>The one registration entry point of the retry layer.</summary>
+public static class ResilientOpenAIExtensions
+{
+    /// <summary>
+    /// Registers the upstream (from the connection string <paramref name="connectionName"/>), the options of
+    /// sections <c>OpenAI:Resilience</c> and <c>OpenAI:Telemetry</c> (validated at start-up, with messages that
+    /// name the bad key), the <see cref="RetryTelemetryConstants.PipelineName"/> HttpClient with the one retry
+    /// layer, the attempt tags on its HTTP client spans, and <see cref="ResilientChatClients"/>, which hands out
+    /// one <c>IChatClient</c> per model.
+    /// </summary>
+    /// <param name="builder">The application's host builder.</param>
+    /// <param name="connectionName">The connection string: <c>Endpoint=&lt;base url ending in /v1&gt;;Key=&lt;key&gt;</c>.</param>
+    /// <returns>A builder to chain further configuration of the HttpClient on.</returns>
+    /// <exception cref="InvalidOperationException">The connection string is missing or malformed (the message names it).</exception>
+    public static ResilientOpenAIBuilder AddResilientOpenAI(this IHostApplicationBuilder builder, string connectionName = OpenAIConnection.Name)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+
+        // Parsed now, so a missing or malformed connection string stops start-up with a message that names it.
+        var connection = OpenAIConnection.Parse(builder.Configuration.GetConnectionString(connectionName), connectionName);
+        builder.Services.AddSingleton(connection);
+
+        builder.Services.AddOptions<ResilienceOptions>()
+            .Bind(builder.Configuration.GetSection(ResilienceOptions.SectionName))
+            .ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ResilienceOptions>, ResilienceOptionsValidator>());
+        builder.Services.AddOptions<GenAITelemetryOptions>()
+            .Bind(builder.Configuration.GetSection(GenAITelemetryOptions.SectionName));
+
+        var httpClient = builder.Services.AddHttpClient(RetryTelemetryConstants.PipelineName, client =>
+            {
+                // The pipeline's TotalTimeout is the budget; HttpClient's own 100 s would cut it short.
+                client.Timeout = Timeout.InfiniteTimeSpan;
+            })
+            .AddOpenAIResilience();
+        builder.Services.AddAttemptTelemetry();
+        builder.Services.TryAddSingleton<ResilientChatClients>();
+        return new ResilientOpenAIBuilder(builder.Services, httpClient);
+    }
+}
+
+/// <summary>What <see cref="ResilientOpenAIExtensions.AddResilientOpenAI"/> registered, to chain on.</summary>
+/// <param name="Services">The application's services.</param>
+/// <param name="HttpClient">
+/// The HttpClient that carries the retry layer. A handler added here (<c>AddHttpMessageHandler</c>) runs inside
+/// the pipeline, so once per attempt.
+/// </param>
+public sealed record ResilientOpenAIBuilder(IServiceCollection Services, IHttpClientBuilder HttpClient);

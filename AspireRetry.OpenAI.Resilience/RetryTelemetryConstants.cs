@@ -1,0 +1,170 @@
+namespace AspireRetry.OpenAI.Resilience;
+
+/// <summary>
+/// Every name under which an attempt, a wait or a decision of the retry layer shows in telemetry: span
+/// attributes of each attempt, events on the enclosing (GenAI) span, the metric, and the events reported
+/// through Polly's telemetry (<c>resilience.polly.strategy.events</c>). The one place that says how an
+/// attempt is tagged; the library's README lists them as a table.
+/// </summary>
+public static class RetryTelemetryConstants
+{
+    /// <summary>The <see cref="System.Diagnostics.Metrics.Meter"/> of the library's instruments.</summary>
+    public const string MeterName = "AspireRetry";
+
+    /// <summary>Name of the resilience pipeline (and of the HttpClient) that calls the upstream.</summary>
+    public const string PipelineName = "openai";
+
+    /// <summary>Polly strategy names, as they appear in Polly's logs and metrics (<c>strategy.name</c>).</summary>
+    public static class Strategies
+    {
+        /// <summary>The budget of a whole call, every attempt and wait included.</summary>
+        public const string TotalTimeout = "total";
+
+        /// <summary>Time to response headers of one attempt.</summary>
+        public const string AttemptTimeout = "attempt";
+
+        /// <summary>The shared rate-limit gate (and the retry budget's decisions).</summary>
+        public const string RateLimitGate = "rate-limit-gate";
+    }
+
+    /// <summary>Attributes of each attempt's HTTP client span.</summary>
+    public static class Attempt
+    {
+        /// <summary>1 for the first attempt of a pipeline run, 2, 3, ... for retries.</summary>
+        public const string Number = "retry.attempt";
+
+        /// <summary>Semantic conventions: absent on the first attempt, 1, 2, ... on resends.</summary>
+        public const string ResendCount = "http.request.resend_count";
+
+        /// <summary>Why the attempt before this one failed ("429 rate_limit_exceeded", "503", "attempt timeout").</summary>
+        public const string PreviousOutcome = "retry.previous_outcome";
+
+        /// <summary>How long the layer waited before sending this attempt, in milliseconds.</summary>
+        public const string DelayMs = "retry.delay_ms";
+    }
+
+    /// <summary>Events added to the current span (the GenAI <c>chat {model}</c> span) and their attributes.</summary>
+    public static class Events
+    {
+        /// <summary>A retry is scheduled: <see cref="Tags.RetryAttempt"/>, <see cref="Tags.RetryReason"/>, <see cref="Tags.RetryDelayMs"/>.</summary>
+        public const string Retry = "retry";
+
+        /// <summary>A server wait does not fit the budget, so the call stops: <see cref="Tags.ServerDelayMs"/>, <see cref="Tags.BudgetLeftMs"/>.</summary>
+        public const string ServerWaitBeyondBudget = "retry.budget_exceeded";
+
+        /// <summary>The circuit breaker opened: <see cref="Tags.BreakMs"/>.</summary>
+        public const string CircuitOpened = "circuit_breaker.opened";
+
+        /// <summary>The circuit breaker closed again.</summary>
+        public const string CircuitClosed = "circuit_breaker.closed";
+
+        /// <summary>The circuit breaker lets one probe through.</summary>
+        public const string CircuitHalfOpened = "circuit_breaker.half_opened";
+
+        /// <summary>An attempt waits at the shared gate: <see cref="Tags.GateWaitMs"/>, <see cref="Tags.GateReason"/>, <see cref="Tags.Gate"/>.</summary>
+        public const string GateWait = "rate_limit.gate_wait";
+
+        /// <summary>A response closed the gate: <see cref="Tags.GateClosedMs"/>, <see cref="Tags.GateCause"/>, <see cref="Tags.Gate"/>.</summary>
+        public const string GateClosed = "rate_limit.gate_closed";
+
+        /// <summary>The gate's wait is beyond the call's budget, so it fails at once: <see cref="Tags.GateWaitMs"/>, <see cref="Tags.BudgetLeftMs"/>, <see cref="Tags.Gate"/>.</summary>
+        public const string GateRejected = "rate_limit.gate_rejected";
+
+        /// <summary>The retry budget is spent, so a retry is not made: the budget's counts, breaker and gate state.</summary>
+        public const string BudgetExhausted = "retry_budget.exhausted";
+    }
+
+    /// <summary>Attributes of the events in <see cref="Events"/> and tags of the metric.</summary>
+    public static class Tags
+    {
+        /// <summary>Number of the attempt that follows the retry.</summary>
+        public const string RetryAttempt = Attempt.Number;
+
+        /// <summary>Why the retry happens (the failed attempt's outcome).</summary>
+        public const string RetryReason = "retry.reason";
+
+        /// <summary>The wait before the retry, in milliseconds.</summary>
+        public const string RetryDelayMs = Attempt.DelayMs;
+
+        /// <summary>The server's wait, in milliseconds.</summary>
+        public const string ServerDelayMs = "retry.server_delay_ms";
+
+        /// <summary>What was left of the total budget, in milliseconds.</summary>
+        public const string BudgetLeftMs = "retry.budget_left_ms";
+
+        /// <summary>How long the breaker stays open, in milliseconds.</summary>
+        public const string BreakMs = "circuit_breaker.break_ms";
+
+        /// <summary>The breaker's state (Closed, Open, HalfOpen, Isolated).</summary>
+        public const string BreakerState = "circuit_breaker.state";
+
+        /// <summary>The gate's upstream and model.</summary>
+        public const string Gate = "rate_limit.gate";
+
+        /// <summary>The gate's state in words ("closed for 800 ms", "pacing at one request every 1000 ms").</summary>
+        public const string GateState = "rate_limit.gate_state";
+
+        /// <summary>Why an attempt waits at the gate: <c>closed</c>, <c>paced</c> or <c>probe</c>.</summary>
+        public const string GateReason = "rate_limit.reason";
+
+        /// <summary>The wait at the gate, in milliseconds.</summary>
+        public const string GateWaitMs = "rate_limit.wait_ms";
+
+        /// <summary>How long a response closed the gate for, in milliseconds.</summary>
+        public const string GateClosedMs = "rate_limit.closed_ms";
+
+        /// <summary>What closed the gate ("429 rate_limit_exceeded", "token budget at its reserve").</summary>
+        public const string GateCause = "rate_limit.cause";
+
+        /// <summary>Requests (first attempts) in the retry budget's window.</summary>
+        public const string BudgetRequests = "retry_budget.requests";
+
+        /// <summary>Retries in the retry budget's window.</summary>
+        public const string BudgetRetries = "retry_budget.retries";
+
+        /// <summary>Retries the window allows.</summary>
+        public const string BudgetAllowed = "retry_budget.allowed";
+
+        /// <summary>The model asked for (GenAI semantic conventions).</summary>
+        public const string Model = "gen_ai.request.model";
+    }
+
+    /// <summary>Instruments of <see cref="MeterName"/>.</summary>
+    public static class Metrics
+    {
+        /// <summary>Histogram (s) of the time attempts waited at the gate, by <see cref="Tags.Model"/> and <see cref="Tags.GateReason"/>.</summary>
+        public const string GateWaitDuration = "aspireretry.rate_limit.gate_wait.duration";
+    }
+
+    /// <summary>
+    /// Events of the gate and the retry budget reported through Polly's telemetry, so they reach Polly's logs
+    /// and <c>resilience.polly.strategy.events</c> (tag <c>event.name</c>) beside <c>OnRetry</c> and <c>OnCircuitOpened</c>.
+    /// </summary>
+    public static class PollyEvents
+    {
+        /// <summary>An attempt waits at the gate.</summary>
+        public const string GateWait = "OnRateLimitGateWait";
+
+        /// <summary>A response closed the gate.</summary>
+        public const string GateClosed = "OnRateLimitGateClosed";
+
+        /// <summary>The gate rejected a call whose wait is beyond its budget.</summary>
+        public const string GateRejected = "OnRateLimitGateRejected";
+
+        /// <summary>The retry budget refused a retry.</summary>
+        public const string BudgetExhausted = "OnRetryBudgetExhausted";
+    }
+
+    /// <summary>Outcomes in <see cref="AttemptReport.Outcome"/> besides an HTTP status or a failure's description.</summary>
+    public static class Outcomes
+    {
+        /// <summary>The attempt got a 2xx.</summary>
+        public const string Ok = "ok";
+
+        /// <summary>Not an attempt: the next attempt waits at the shared rate-limit gate (<see cref="AttemptReport.Delay"/> says how long).</summary>
+        public const string RateLimitWait = "rate_limit_wait";
+
+        /// <summary>The reason of a <see cref="RateLimitWait"/> report.</summary>
+        public const string RateLimitWaitReason = "waiting for rate limit";
+    }
+}

@@ -1,7 +1,6 @@
-using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.Time.Testing;
 
-namespace AspireRetry.ChatApi.Tests;
+namespace AspireRetry.OpenAI.Resilience.Tests;
 
 /// <summary>The retry budget's arithmetic over its sliding window, on a fake clock.</summary>
 public sealed class RetryBudgetTests

@@ -1,14 +1,13 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
-using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Polly;
 using Polly.Telemetry;
 using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
 
-namespace AspireRetry.ChatApi.Tests;
+namespace AspireRetry.OpenAI.Resilience.Tests;
 
 /// <summary>The gate as a Polly strategy, on a fake clock: what a waiting call hears, sees and can do.</summary>
 public sealed class RateLimitGateStrategyTests : IDisposable
@@ -17,6 +16,7 @@ public sealed class RateLimitGateStrategyTests : IDisposable
     private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
     private readonly ResilienceOptions _options = new() { TotalTimeout = TimeSpan.FromSeconds(10), MaxServerDelay = TimeSpan.FromSeconds(5) };
     private readonly UpstreamLimits _limits;
+    private readonly PollyEventRecorder _polly = new();
     private int _sent;
 
     public RateLimitGateStrategyTests()
@@ -31,8 +31,6 @@ public sealed class RateLimitGateStrategyTests : IDisposable
                 new RateLimitGateStrategyOptions())
             .ConfigureTelemetry(new TelemetryOptions { TelemetryListeners = { _polly } })
             .Build();
-
-    private readonly PollyEventRecorder _polly = new();
 
     /// <summary>What reaches Polly's telemetry (which meters it as resilience.polly.strategy.events): strategy and event names.</summary>
     private sealed class PollyEventRecorder : TelemetryListener

@@ -1,9 +1,8 @@
 using System.Net;
-using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.Time.Testing;
 using Polly;
 
-namespace AspireRetry.ChatApi.Tests;
+namespace AspireRetry.OpenAI.Resilience.Tests;
 
 /// <summary>The wait and retry decisions, on a fake clock: no wall-clock sleeps.</summary>
 public sealed class DelayLogicTests

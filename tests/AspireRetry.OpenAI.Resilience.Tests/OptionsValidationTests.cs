@@ -1,26 +1,12 @@
-using AspireRetry.ChatApi.Chat;
-using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.Configuration;
 
-namespace AspireRetry.ChatApi.Tests;
+namespace AspireRetry.OpenAI.Resilience.Tests;
 
 public sealed class OptionsValidationTests
 {
     [Fact]
-    public void The_defaults_are_valid()
-    {
+    public void The_defaults_are_valid() =>
         Assert.True(new ResilienceOptionsValidator().Validate(null, new ResilienceOptions()).Succeeded);
-        Assert.True(new ModelOptionsValidator().Validate(null, new ModelOptions()).Succeeded);
-    }
-
-    [Fact]
-    public void An_empty_model_name_is_rejected_naming_the_key()
-    {
-        var result = new ModelOptionsValidator().Validate(null, new ModelOptions { Models = ["gpt-4o", " "] });
-
-        Assert.True(result.Failed);
-        Assert.Contains("OpenAI:Models", result.FailureMessage, StringComparison.Ordinal);
-    }
 
     [Theory]
     [InlineData("TotalTimeout", "OpenAI:Resilience:TotalTimeout")]

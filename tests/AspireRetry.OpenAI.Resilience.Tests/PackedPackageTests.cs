@@ -6,10 +6,9 @@ using System.Net.Http.Json;
 using System.Reflection;
 using System.Text.Json;
 using emulator::AspireRetry.OpenAIEmulator;
-using AspireRetry.OpenAI.Resilience;
 using Microsoft.AspNetCore.Builder;
 
-namespace AspireRetry.ChatApi.Tests;
+namespace AspireRetry.OpenAI.Resilience.Tests;
 
 /// <summary>
 /// The retry library as a consumer gets it: <c>dotnet pack</c> makes the package (with its README), and the
@@ -75,6 +74,9 @@ public sealed class PackedPackageTests
             }
         }
     }
+
+    /// <summary>One entry of the emulator's request log (GET /emulator/requests).</summary>
+    private sealed record SeenRequest(DateTimeOffset ReceivedAt, string Outcome);
 
     private static string Configuration =>
         typeof(PackedPackageTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";

@@ -1,7 +1,6 @@
-using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.Time.Testing;
 
-namespace AspireRetry.ChatApi.Tests;
+namespace AspireRetry.OpenAI.Resilience.Tests;
 
 /// <summary>The shared gate's decisions, on a fake clock: closing, gradual release, pacing, probing, budgets.</summary>
 public sealed class RateLimitGateTests

@@ -44,6 +44,7 @@ public sealed class ResilientChatClients(
         return _openAI.Value.GetChatClient(model).AsIChatClient()
             .AsBuilder()
             .UseOpenTelemetry(loggerFactory, configure: otel => otel.EnableSensitiveData = captureContent)
+            .Use(inner => new CallScopeChatClient(inner, model))
             .Build(services);
     }
 

@@ -7,6 +7,8 @@ using emulator::AspireRetry.OpenAIEmulator;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using OpenTelemetry;
+using OpenTelemetry.Context.Propagation;
 
 [assembly: AssemblyFixture(typeof(AspireRetry.ChatApi.Tests.ChatApiFixture))]
 
@@ -83,7 +85,9 @@ public sealed class ChatApiFixture : IAsyncLifetime
     public static HttpClient ClientFor(WebApplicationFactory<Program> api, string caller)
     {
         var client = api.CreateClient();
-        client.DefaultRequestHeaders.Add("baggage", $"emulator.caller={caller}");
+        // W3C baggage, written by OpenTelemetry's propagator (which escapes the value) rather than by hand.
+        var baggage = new PropagationContext(default, Baggage.Create(new Dictionary<string, string> { ["emulator.caller"] = caller }));
+        new BaggagePropagator().Inject(baggage, client.DefaultRequestHeaders, static (headers, name, value) => headers.Add(name, value));
         return client;
     }
 

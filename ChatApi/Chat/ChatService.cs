@@ -233,7 +233,7 @@ public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOpti
 
     private void Record(CallProgress progress, string model, string outcome) =>
         _attemptsPerCall.Record(progress.Attempts,
-            new KeyValuePair<string, object?>("gen_ai.request.model", model),
+            new KeyValuePair<string, object?>(RetryTelemetryConstants.Tags.Model, model),
             new KeyValuePair<string, object?>("aspireretry.outcome", outcome));
 
     /// <summary>The library's report of an attempt, as this API's <c>attempt</c> event.</summary>

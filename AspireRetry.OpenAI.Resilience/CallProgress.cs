@@ -116,7 +116,7 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
         onAttempt?.Invoke(new AttemptReport(Attempts + 1, RetryTelemetryConstants.Outcomes.RateLimitWait, null,
             RetryTelemetryConstants.Outcomes.RateLimitWaitReason, TimeSpan.FromMilliseconds(Math.Ceiling(wait.TotalMilliseconds))));
 
-    /// <summary>Written by the retry strategy's decision only (the gate's rejection travels as its exception).</summary>
+    /// <summary>Written by the retry strategy's decision only (ShouldRetryAsync); the gate's rejection travels as its exception.</summary>
     internal void Stopped(string reason, TimeSpan? retryAfter)
     {
         StopReason = reason;

@@ -52,7 +52,7 @@ public static class OpenAIResilience
             // The gate strategy is built by Polly (so it gets its telemetry) when the pipeline is built, before
             // any call: the retry's budget check asks it then.
             RateLimitGateStrategy? gate = null;
-            Func<ResilienceContext, bool>? trySpendRetry = limits is null
+            Func<ResilienceContext, string?>? trySpendRetry = limits is null
                 ? null
                 : ctx => gate!.TrySpendRetryBudget(ctx, breaker.CircuitState.ToString());
 
@@ -90,7 +90,7 @@ public static class OpenAIResilience
     }
 
     internal static HttpRetryStrategyOptions RetryOptions(
-        ResilienceOptions options, TimeProvider time, Func<ResilienceContext, bool>? trySpendRetry = null) => new()
+        ResilienceOptions options, TimeProvider time, Func<ResilienceContext, string?>? trySpendRetry = null) => new()
     {
         MaxRetryAttempts = options.MaxRetryAttempts,
         BackoffType = DelayBackoffType.Exponential,
@@ -160,38 +160,47 @@ public static class OpenAIResilience
     /// Retry what is transient, except a 429 for exhausted quota (waiting will not refill it) and a
     /// server wait we cannot honour: beyond <see cref="ResilienceOptions.MaxServerDelay"/> or past what
     /// is left of the total budget, the response goes back at once with the server's wait on it.
-    /// With the rate-limit features on, a retry must also fit the shared retry budget.
+    /// With the rate-limit features on, a retry must also fit the shared retry budget (<c>trySpendRetry</c>
+    /// takes one: null when taken, else why not). The one place that tells the call why the layer stopped early.
     /// </summary>
     internal static async ValueTask<bool> ShouldRetryAsync(
         Outcome<HttpResponseMessage> outcome, ResilienceContext context, ResilienceOptions options, TimeProvider time,
-        Func<ResilienceContext, bool>? trySpendRetry = null, int attemptNumber = 0)
+        Func<ResilienceContext, string?>? trySpendRetry = null, int attemptNumber = 0)
     {
-        if (!await IsRetryableAsync(outcome, context, options, time).ConfigureAwait(false))
-        {
-            return false;
-        }
+        var (retryable, stop) = await IsRetryableAsync(outcome, context, options, time).ConfigureAwait(false);
 
         // Polly asks about the last attempt too; only a retry that would really happen spends the budget.
-        return trySpendRetry is null || attemptNumber >= options.MaxRetryAttempts || trySpendRetry(context);
+        if (retryable && trySpendRetry is not null && attemptNumber < options.MaxRetryAttempts && trySpendRetry(context) is { } spent)
+        {
+            (retryable, stop) = (false, (spent, null));
+        }
+
+        if (stop is var (reason, wait))
+        {
+            CallProgress.Current?.Stopped(reason, wait);
+        }
+
+        return retryable;
     }
 
-    private static async ValueTask<bool> IsRetryableAsync(
+    /// <summary>Whether the outcome is worth another attempt; when a server wait is what stops it, why and the wait.</summary>
+    private static async ValueTask<(bool Retryable, (string Reason, TimeSpan? Wait)? Stop)> IsRetryableAsync(
         Outcome<HttpResponseMessage> outcome, ResilienceContext context, ResilienceOptions options, TimeProvider time)
     {
         if (outcome.Exception is { } exception)
         {
-            return UpstreamOutcome.IsTransientException(exception) && !context.CancellationToken.IsCancellationRequested;
+            return (UpstreamOutcome.IsTransientException(exception) && !context.CancellationToken.IsCancellationRequested, null);
         }
 
         if (outcome.Result is not { } response || !UpstreamOutcome.IsTransientStatus(response.StatusCode))
         {
-            return false;
+            return (false, null);
         }
 
         if (response.StatusCode == HttpStatusCode.TooManyRequests
             && await UpstreamOutcome.ErrorCodeAsync(response, context.CancellationToken).ConfigureAwait(false) == UpstreamOutcome.InsufficientQuota)
         {
-            return false;
+            return (false, null);
         }
 
         if (UpstreamOutcome.ServerDelay(response, time.GetUtcNow()) is { } wait)
@@ -199,21 +208,19 @@ public static class OpenAIResilience
             var left = options.TotalTimeout - CallClock.Elapsed(context, time);
             if (wait > options.MaxServerDelay || wait >= left)
             {
-                CallProgress.Current?.Stopped(
-                    wait > options.MaxServerDelay
-                        ? $"The upstream asked to wait {Seconds(wait)}, longer than {ResilienceOptions.SectionName}:MaxServerDelay ({Seconds(options.MaxServerDelay)})."
-                        : $"The upstream asked to wait {Seconds(wait)}, more than the {Seconds(left)} left of {ResilienceOptions.SectionName}:TotalTimeout.",
-                    wait);
                 Activity.Current?.AddEvent(new ActivityEvent(Events.ServerWaitBeyondBudget, tags: new ActivityTagsCollection
                 {
                     [Tags.ServerDelayMs] = (long)wait.TotalMilliseconds,
                     [Tags.BudgetLeftMs] = (long)Math.Max(0, left.TotalMilliseconds),
                 }));
-                return false;
+                var reason = wait > options.MaxServerDelay
+                    ? $"The upstream asked to wait {Seconds(wait)}, longer than {ResilienceOptions.SectionName}:MaxServerDelay ({Seconds(options.MaxServerDelay)})."
+                    : $"The upstream asked to wait {Seconds(wait)}, more than the {Seconds(left)} left of {ResilienceOptions.SectionName}:TotalTimeout.";
+                return (false, (reason, wait));
             }
         }
 
-        return true;
+        return (true, null);
     }
 
     /// <summary>A duration as the messages of this layer write it: "1.5 s".</summary>

@@ -71,27 +71,24 @@ internal sealed class RateLimitGateStrategy(
     }
 
     /// <summary>
-    /// Takes one retry from the shared budget; when it is spent, says why (on the span, in Polly's
-    /// telemetry and as the call's stop reason) and returns false.
+    /// Takes one retry from the shared budget: null when taken; when it is spent, says so on the span and in
+    /// Polly's telemetry and returns why, for the retry strategy to tell the call.
     /// </summary>
-    public bool TrySpendRetryBudget(ResilienceContext context, string breakerState)
+    public string? TrySpendRetryBudget(ResilienceContext context, string breakerState)
     {
         if (limits.Budget.TryRetry())
         {
-            return true;
+            return null;
         }
 
         var snapshot = limits.Budget.Snapshot();
         var budget = options.RateLimit.RetryBudget;
         var gateState = Gate.Describe();
-        CallProgress.Current?.Stopped(
-            $"Not retried: the retry budget is spent ({snapshot.Retries} retries for {snapshot.Requests} calls in the last {OpenAIResilience.Seconds(budget.Window)}; " +
-            $"{RateLimitOptions.SectionName}:RetryBudget allows {budget.Ratio.ToString("0.##", CultureInfo.InvariantCulture)} per call " +
-            $"plus {budget.MinRetriesPerSecond.ToString("0.##", CultureInfo.InvariantCulture)} a second). Circuit breaker: {breakerState}; rate-limit gate: {gateState}.",
-            retryAfter: null);
         RateLimitTelemetry.BudgetExhaustedEvent(Gate, snapshot, breakerState, gateState);
         polly.Report(new ResilienceEvent(ResilienceEventSeverity.Warning, PollyEvents.BudgetExhausted), context, snapshot);
-        return false;
+        return $"Not retried: the retry budget is spent ({snapshot.Retries} retries for {snapshot.Requests} calls in the last {OpenAIResilience.Seconds(budget.Window)}; " +
+            $"{RateLimitOptions.SectionName}:RetryBudget allows {budget.Ratio.ToString("0.##", CultureInfo.InvariantCulture)} per call " +
+            $"plus {budget.MinRetriesPerSecond.ToString("0.##", CultureInfo.InvariantCulture)} a second). Circuit breaker: {breakerState}; rate-limit gate: {gateState}.";
     }
 
     /// <summary>Waits until the gate lets this attempt go; true when it goes as the probe.</summary>

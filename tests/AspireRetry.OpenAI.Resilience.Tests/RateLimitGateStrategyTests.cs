@@ -25,9 +25,11 @@ public sealed class RateLimitGateStrategyTests : IDisposable
         _limits = new UpstreamLimits(new RateLimitGate("test gpt-4o", rateLimit, _time), new RetryBudget(rateLimit.RetryBudget, _time));
     }
 
+    private RateLimitGateStrategy? _strategy;
+
     private ResiliencePipeline<HttpResponseMessage> Pipeline() =>
         new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time }
-            .AddStrategy(context => new RateLimitGateStrategy(context.Telemetry, _limits, _options, _time, new RateLimitTelemetry(_services.GetRequiredService<IMeterFactory>()), "gpt-4o"),
+            .AddStrategy(context => _strategy = new RateLimitGateStrategy(context.Telemetry, _limits, _options, _time, new RateLimitTelemetry(_services.GetRequiredService<IMeterFactory>()), "gpt-4o"),
                 new RateLimitGateStrategyOptions())
             .ConfigureTelemetry(new TelemetryOptions { TelemetryListeners = { _polly } })
             .Build();
@@ -199,6 +201,29 @@ public sealed class RateLimitGateStrategyTests : IDisposable
         using var first = await Pipeline().ExecuteAsync(_ => ValueTask.FromResult(quota), TestContext.Current.CancellationToken);
 
         Assert.Equal(GateDecisionKind.Go, _limits.Gate.Reserve(TimeSpan.FromMinutes(1)).Kind);
+    }
+
+    [Fact]
+    public void A_spent_retry_budget_refuses_the_retry_says_why_and_reaches_pollys_telemetry()
+    {
+        _ = Pipeline();
+        var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
+        using var span = new Activity("chat gpt-4o").Start(); // no ActivityListener needed, as above
+        string? refused = null;
+        var spent = 0;
+
+        // 10 retries a second over a 10 s window are always allowed: the 101st in the window is refused.
+        while (refused is null && spent <= 101)
+        {
+            refused = _strategy!.TrySpendRetryBudget(context, "Closed");
+            spent++;
+        }
+
+        Assert.Equal(101, spent);
+        Assert.Contains("retry budget is spent", refused, StringComparison.Ordinal);
+        Assert.Contains(span.Events, e => e.Name == Events.BudgetExhausted);
+        Assert.Contains((Strategies.RateLimitGate, PollyEvents.BudgetExhausted), _polly.Events);
+        ResilienceContextPool.Shared.Return(context);
     }
 
     public void Dispose()

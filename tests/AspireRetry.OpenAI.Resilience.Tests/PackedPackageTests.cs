@@ -23,7 +23,7 @@ public sealed class PackedPackageTests
     [Fact]
     public async Task A_console_app_using_the_packed_package_waits_out_a_scripted_429_then_gets_its_reply()
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
         // A version of its own, so neither the global package cache nor a parallel run hands back another build.
         var version = $"1.0.0-test.{Guid.NewGuid():N}";
         var feed = Directory.CreateTempSubdirectory("aspireretry-feed-");
@@ -80,19 +80,6 @@ public sealed class PackedPackageTests
 
     private static string Configuration =>
         typeof(PackedPackageTests).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "AspireRetry.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("AspireRetry.sln not found above " + AppContext.BaseDirectory);
-    }
 
     private static string NuGetPackagesFolder() =>
         Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } folder

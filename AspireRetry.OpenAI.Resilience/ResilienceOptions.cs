@@ -1,5 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 
 namespace AspireRetry.OpenAI.Resilience;
@@ -122,43 +121,4 @@ public sealed class CircuitBreakerOptions
     /// <summary>How long calls fail fast before one probe is let through (Polly's minimum is 500 ms).</summary>
     [Range(typeof(TimeSpan), "00:00:00.500", ResilienceOptions.Forever)]
     public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(15);
-}
-
-/// <summary>Section <c>OpenAI:Telemetry</c>: what the GenAI spans of the chat clients record.</summary>
-public sealed class GenAITelemetryOptions
-{
-    /// <summary>The configuration section these options are bound from.</summary>
-    public const string SectionName = "OpenAI:Telemetry";
-
-    /// <summary>
-    /// Record prompts and replies on the GenAI spans. Null means "on in Development, off elsewhere":
-    /// conversations are personal data, but in development they make the dashboard's GenAI view useful.
-    /// </summary>
-    public bool? CaptureMessageContent { get; set; }
-}
-
-/// <summary>Checks the attributes' ranges and <see cref="ResilienceOptions.Validate"/>'s rules; generated at build time.</summary>
-[OptionsValidator]
-internal sealed partial class GeneratedResilienceOptionsValidator : IValidateOptions<ResilienceOptions>;
-
-/// <summary>
-/// Validates <see cref="ResilienceOptions"/> at start-up with messages that name the bad key as it is written in
-/// configuration. The generated validator names a member by its path from the name it is given, with dots
-/// ("OpenAI:Resilience.RateLimit.Reserve"), and ignores a <c>[Range]</c>'s own message; this turns the path
-/// into the key ("OpenAI:Resilience:RateLimit:Reserve").
-/// </summary>
-internal sealed partial class ResilienceOptionsValidator : IValidateOptions<ResilienceOptions>
-{
-    private readonly GeneratedResilienceOptionsValidator _generated = new();
-
-    public ValidateOptionsResult Validate(string? name, ResilienceOptions options)
-    {
-        var result = _generated.Validate(ResilienceOptions.SectionName, options);
-        return result.Failed
-            ? ValidateOptionsResult.Fail(result.Failures!.Select(failure => MemberPath().Replace(failure, path => path.Value.Replace('.', ':'))))
-            : result;
-    }
-
-    [GeneratedRegex(@"OpenAI:Resilience(\.\w+)+")]
-    private static partial Regex MemberPath();
 }

@@ -16,8 +16,8 @@ namespace Microsoft.Extensions.Hosting;
 /// </summary>
 public static class Extensions
 {
-    private const string HealthEndpointPath = "/health";
-    private const string AlivenessEndpointPath = "/alive";
+    internal const string HealthEndpointPath = "/health";
+    internal const string AlivenessEndpointPath = "/alive";
 
     /// <summary>Telemetry names every service listens to, beyond the ASP.NET Core and HttpClient ones.</summary>
     public static class TelemetryNames
@@ -63,11 +63,16 @@ public static class Extensions
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(TelemetryNames.ExtensionsAiSource, TelemetryNames.AspireRetry)
                 .AddAspNetCoreInstrumentation(options =>
-                    // Health probes every few seconds would bury the chat traces.
-                    options.Filter = context =>
-                        !context.Request.Path.StartsWithSegments(HealthEndpointPath)
-                        && !context.Request.Path.StartsWithSegments(AlivenessEndpointPath))
-                .AddHttpClientInstrumentation());
+                {
+                    options.Filter = TraceNoise.IsTracedRequest;
+
+                    // Blazor Server talks over one SignalR hub: a span per hub call is a trace per
+                    // render of every streamed delta. The component spans (the click, the submit)
+                    // tell what happened; the hub calls under them are transport.
+                    options.EnableAspNetCoreSignalRSupport = false;
+                })
+                .AddHttpClientInstrumentation()
+                .AddProcessor(new TraceNoise.BlazorPlumbingFilter()));
 
         builder.AddOpenTelemetryExporters();
         return builder;

@@ -41,6 +41,15 @@ export function save(key, json) {
     }
 }
 
+export function append(key, text) {
+    try {
+        localStorage.setItem(key, (localStorage.getItem(key) ?? "") + text);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
 export function clear(key) {
     try {
         localStorage.removeItem(key);

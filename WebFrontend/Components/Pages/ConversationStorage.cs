@@ -7,13 +7,19 @@ namespace AspireRetry.WebFrontend.Components.Pages;
 /// <summary>
 /// Keeps the conversation in the browser's localStorage, so a reload or a dropped circuit loses
 /// nothing: text, attempts, waits and trace links come back. A reply that was still streaming when
-/// the page went away comes back once, marked as interrupted, with the text that had arrived.
-/// Nothing here reaches the server: the conversation stays on the person's machine.
+/// the page went away comes back once, marked as interrupted, with the text that had arrived: the
+/// conversation is saved whole when something other than text happens (a message, an attempt, the
+/// end), and the streaming reply's text is appended delta by delta under a key of its own, so the cost
+/// of a delta does not grow with the conversation. Nothing here reaches the server: the conversation
+/// stays on the person's machine.
 /// </summary>
 public sealed class ConversationStorage(IJSObjectReference module, ILogger logger)
 {
     /// <summary>The localStorage key; one conversation per browser profile and origin.</summary>
     public const string Key = "aspireretry.conversation";
+
+    /// <summary>The deltas of the streaming reply since the last whole save.</summary>
+    public const string StreamingKey = "aspireretry.conversation.streaming";
 
     private const int FormatVersion = 1;
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
@@ -21,9 +27,11 @@ public sealed class ConversationStorage(IJSObjectReference module, ILogger logge
     public async Task<List<ChatEntry>> LoadAsync()
     {
         string? json;
+        string? streamed;
         try
         {
             json = await module.InvokeAsync<string?>("load", Key);
+            streamed = await module.InvokeAsync<string?>("load", StreamingKey);
         }
         catch (Exception ex) when (ex is JSException or JSDisconnectedException or TaskCanceledException)
         {
@@ -45,7 +53,13 @@ public sealed class ConversationStorage(IJSObjectReference module, ILogger logge
                 return [];
             }
 
-            return [.. entries.Where(e => e is { Role: "user" or "assistant", Text: not null }).Select(Restore)];
+            List<ChatEntry> restored = [.. entries.Where(e => e is { Role: "user" or "assistant", Text: not null }).Select(Restore)];
+            if (restored.LastOrDefault() is { Interrupted: true } cut && streamed is { Length: > 0 })
+            {
+                cut.Text += streamed; // the deltas that arrived after the last whole save
+            }
+
+            return restored;
         }
         catch (JsonException ex)
         {
@@ -55,19 +69,33 @@ public sealed class ConversationStorage(IJSObjectReference module, ILogger logge
         }
     }
 
+    /// <summary>Saves the whole conversation; the streaming reply's own text starts again from it.</summary>
     public async Task SaveAsync(IEnumerable<ChatEntry> entries)
     {
         var json = JsonSerializer.Serialize(new SavedConversation(FormatVersion, [.. entries.Select(Save)]), Json);
-        await RunAsync("save", json);
+        await RunAsync("save", Key, json);
     }
 
-    public Task ClearAsync() => RunAsync("clear", null);
+    /// <summary>
+    /// Keeps one more delta of the streaming reply. Not awaited by the page: the call goes out on the
+    /// circuit before the render of the same delta, so what a person saw is what a reload brings back.
+    /// </summary>
+    public Task AppendAsync(string delta) => RunAsync("append", StreamingKey, delta);
 
-    private async Task RunAsync(string function, string? json)
+    /// <summary>Starts the streaming reply's text afresh (a new reply, or none).</summary>
+    public Task ResetStreamingAsync() => RunAsync("clear", StreamingKey, null);
+
+    public async Task ClearAsync()
+    {
+        await RunAsync("clear", Key, null);
+        await ResetStreamingAsync();
+    }
+
+    private async Task RunAsync(string function, string key, string? value)
     {
         try
         {
-            if (!await module.InvokeAsync<bool>(function, Key, json))
+            if (!await module.InvokeAsync<bool>(function, key, value))
             {
                 logger.LogWarning("The browser refused to store the conversation (storage full or disabled)");
             }

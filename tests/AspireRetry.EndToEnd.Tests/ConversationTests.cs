@@ -1,0 +1,224 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Aspire.Hosting.Testing;
+using Microsoft.Playwright;
+
+namespace AspireRetry.EndToEnd.Tests;
+
+/// <summary>
+/// What a person keeps and what they see in the dashboard over a whole conversation: one trace per
+/// message, the conversation surviving a reload, and a long conversation costing no more per streamed
+/// delta than a short one.
+/// </summary>
+public sealed class ConversationTests(AspireAppFixture fixture) : IAsyncLifetime
+{
+    private IPage _page = null!;
+    private readonly List<string> _consoleErrors = [];
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        await fixture.ResetEmulatorAsync();
+        _page = await Browser.NewPageAsync();
+        _page.Console += (_, message) =>
+        {
+            if (message.Type == "error")
+            {
+                _consoleErrors.Add(message.Text);
+            }
+        };
+        await _page.GotoAsync(fixture.App.GetEndpoint("webfrontend", "http").ToString());
+        await WaitInteractiveAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _page.Context.CloseAsync();
+        await fixture.ResetEmulatorAsync();
+    }
+
+    private ILocator Replies => _page.Locator("article.assistant");
+
+    private async Task WaitInteractiveAsync() => await _page.Locator(".chat[data-interactive=true]").WaitForAsync();
+
+    private async Task ReloadAsync()
+    {
+        await _page.ReloadAsync();
+        await WaitInteractiveAsync();
+    }
+
+    /// <summary>Sends a message and waits for its reply's footer (the reply is finished).</summary>
+    private async Task ChatAsync(string text, string attempts = "1 attempt")
+    {
+        var before = await Replies.CountAsync();
+        await _page.GetByLabel("Message").FillAsync(text);
+        await _page.GetByLabel("Message").PressAsync("Enter");
+        await Assertions.Expect(Replies).ToHaveCountAsync(before + 1);
+        await Assertions.Expect(Replies.Last.Locator(".meta .attempts")).ToHaveTextAsync(attempts, new() { Timeout = 15_000 });
+    }
+
+    [Fact]
+    public async Task Three_messages_and_a_reload_leave_one_trace_per_message_and_the_newest_shows_its_attempts()
+    {
+        var dashboard = await DashboardTelemetry.ConnectAsync(fixture.App, AspireAppFixture.DashboardApiKey, Ct);
+        var since = UnixNanosNow();
+
+        await ChatAsync("First question");
+        await ChatAsync("Second question");
+        await ReloadAsync();
+        await Assertions.Expect(Replies).ToHaveCountAsync(2);
+        await QueueScriptAsync("503:retry-after-ms=100, ok");
+        await ChatAsync("Third question, retried once", "2 attempts");
+        var newestLink = await Replies.Last.GetByRole(AriaRole.Link, new() { Name = "View trace" }).GetAttributeAsync("href");
+
+        // The dashboard's Traces page for webfrontend, from the start of this test: the three messages,
+        // the reload and the chaos action the person took; not one trace per render, probe or keystroke.
+        var roots = await WaitForRootsAsync(dashboard, since, r => r.Count(IsMessage) == 3);
+        var names = string.Join(", ", roots.Select(r => r.Name));
+        Assert.Equal(["Chat message 1 (gpt-4o)", "Chat message 2 (gpt-4o)", "Chat message 3 (gpt-4o)"],
+            roots.Where(IsMessage).Select(r => r.Name));
+        Assert.True(roots.Count <= 3 + 3, $"webfrontend traces beyond one per message: {names}");
+        Assert.DoesNotContain(roots, r => r.Name.Contains("ComponentHub", StringComparison.Ordinal) || r.Name.StartsWith("Route ", StringComparison.Ordinal));
+
+        var newest = roots.MaxBy(r => r.StartTimeUnixNano)!;
+        Assert.Equal("Chat message 3 (gpt-4o)", newest.Name);
+        Assert.EndsWith($"/traces/detail/{newest.TraceId}", newestLink, StringComparison.Ordinal);
+        var trace = await dashboard.WaitForTraceAsync(newest.TraceId, s => s.Count(IsAttempt) == 2
+            && s.Count(x => x.Service == "openai-emulator" && x.Kind == Span.KindServer) == 2, Ct);
+        var genAi = Assert.Single(trace, s => s.Name == "chat gpt-4o");
+        Assert.All(trace.Where(IsAttempt), a => Assert.Equal(genAi.SpanId, a.ParentSpanId));
+        Assert.Contains(trace, s => s.Service == "chatapi" && s.Kind == Span.KindServer && s.Name == "POST /api/chat/stream");
+        Assert.DoesNotContain(trace, s => s.Name.Contains("/emulator/", StringComparison.Ordinal)); // stage directions stay out
+        AssertNoConsoleErrors();
+    }
+
+    [Fact]
+    public async Task A_reload_restores_text_attempts_and_trace_links_and_New_chat_clears_it()
+    {
+        await QueueScriptAsync("429:retry-after-ms=100, ok");
+        await ChatAsync("Remember me", "2 attempts");
+        var footer = await Replies.Last.Locator(".meta > *").AllInnerTextsAsync();
+        var link = await Replies.Last.GetByRole(AriaRole.Link, new() { Name = "View trace" }).GetAttributeAsync("href");
+
+        await ReloadAsync();
+
+        await Assertions.Expect(_page.Locator("article.user")).ToHaveTextAsync(["Remember me"]);
+        await Assertions.Expect(Replies).ToHaveCountAsync(1);
+        await Assertions.Expect(Replies.Last.Locator(".markdown")).ToContainTextAsync("Remember me");
+        await Assertions.Expect(Replies.Last.Locator(".meta > *")).ToHaveTextAsync([.. footer]); // attempts, waited, total, tokens, model, link
+        Assert.Contains("waited 0.1 s", footer);
+        Assert.Equal(link, await Replies.Last.GetByRole(AriaRole.Link, new() { Name = "View trace" }).GetAttributeAsync("href"));
+
+        // The restored turns are the history the model sees with the next message.
+        await ChatAsync("And now?");
+        await Assertions.Expect(Replies.Last.Locator(".markdown")).ToContainTextAsync("The conversation has 3 messages");
+
+        await _page.GetByRole(AriaRole.Button, new() { Name = "New chat" }).ClickAsync();
+        await Assertions.Expect(_page.Locator("article")).ToHaveCountAsync(0);
+        await ReloadAsync();
+        await Assertions.Expect(_page.Locator(".messages .empty")).ToBeVisibleAsync();
+        await Assertions.Expect(_page.Locator("article")).ToHaveCountAsync(0);
+        AssertNoConsoleErrors();
+    }
+
+    [Fact]
+    public async Task A_reply_streaming_when_the_page_reloads_comes_back_once_marked_interrupted()
+    {
+        (await fixture.Emulator.PutAsJsonAsync("/emulator/chaos", new { name = "Slow stream", tokensPerSecond = 4 }, Ct)).EnsureSuccessStatusCode();
+        await _page.GetByLabel("Message").FillAsync("Please tell me, at length and in detail, how a retry budget works?");
+        await _page.GetByLabel("Message").PressAsync("Enter");
+        await Assertions.Expect(Replies.Last.Locator(".markdown")).ToContainTextAsync("You asked", new() { Timeout = 10_000 });
+        var partial = await Replies.Last.Locator(".markdown").InnerTextAsync();
+
+        await ReloadAsync();
+
+        await Assertions.Expect(Replies).ToHaveCountAsync(1);
+        await Assertions.Expect(_page.Locator("article.user")).ToHaveCountAsync(1);
+        await Assertions.Expect(Replies.Last.Locator(".marker.interrupted")).ToContainTextAsync("Interrupted: the page was reloaded or closed while this reply was streaming.");
+        var kept = await Replies.Last.Locator(".markdown").InnerTextAsync();
+        Assert.StartsWith("You", kept, StringComparison.Ordinal);
+        Assert.True(partial.StartsWith(kept, StringComparison.Ordinal) || kept.StartsWith(partial, StringComparison.Ordinal), $"kept '{kept}', saw '{partial}'");
+        Assert.DoesNotContain("I am not a real model", kept, StringComparison.Ordinal); // never the whole reply: it was cut
+
+        // It stays interrupted (never resumed or sent again) and is not part of the next message's history.
+        (await fixture.Emulator.DeleteAsync("/emulator/chaos", Ct)).EnsureSuccessStatusCode();
+        await ChatAsync("Next one");
+        await Assertions.Expect(Replies.Last.Locator(".markdown")).ToContainTextAsync("The conversation has 2 messages");
+        await ReloadAsync();
+        await Assertions.Expect(Replies).ToHaveCountAsync(2);
+        await Assertions.Expect(_page.Locator(".marker.interrupted")).ToHaveCountAsync(1);
+        AssertNoConsoleErrors();
+    }
+
+    [Fact]
+    public async Task Streaming_a_reply_in_a_200_message_conversation_re_renders_no_finished_message()
+    {
+        // 200 finished messages, saved in the browser the way the page saves them, restored on load.
+        var entries = Enumerable.Range(0, 200).Select(i => i % 2 == 0
+            ? new { role = "user", text = $"Question {i / 2}", attempts = 0 }
+            : new { role = "assistant", text = $"**Answer {i / 2}**, with `code` and a [link](https://example.com).\n\n- one\n- two", attempts = 1 });
+        var saved = JsonSerializer.Serialize(new { version = 1, entries });
+        await _page.EvaluateAsync("([key, value]) => localStorage.setItem(key, value)", new[] { "aspireretry.conversation", saved });
+        await ReloadAsync();
+        await Assertions.Expect(_page.Locator("article")).ToHaveCountAsync(200);
+        var before = await RenderCountsAsync();
+
+        await ChatAsync("A question at the end of a long conversation");
+
+        var after = await RenderCountsAsync();
+        Assert.Equal(202, after.Count);
+        var rerendered = Enumerable.Range(0, 200).Where(i => after[i] != before[i]).ToList();
+        Assert.True(rerendered.Count == 0, $"finished messages re-rendered while a reply streamed: {string.Join(", ", rerendered.Take(10))}");
+        Assert.True(after[201] > 3, $"the streamed reply rendered {after[201]} times: the counter does not see the deltas");
+        AssertNoConsoleErrors();
+    }
+
+    private async Task<List<int>> RenderCountsAsync() =>
+        [.. (await _page.Locator("article").EvaluateAllAsync<string[]>("all => all.map(a => a.dataset.renders)"))
+            .Select(r => int.Parse(r, CultureInfo.InvariantCulture))];
+
+    private async Task QueueScriptAsync(string outcomes)
+    {
+        var panel = _page.Locator("details.chaos");
+        if (await panel.GetAttributeAsync("open") is null)
+        {
+            await panel.Locator("summary").ClickAsync();
+        }
+
+        await _page.GetByLabel("Script your next outcomes").FillAsync(outcomes);
+        await _page.GetByRole(AriaRole.Button, new() { Name = "Queue" }).ClickAsync();
+        await Assertions.Expect(_page.Locator(".chaos .queued")).ToHaveTextAsync($"Your next requests will get: {outcomes}");
+    }
+
+    private static bool IsMessage(Span root) => root.Name.StartsWith("Chat message ", StringComparison.Ordinal);
+
+    private static bool IsAttempt(Span span) =>
+        span.Service == "chatapi" && span.Kind == Span.KindClient && span.Attr("http.request.method") is not null;
+
+    private static ulong UnixNanosNow() => (ulong)(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000);
+
+    /// <summary>The root spans of webfrontend's traces that started after <paramref name="since"/>, oldest first, once <paramref name="complete"/> holds.</summary>
+    private static async Task<List<Span>> WaitForRootsAsync(DashboardTelemetry dashboard, ulong since, Func<List<Span>, bool> complete)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        List<Span> roots = [];
+        while (DateTime.UtcNow < deadline)
+        {
+            roots = [.. (await dashboard.SpansAsync("webfrontend", Ct))
+                .Where(s => s.ParentSpanId is null && s.StartTimeUnixNano >= since)
+                .OrderBy(s => s.StartTimeUnixNano)];
+            if (complete(roots))
+            {
+                return roots;
+            }
+
+            await Task.Delay(250, Ct);
+        }
+
+        Assert.Fail($"webfrontend's traces were not complete in the dashboard within 30 s: {string.Join(", ", roots.Select(r => r.Name))}");
+        return roots;
+    }
+
+    private void AssertNoConsoleErrors() => Assert.Empty(_consoleErrors);
+}

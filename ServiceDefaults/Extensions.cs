@@ -60,6 +60,10 @@ public static class Extensions
                 .AddRuntimeInstrumentation()
                 .AddMeter(TelemetryNames.PollyMeter, TelemetryNames.ExtensionsAiSource, TelemetryNames.AspireRetry))
             .WithTracing(tracing => tracing
+                // Aspire asks for "always_on" in Development (OTEL_TRACES_SAMPLER), which records a span
+                // even under a parent that said "not sampled". Parent-based keeps every trace that starts
+                // here and lets a call marked untraced (TraceNoise.Untraced) stay untraced downstream.
+                .SetSampler(new ParentBasedSampler(new AlwaysOnSampler()))
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(TelemetryNames.ExtensionsAiSource, TelemetryNames.AspireRetry)
                 .AddAspNetCoreInstrumentation(options =>

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text.Json;
-using AspireRetry.ChatApi.Chat;
 
 namespace AspireRetry.ChatApi.Protection;
 

@@ -3,6 +3,7 @@ using AspireRetry.Bench.Measuring;
 using AspireRetry.Bench.Upstream;
 using AspireRetry.ChatApi.Chat;
 using AspireRetry.ChatApi.OpenAI;
+using AspireRetry.Contracts;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

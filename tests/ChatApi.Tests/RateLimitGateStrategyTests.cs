@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
-using AspireRetry.ChatApi.Chat;
 using AspireRetry.ChatApi.OpenAI;
 using AspireRetry.ChatApi.OpenAI.RateLimit;
+using AspireRetry.Contracts;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Polly;

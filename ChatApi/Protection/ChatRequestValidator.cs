@@ -1,7 +1,6 @@
 using AspireRetry.ChatApi.OpenAI;
-using AspireRetry.ChatApi.Protection;
 
-namespace AspireRetry.ChatApi.Chat;
+namespace AspireRetry.ChatApi.Protection;
 
 /// <summary>Checks a chat request before any upstream call; each error names the field and why.</summary>
 public static class ChatRequestValidator

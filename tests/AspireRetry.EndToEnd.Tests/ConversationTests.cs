@@ -11,40 +11,13 @@ namespace AspireRetry.EndToEnd.Tests;
 /// message, the conversation surviving a reload, and a long conversation costing no more per streamed
 /// delta than a short one.
 /// </summary>
-public sealed class ConversationTests(AspireAppFixture fixture) : IAsyncLifetime
+public sealed class ConversationTests(AspireAppFixture fixture) : ChatPageTest(fixture)
 {
-    private IPage _page = null!;
-    private readonly List<string> _consoleErrors = [];
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        await fixture.ResetEmulatorAsync();
-        _page = await Browser.NewPageAsync();
-        _page.Console += (_, message) =>
-        {
-            if (message.Type == "error")
-            {
-                _consoleErrors.Add(message.Text);
-            }
-        };
-        await _page.GotoAsync(fixture.App.GetEndpoint("webfrontend", "http").ToString());
-        await WaitInteractiveAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _page.Context.CloseAsync();
-        await fixture.ResetEmulatorAsync();
-    }
-
-    private ILocator Replies => _page.Locator("article.assistant");
-
-    private async Task WaitInteractiveAsync() => await _page.Locator(".chat[data-interactive=true]").WaitForAsync();
+    private ILocator Replies => Page.Locator("article.assistant");
 
     private async Task ReloadAsync()
     {
-        await _page.ReloadAsync();
+        await Page.ReloadAsync();
         await WaitInteractiveAsync();
     }
 
@@ -52,8 +25,7 @@ public sealed class ConversationTests(AspireAppFixture fixture) : IAsyncLifetime
     private async Task ChatAsync(string text, string attempts = "1 attempt")
     {
         var before = await Replies.CountAsync();
-        await _page.GetByLabel("Message").FillAsync(text);
-        await _page.GetByLabel("Message").PressAsync("Enter");
+        await SendAsync(text);
         await Assertions.Expect(Replies).ToHaveCountAsync(before + 1);
         await Assertions.Expect(Replies.Last.Locator(".meta .attempts")).ToHaveTextAsync(attempts, new() { Timeout = 15_000 });
     }
@@ -61,7 +33,7 @@ public sealed class ConversationTests(AspireAppFixture fixture) : IAsyncLifetime
     [Fact]
     public async Task Three_messages_and_a_reload_leave_one_trace_per_message_and_the_newest_shows_its_attempts()
     {
-        var dashboard = await DashboardTelemetry.ConnectAsync(fixture.App, AspireAppFixture.DashboardApiKey, Ct);
+        var dashboard = await DashboardTelemetry.ConnectAsync(Fixture.App, AspireAppFixture.DashboardApiKey, Ct);
         var since = UnixNanosNow();
 
         await ChatAsync("First question");
@@ -96,10 +68,10 @@ public sealed class ConversationTests(AspireAppFixture fixture) : IAsyncLifetime
         AssertNoConsoleErrors();
 
         // The README's way in: the dashboard's Traces page, the message's trace, its attempts.
-        var traces = await _page.Context.NewPageAsync();
+        var traces = await Page.Context.NewPageAsync();
         await traces.SetViewportSizeAsync(1400, 900);
-        await traces.GotoAsync((await fixture.App.GetDashboardUrlAsync(Ct))!.ToString());
-        await traces.GotoAsync(new Uri(dashboard.BaseAddress, "/traces").ToString());
+        await traces.GotoAsync((await Fixture.App.GetDashboardUrlAsync(Ct))!.ToString());
+        await traces.GotoAsync(new Uri(dashboard.BaseAddress, "/traces/resource/webfrontend").ToString());
         var row = traces.GetByRole(AriaRole.Row).Filter(new() { HasText = "Chat message 3 (gpt-4o)" });
         await Assertions.Expect(row).ToHaveCountAsync(1, new() { Timeout = 15_000 });
         await Assertions.Expect(traces.GetByRole(AriaRole.Row).Filter(new() { HasText = "ComponentHub" })).ToHaveCountAsync(0);
@@ -119,7 +91,7 @@ public sealed class ConversationTests(AspireAppFixture fixture) : IAsyncLifetime
 
         await ReloadAsync();
 
-        await Assertions.Expect(_page.Locator("article.user")).ToHaveTextAsync(["Remember me"]);
+        await Assertions.Expect(Page.Locator("article.user")).ToHaveTextAsync(["Remember me"]);
         await Assertions.Expect(Replies).ToHaveCountAsync(1);
         await Assertions.Expect(Replies.Last.Locator(".markdown")).ToContainTextAsync("Remember me");
         await Assertions.Expect(Replies.Last.Locator(".meta > *")).ToHaveTextAsync([.. footer]); // attempts, waited, total, tokens, model, link
@@ -130,27 +102,27 @@ public sealed class ConversationTests(AspireAppFixture fixture) : IAsyncLifetime
         await ChatAsync("And now?");
         await Assertions.Expect(Replies.Last.Locator(".markdown")).ToContainTextAsync("The conversation has 3 messages");
 
-        await _page.GetByRole(AriaRole.Button, new() { Name = "New chat" }).ClickAsync();
-        await Assertions.Expect(_page.Locator("article")).ToHaveCountAsync(0);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "New chat" }).ClickAsync();
+        await Assertions.Expect(Page.Locator("article")).ToHaveCountAsync(0);
         await ReloadAsync();
-        await Assertions.Expect(_page.Locator(".messages .empty")).ToBeVisibleAsync();
-        await Assertions.Expect(_page.Locator("article")).ToHaveCountAsync(0);
+        await Assertions.Expect(Page.Locator(".messages .empty")).ToBeVisibleAsync();
+        await Assertions.Expect(Page.Locator("article")).ToHaveCountAsync(0);
         AssertNoConsoleErrors();
     }
 
     [Fact]
-    public async Task A_reply_streaming_when_the_page_reloads_comes_back_once_marked_interrupted()
+    public async Task A_reply_streaming_when_thePage_reloads_comes_back_once_marked_interrupted()
     {
-        (await fixture.Emulator.PutAsJsonAsync("/emulator/chaos", new { name = "Slow stream", tokensPerSecond = 4 }, Ct)).EnsureSuccessStatusCode();
-        await _page.GetByLabel("Message").FillAsync("Please tell me, at length and in detail, how a retry budget works?");
-        await _page.GetByLabel("Message").PressAsync("Enter");
+        (await Fixture.Emulator.PutAsJsonAsync("/emulator/chaos", new { name = "Slow stream", tokensPerSecond = 4 }, Ct)).EnsureSuccessStatusCode();
+        await Page.GetByLabel("Message").FillAsync("Please tell me, at length and in detail, how a retry budget works?");
+        await Page.GetByLabel("Message").PressAsync("Enter");
         await Assertions.Expect(Replies.Last.Locator(".markdown")).ToContainTextAsync("You asked", new() { Timeout = 10_000 });
         var partial = await Replies.Last.Locator(".markdown").InnerTextAsync();
 
         await ReloadAsync();
 
         await Assertions.Expect(Replies).ToHaveCountAsync(1);
-        await Assertions.Expect(_page.Locator("article.user")).ToHaveCountAsync(1);
+        await Assertions.Expect(Page.Locator("article.user")).ToHaveCountAsync(1);
         await Assertions.Expect(Replies.Last.Locator(".marker.interrupted")).ToContainTextAsync("Interrupted: the page was reloaded or closed while this reply was streaming.");
         var kept = await Replies.Last.Locator(".markdown").InnerTextAsync();
         Assert.StartsWith("You", kept, StringComparison.Ordinal);
@@ -158,12 +130,12 @@ public sealed class ConversationTests(AspireAppFixture fixture) : IAsyncLifetime
         Assert.DoesNotContain("I am not a real model", kept, StringComparison.Ordinal); // never the whole reply: it was cut
 
         // It stays interrupted (never resumed or sent again) and is not part of the next message's history.
-        (await fixture.Emulator.DeleteAsync("/emulator/chaos", Ct)).EnsureSuccessStatusCode();
+        (await Fixture.Emulator.DeleteAsync("/emulator/chaos", Ct)).EnsureSuccessStatusCode();
         await ChatAsync("Next one");
         await Assertions.Expect(Replies.Last.Locator(".markdown")).ToContainTextAsync("The conversation has 2 messages");
         await ReloadAsync();
         await Assertions.Expect(Replies).ToHaveCountAsync(2);
-        await Assertions.Expect(_page.Locator(".marker.interrupted")).ToHaveCountAsync(1);
+        await Assertions.Expect(Page.Locator(".marker.interrupted")).ToHaveCountAsync(1);
         AssertNoConsoleErrors();
     }
 
@@ -175,9 +147,9 @@ public sealed class ConversationTests(AspireAppFixture fixture) : IAsyncLifetime
             ? new { role = "user", text = $"Question {i / 2}", attempts = 0 }
             : new { role = "assistant", text = $"**Answer {i / 2}**, with `code` and a [link](https://example.com).\n\n- one\n- two", attempts = 1 });
         var saved = JsonSerializer.Serialize(new { version = 1, entries });
-        await _page.EvaluateAsync("([key, value]) => localStorage.setItem(key, value)", new[] { "aspireretry.conversation", saved });
+        await Page.EvaluateAsync("([key, value]) => localStorage.setItem(key, value)", new[] { "aspireretry.conversation", saved });
         await ReloadAsync();
-        await Assertions.Expect(_page.Locator("article")).ToHaveCountAsync(200);
+        await Assertions.Expect(Page.Locator("article")).ToHaveCountAsync(200);
         var before = await RenderCountsAsync();
 
         await ChatAsync("A question at the end of a long conversation");
@@ -191,20 +163,16 @@ public sealed class ConversationTests(AspireAppFixture fixture) : IAsyncLifetime
     }
 
     private async Task<List<int>> RenderCountsAsync() =>
-        [.. (await _page.Locator("article").EvaluateAllAsync<string[]>("all => all.map(a => a.dataset.renders)"))
+        [.. (await Page.Locator("article").EvaluateAllAsync<string[]>("all => all.map(a => a.dataset.renders)"))
             .Select(r => int.Parse(r, CultureInfo.InvariantCulture))];
 
     private async Task QueueScriptAsync(string outcomes)
     {
-        var panel = _page.Locator("details.chaos");
-        if (await panel.GetAttributeAsync("open") is null)
-        {
-            await panel.Locator("summary").ClickAsync();
-        }
+        await OpenChaosPanelAsync();
 
-        await _page.GetByLabel("Script your next outcomes").FillAsync(outcomes);
-        await _page.GetByRole(AriaRole.Button, new() { Name = "Queue" }).ClickAsync();
-        await Assertions.Expect(_page.Locator(".chaos .queued")).ToHaveTextAsync($"Your next requests will get: {outcomes}");
+        await Page.GetByLabel("Script your next outcomes").FillAsync(outcomes);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Queue" }).ClickAsync();
+        await Assertions.Expect(Page.Locator(".chaos .queued")).ToHaveTextAsync($"Your next requests will get: {outcomes}");
     }
 
     private static bool IsMessage(Span root) => root.Name.StartsWith("Chat message ", StringComparison.Ordinal);
@@ -240,5 +208,4 @@ public sealed class ConversationTests(AspireAppFixture fixture) : IAsyncLifetime
         return roots;
     }
 
-    private void AssertNoConsoleErrors() => Assert.Empty(_consoleErrors);
 }

@@ -28,4 +28,14 @@ if (emulator is not null)
     webfrontend.WithReference(emulator);
 }
 
+// Every service here listens on plain HTTP (no https URL in their launch profiles), yet Aspire gives each
+// project a development-certificate hook, and with no trusted certificate on the machine the dashboard
+// opens with a red "No trusted development certificate" banner about a certificate nothing uses.
+#pragma warning disable ASPIRECERTIFICATES001 // experimental in Aspire 13: the supported way to say "this resource serves no TLS"
+foreach (var project in builder.Resources.OfType<ProjectResource>().ToList())
+{
+    builder.CreateResourceBuilder(project).WithoutHttpsCertificate();
+}
+#pragma warning restore ASPIRECERTIFICATES001
+
 builder.Build().Run();

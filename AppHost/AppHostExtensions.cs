@@ -1,4 +1,6 @@
+using System.Text.Json;
 using Aspire.Hosting.ApplicationModel;
+using AspireRetry.Contracts;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -34,15 +36,16 @@ internal static class AppHostExtensions
     /// </summary>
     private static IResourceBuilder<ProjectResource> WithChaosCommands(this IResourceBuilder<ProjectResource> emulator)
     {
-        (string Name, string Label, string Icon, string? Profile)[] commands =
+        // The chat page's scenarios of the same names; Calm removes the profile instead of naming one.
+        (string Name, string Label, string Icon, ChaosScenario Scenario)[] commands =
         [
-            ("chaos-calm", "Chaos: calm", "CheckmarkCircle", null),
-            ("chaos-flaky", "Chaos: flaky 30%", "Warning",
-                """{"name":"Flaky 30%","serverError500":0.1,"badGateway502":0.05,"serviceUnavailable503":0.1,"reset":0.05,"retryAfterMs":500}"""),
-            ("chaos-outage", "Chaos: outage", "ErrorCircle", """{"name":"Outage","serviceUnavailable503":1.0,"retryAfterMs":1000}"""),
+            ("chaos-calm", "Chaos: calm", "CheckmarkCircle", ChaosScenario.Calm),
+            ("chaos-flaky", "Chaos: flaky 30%", "Warning", ChaosScenario.Flaky),
+            ("chaos-outage", "Chaos: outage", "ErrorCircle", ChaosScenario.Outage),
         ];
-        foreach (var (commandName, label, icon, profile) in commands)
+        foreach (var (commandName, label, icon, scenario) in commands)
         {
+            var profile = scenario == ChaosScenario.Calm ? null : JsonSerializer.Serialize(scenario.ProfileBody());
             emulator.WithHttpCommand("/emulator/chaos", label, commandName: commandName, commandOptions: new HttpCommandOptions
             {
                 Method = profile is null ? HttpMethod.Delete : HttpMethod.Put,

@@ -9,30 +9,30 @@ public sealed class EmulatorOptionsValidator : IValidateOptions<EmulatorOptions>
     public ValidateOptionsResult Validate(string? name, EmulatorOptions options)
     {
         var failures = new List<string>();
-        const string Prefix = EmulatorOptions.SectionName + ":";
+        const string prefix = EmulatorOptions.SectionName + ":";
 
         if (!(options.TokensPerSecond >= 0) || double.IsInfinity(options.TokensPerSecond))
         {
-            failures.Add($"{Prefix}TokensPerSecond must be 0 (no delay) or more, but was {options.TokensPerSecond}.");
+            failures.Add($"{prefix}TokensPerSecond must be 0 (no delay) or more, but was {options.TokensPerSecond}.");
         }
 
         if (options.FirstTokenDelayMs < 0)
         {
-            failures.Add($"{Prefix}FirstTokenDelayMs must be 0 or more, but was {options.FirstTokenDelayMs}.");
+            failures.Add($"{prefix}FirstTokenDelayMs must be 0 or more, but was {options.FirstTokenDelayMs}.");
         }
 
         if (options.RequestLogCapacity < 1)
         {
-            failures.Add($"{Prefix}RequestLogCapacity must be 1 or more, but was {options.RequestLogCapacity}.");
+            failures.Add($"{prefix}RequestLogCapacity must be 1 or more, but was {options.RequestLogCapacity}.");
         }
 
         if (options.Models.Any(string.IsNullOrWhiteSpace))
         {
-            failures.Add($"{Prefix}Models must not contain empty model names.");
+            failures.Add($"{prefix}Models must not contain empty model names.");
         }
 
         failures.AddRange(ChaosProfileValidator.Validate(options.Chaos)
-            .Select(error => $"{Prefix}Chaos:{ToConfigKey(error.Field)}: {error.Message}"));
+            .Select(error => $"{prefix}Chaos:{ToConfigKey(error.Field)}: {error.Message}"));
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

@@ -32,7 +32,7 @@ public static class EmulatorServices
         builder.Services.TryAddSingleton(TimeProvider.System);
 
         builder.Services.AddSingleton<ChaosScript>();
-        builder.Services.AddSingleton<RateLimiter>();
+        builder.Services.AddSingleton<RateLimitBuckets>();
         builder.Services.AddSingleton<ChaosEngine>();
         builder.Services.AddSingleton<OutcomeApplier>();
         builder.Services.AddSingleton<CompletionWriter>();

@@ -16,8 +16,8 @@ namespace Microsoft.Extensions.Hosting;
 /// </summary>
 public static class Extensions
 {
-    private const string HealthEndpointPath = "/health";
-    private const string AlivenessEndpointPath = "/alive";
+    internal const string HealthEndpointPath = "/health";
+    internal const string AlivenessEndpointPath = "/alive";
 
     /// <summary>Telemetry names every service listens to, beyond the ASP.NET Core and HttpClient ones.</summary>
     public static class TelemetryNames
@@ -60,14 +60,23 @@ public static class Extensions
                 .AddRuntimeInstrumentation()
                 .AddMeter(TelemetryNames.PollyMeter, TelemetryNames.ExtensionsAiSource, TelemetryNames.AspireRetry))
             .WithTracing(tracing => tracing
+                // Aspire asks for "always_on" in Development (OTEL_TRACES_SAMPLER), which records a span
+                // even under a parent that said "not sampled". Parent-based keeps every trace that starts
+                // here and lets a call marked untraced (TraceNoise.Untraced) stay untraced downstream.
+                .SetSampler(new ParentBasedSampler(new AlwaysOnSampler()))
                 .AddSource(builder.Environment.ApplicationName)
                 .AddSource(TelemetryNames.ExtensionsAiSource, TelemetryNames.AspireRetry)
                 .AddAspNetCoreInstrumentation(options =>
-                    // Health probes every few seconds would bury the chat traces.
-                    options.Filter = context =>
-                        !context.Request.Path.StartsWithSegments(HealthEndpointPath)
-                        && !context.Request.Path.StartsWithSegments(AlivenessEndpointPath))
-                .AddHttpClientInstrumentation());
+                {
+                    options.Filter = TraceNoise.IsTracedRequest;
+
+                    // Blazor Server talks over one SignalR hub: a span per hub call is a trace per
+                    // render of every streamed delta. The component spans (the click, the submit)
+                    // tell what happened; the hub calls under them are transport.
+                    options.EnableAspNetCoreSignalRSupport = false;
+                })
+                .AddHttpClientInstrumentation()
+                .AddProcessor(new TraceNoise.BlazorPlumbingFilter()));
 
         builder.AddOpenTelemetryExporters();
         return builder;

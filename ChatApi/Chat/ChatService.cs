@@ -236,9 +236,14 @@ public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOpti
             new KeyValuePair<string, object?>(RetryTelemetryConstants.Tags.Model, model),
             new KeyValuePair<string, object?>("aspireretry.outcome", outcome));
 
-    /// <summary>The library's report of an attempt, as this API's <c>attempt</c> event.</summary>
+    /// <summary>
+    /// The library's report of an attempt, as this API's <c>attempt</c> event. A wait at the gate has its
+    /// own outcome on the wire (the page shows it as a wait, not a failed attempt).
+    /// </summary>
     private static AttemptEvent ToEvent(AttemptReport attempt) =>
-        new(attempt.Number, attempt.Outcome, attempt.StatusCode, attempt.Reason, attempt.Delay is { } delay ? (long)delay.TotalMilliseconds : null);
+        new(attempt.Number,
+            attempt.Outcome == RetryTelemetryConstants.Outcomes.RateLimitWait ? AttemptEvent.RateLimitWait : attempt.Outcome,
+            attempt.StatusCode, attempt.Reason, attempt.Delay is { } delay ? (long)delay.TotalMilliseconds : null);
 
     private static List<AiChatMessage> ToMessages(ChatRequest request) =>
         [.. request.Messages!.Select(m => new AiChatMessage(new AiChatRole(m.Role!), m.Content))];

@@ -46,12 +46,6 @@ public static class ChatRateLimiting
 {
     public const string PolicyName = "chat";
 
-    /// <summary>
-    /// Who "a client" is: the <c>X-Chat-Client</c> header the chat page sends (one key per open page), else
-    /// the remote address. ChatApi is not exposed outside the app; only the frontend and tools reach it.
-    /// </summary>
-    public const string ClientHeader = "X-Chat-Client";
-
     public static IServiceCollection AddChatRateLimiting(this IServiceCollection services)
     {
         services.AddSingleton<IValidateOptions<ChatRateLimitOptions>, ChatRateLimitOptionsValidator>();
@@ -89,8 +83,10 @@ public static class ChatRateLimiting
         return services;
     }
 
+    // Who "a client" is: the X-Chat-Client header the chat page sends (one key per open page), else the
+    // remote address. ChatApi is not exposed outside the app; only the frontend and tools reach it.
     private static string ClientKey(HttpContext http) =>
-        http.Request.Headers[ClientHeader].ToString() is { Length: > 0 and <= 128 } client
+        http.Request.Headers[ChatApiHeaders.Client].ToString() is { Length: > 0 and <= 128 } client
             ? $"client:{client}"
             : $"address:{http.Connection.RemoteIpAddress}";
 

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text.Json;
-using AspireRetry.ChatApi.Chat;
 
 namespace AspireRetry.ChatApi.Protection;
 
@@ -63,18 +62,51 @@ public static class ChatRequestReader
         }
         catch (JsonException ex)
         {
+            var field = Field(ex.Path);
             var where = ex.LineNumber is { } line ? $" (line {line + 1}, byte {ex.BytePositionInLine + 1})" : "";
-            if (ex.Message.Contains("maximum configured depth", StringComparison.Ordinal))
+
+            // The reader's own failures (broken syntax, or nesting past MaxDepth) reach us wrapped: the
+            // serializer rethrows them with the path, the reader's JsonException inside.
+            var readerFailed = ex.InnerException is JsonException;
+            if (readerFailed && NestsDeeperThanAllowed(buffer.WrittenSpan))
             {
-                return (null, Problems.Invalid(Field(ex.Path), $"JSON nested deeper than {Json.MaxDepth} levels is not accepted{where}."));
+                return (null, Problems.Invalid(field, $"JSON nested deeper than {Json.MaxDepth} levels is not accepted{where}."));
             }
 
-            // A syntax error (the reader's own exception inside) is the body's fault; a value of the
+            // A syntax error is the body's fault (as is a root of the wrong type); any other value of the
             // wrong type is the fault of the field at the path.
-            return ex.InnerException?.GetType().Name == "JsonReaderException" || Field(ex.Path) == "body"
-                ? (null, Problems.Invalid("body", $"The body is not valid JSON{(Field(ex.Path) is var f and not "body" ? $" near {f}" : "")}{where}."))
-                : (null, Problems.Invalid(Field(ex.Path), $"This value has the wrong type{where}."));
+            return readerFailed || field == "body"
+                ? (null, Problems.Invalid("body", $"The body is not valid JSON{(field is not "body" ? $" near {field}" : "")}{where}."))
+                : (null, Problems.Invalid(field, $"This value has the wrong type{where}."));
         }
+    }
+
+    /// <summary>
+    /// Whether a reader with no depth limit reaches <see cref="JsonSerializerOptions.MaxDepth"/> before any
+    /// syntax error: then that limit, not the syntax, is what stopped the serializer.
+    /// </summary>
+    private static bool NestsDeeperThanAllowed(ReadOnlySpan<byte> json)
+    {
+        // Utf8JsonReader keeps its depth in a bit stack, not on the call stack: reading the (size-limited)
+        // body without a depth limit is safe.
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = int.MaxValue });
+        try
+        {
+            while (reader.Read())
+            {
+                // The serializer's reader refuses to open an object or array at depth MaxDepth.
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && reader.CurrentDepth >= Json.MaxDepth)
+                {
+                    return true;
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // A syntax error came first.
+        }
+
+        return false;
     }
 
     private static IResult TooLarge(ChatLimitsOptions limits) =>

@@ -7,16 +7,16 @@ namespace AspireRetry.OpenAIEmulator.Chaos;
 /// Decides each chat request's outcome. Precedence: a scripted outcome (exact, bypasses the
 /// buckets), then the token buckets when rate limiting is on, then one roll of the profile's dice.
 /// </summary>
-public sealed class ChaosEngine(ChaosScript script, RateLimiter rateLimiter, IOptions<EmulatorOptions> options, TimeProvider time)
+public sealed class ChaosEngine(ChaosScript script, RateLimitBuckets buckets, IOptions<EmulatorOptions> options, TimeProvider time)
 {
-    private readonly Lock gate = new();
-    private readonly Random random = options.Value.Seed is { } seed ? new Random(seed) : new Random();
-    private ChaosProfile profile = options.Value.Chaos;
+    private readonly Lock _lock = new();
+    private readonly Random _random = options.Value.Seed is { } seed ? new Random(seed) : new Random();
+    private ChaosProfile _profile = options.Value.Chaos;
 
     public ChaosProfile Profile
     {
-        get => Volatile.Read(ref profile);
-        set => Volatile.Write(ref profile, value);
+        get => Volatile.Read(ref _profile);
+        set => Volatile.Write(ref _profile, value);
     }
 
     public ChaosDecision Decide(string? caller, string model, bool stream, int tokens)
@@ -28,11 +28,11 @@ public sealed class ChaosEngine(ChaosScript script, RateLimiter rateLimiter, IOp
         if (scripted is not null)
         {
             outcome = scripted;
-            limit = new RateLimitResult(true, rateLimiter.Peek(caller, model, tokens, current.RateLimiter), TimeSpan.Zero, null, tokens);
+            limit = new RateLimitResult(true, buckets.Peek(caller, model, tokens, current.RateLimiter), TimeSpan.Zero, null, tokens);
         }
         else
         {
-            limit = rateLimiter.TryAcquire(caller, model, tokens, current.RateLimiter);
+            limit = buckets.TryAcquire(caller, model, tokens, current.RateLimiter);
             outcome = ChaosOutcome.Rolled(limit.Admitted ? Roll(current) : Fault.RateLimitedByBucket);
         }
 
@@ -51,9 +51,9 @@ public sealed class ChaosEngine(ChaosScript script, RateLimiter rateLimiter, IOp
     private Fault Roll(ChaosProfile current)
     {
         double roll;
-        lock (gate)
+        lock (_lock)
         {
-            roll = random.NextDouble();
+            roll = _random.NextDouble();
         }
 
         var cumulative = 0.0;

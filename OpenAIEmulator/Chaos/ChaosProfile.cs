@@ -59,7 +59,7 @@ public sealed record ChaosProfile
     public int? FirstTokenDelayMs { get; init; }
 
     /// <summary>Token-bucket rate limiting (requests and tokens per window).</summary>
-    public RateLimiterSettings RateLimiter { get; init; } = new();
+    public RateLimitBucketSettings RateLimiter { get; init; } = new();
 
     /// <summary>A calm profile: no faults, default pacing, no rate limiting.</summary>
     public static ChaosProfile Calm { get; } = new();
@@ -85,7 +85,7 @@ public sealed record ChaosProfile
 /// Token buckets that refill continuously: each holds <c>PerWindow</c> and regains
 /// <c>PerWindow / WindowMs</c> per millisecond. Defaults mirror a small OpenAI tier (500 RPM, 30k TPM).
 /// </summary>
-public sealed record RateLimiterSettings
+public sealed record RateLimitBucketSettings
 {
     public bool Enabled { get; init; }
 

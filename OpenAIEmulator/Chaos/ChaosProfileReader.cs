@@ -18,7 +18,7 @@ public static class ChaosProfileReader
     };
 
     private static readonly Dictionary<string, Type> ProfileFields = FieldsOf(typeof(ChaosProfile));
-    private static readonly Dictionary<string, Type> RateLimiterFields = FieldsOf(typeof(RateLimiterSettings));
+    private static readonly Dictionary<string, Type> RateLimiterFields = FieldsOf(typeof(RateLimitBucketSettings));
 
     public static async Task<(ChaosProfile? Profile, ProfileError? Error)> ReadAsync(Stream body, CancellationToken cancellationToken)
     {

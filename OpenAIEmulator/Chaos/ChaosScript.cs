@@ -9,18 +9,18 @@ public sealed record ScriptSnapshot(IReadOnlyList<string> Outcomes, IReadOnlyDic
 /// </summary>
 public sealed class ChaosScript
 {
-    private readonly Lock gate = new();
-    private readonly Queue<ChaosOutcome> shared = new();
-    private readonly Dictionary<string, Queue<ChaosOutcome>> byCaller = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+    private readonly Queue<ChaosOutcome> _shared = new();
+    private readonly Dictionary<string, Queue<ChaosOutcome>> _byCaller = new(StringComparer.Ordinal);
 
     public void Enqueue(string? caller, IEnumerable<ChaosOutcome> outcomes)
     {
-        lock (gate)
+        lock (_lock)
         {
-            var queue = shared;
-            if (caller is not null && !byCaller.TryGetValue(caller, out queue))
+            var queue = _shared;
+            if (caller is not null && !_byCaller.TryGetValue(caller, out queue))
             {
-                byCaller[caller] = queue = new Queue<ChaosOutcome>();
+                _byCaller[caller] = queue = new Queue<ChaosOutcome>();
             }
 
             foreach (var outcome in outcomes)
@@ -32,48 +32,48 @@ public sealed class ChaosScript
 
     public ChaosOutcome? TryDequeue(string? caller)
     {
-        lock (gate)
+        lock (_lock)
         {
-            if (caller is not null && byCaller.TryGetValue(caller, out var own) && own.TryDequeue(out var mine))
+            if (caller is not null && _byCaller.TryGetValue(caller, out var own) && own.TryDequeue(out var mine))
             {
                 if (own.Count == 0)
                 {
-                    byCaller.Remove(caller);
+                    _byCaller.Remove(caller);
                 }
 
                 return mine;
             }
 
-            return shared.TryDequeue(out var next) ? next : null;
+            return _shared.TryDequeue(out var next) ? next : null;
         }
     }
 
     /// <summary>Clears one caller's queue, or every queue when <paramref name="caller"/> is null.</summary>
     public void Clear(string? caller)
     {
-        lock (gate)
+        lock (_lock)
         {
             if (caller is null)
             {
-                shared.Clear();
-                byCaller.Clear();
+                _shared.Clear();
+                _byCaller.Clear();
             }
             else
             {
-                byCaller.Remove(caller);
+                _byCaller.Remove(caller);
             }
         }
     }
 
     public ScriptSnapshot Snapshot(string? caller = null)
     {
-        lock (gate)
+        lock (_lock)
         {
-            var callers = byCaller
+            var callers = _byCaller
                 .Where(entry => caller is null || entry.Key == caller)
                 .OrderBy(entry => entry.Key, StringComparer.Ordinal)
                 .ToDictionary(entry => entry.Key, entry => (IReadOnlyList<string>)[.. entry.Value.Select(o => o.Text)]);
-            return new ScriptSnapshot([.. shared.Select(o => o.Text)], callers);
+            return new ScriptSnapshot([.. _shared.Select(o => o.Text)], callers);
         }
     }
 }

@@ -7,12 +7,12 @@ namespace AspireRetry.OpenAIEmulator.OpenAI;
 /// <summary>Checks <c>Authorization: Bearer</c> against <c>Emulator:ApiKey</c>; with no key configured, anything goes.</summary>
 public sealed class ApiKeyCheck(IOptions<EmulatorOptions> options)
 {
-    private readonly byte[]? expected = string.IsNullOrEmpty(options.Value.ApiKey) ? null : Encoding.UTF8.GetBytes(options.Value.ApiKey);
+    private readonly byte[]? _expected = string.IsNullOrEmpty(options.Value.ApiKey) ? null : Encoding.UTF8.GetBytes(options.Value.ApiKey);
 
     /// <summary>The 401 error to send, or null when the request may proceed.</summary>
     public OpenAIError? Check(HttpRequest request)
     {
-        if (expected is null)
+        if (_expected is null)
         {
             return null;
         }
@@ -24,6 +24,6 @@ public sealed class ApiKeyCheck(IOptions<EmulatorOptions> options)
         }
 
         var sent = Encoding.UTF8.GetBytes(authorization["Bearer ".Length..].Trim());
-        return CryptographicOperations.FixedTimeEquals(sent, expected) ? null : OpenAIErrors.IncorrectApiKey;
+        return CryptographicOperations.FixedTimeEquals(sent, _expected) ? null : OpenAIErrors.IncorrectApiKey;
     }
 }

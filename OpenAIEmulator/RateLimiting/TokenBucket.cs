@@ -3,26 +3,26 @@ namespace AspireRetry.OpenAIEmulator.RateLimiting;
 /// <summary>
 /// A bucket of <c>capacity</c> that refills continuously at <c>capacity / window</c>, so every
 /// wait it predicts is exact: after waiting <see cref="TimeUntil"/> the amount is there.
-/// Not thread-safe: <see cref="RateLimiter"/> locks around each pair of buckets.
+/// Not thread-safe: <see cref="RateLimitBuckets"/> locks around each pair of buckets.
 /// </summary>
 public sealed class TokenBucket
 {
     // Floating-point refill can land a hair under a whole token after waiting the exact time.
     private const double Tolerance = 1e-9;
 
-    private readonly TimeProvider time;
-    private readonly double windowMs;
-    private long lastRefill;
+    private readonly TimeProvider _time;
+    private readonly double _windowMs;
+    private long _lastRefill;
 
     public TokenBucket(int capacity, TimeSpan window, TimeProvider time)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(window, TimeSpan.Zero);
-        this.time = time;
+        _time = time;
         Capacity = capacity;
         Available = capacity;
-        windowMs = window.TotalMilliseconds;
-        lastRefill = time.GetTimestamp();
+        _windowMs = window.TotalMilliseconds;
+        _lastRefill = time.GetTimestamp();
     }
 
     public int Capacity { get; }
@@ -35,10 +35,10 @@ public sealed class TokenBucket
 
     public void Refill()
     {
-        var now = time.GetTimestamp();
-        var elapsedMs = time.GetElapsedTime(lastRefill, now).TotalMilliseconds;
-        Available = Math.Min(Capacity, Available + (elapsedMs * Capacity / windowMs));
-        lastRefill = now;
+        var now = _time.GetTimestamp();
+        var elapsedMs = _time.GetElapsedTime(_lastRefill, now).TotalMilliseconds;
+        Available = Math.Min(Capacity, Available + (elapsedMs * Capacity / _windowMs));
+        _lastRefill = now;
     }
 
     public bool Has(double amount) => Available + Tolerance >= amount;
@@ -47,7 +47,7 @@ public sealed class TokenBucket
 
     /// <summary>How long until <paramref name="amount"/> tokens are available (zero if they are now).</summary>
     public TimeSpan TimeUntil(double amount) =>
-        Has(amount) ? TimeSpan.Zero : TimeSpan.FromMilliseconds((amount - Available) * windowMs / Capacity);
+        Has(amount) ? TimeSpan.Zero : TimeSpan.FromMilliseconds((amount - Available) * _windowMs / Capacity);
 
     /// <summary>How long until the bucket is full again: what <c>x-ratelimit-reset-*</c> reports.</summary>
     public TimeSpan TimeUntilFull => TimeUntil(Capacity);

@@ -7,20 +7,20 @@ public sealed record StatsSnapshot(int Total, IReadOnlyDictionary<string, int> B
 /// <summary>Counts chat requests by outcome, overall and per caller.</summary>
 public sealed class EmulatorStats
 {
-    private readonly Lock gate = new();
-    private readonly Counter all = new();
-    private readonly Dictionary<string, Counter> byCaller = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+    private readonly Counter _all = new();
+    private readonly Dictionary<string, Counter> _byCaller = new(StringComparer.Ordinal);
 
     public void Record(string? caller, string outcome)
     {
-        lock (gate)
+        lock (_lock)
         {
-            all.Add(outcome);
+            _all.Add(outcome);
             if (caller is not null)
             {
-                if (!byCaller.TryGetValue(caller, out var counter))
+                if (!_byCaller.TryGetValue(caller, out var counter))
                 {
-                    byCaller[caller] = counter = new Counter();
+                    _byCaller[caller] = counter = new Counter();
                 }
 
                 counter.Add(outcome);
@@ -30,12 +30,12 @@ public sealed class EmulatorStats
 
     public StatsSnapshot Snapshot()
     {
-        lock (gate)
+        lock (_lock)
         {
             return new StatsSnapshot(
-                all.Total,
-                all.Copy(),
-                byCaller.OrderBy(entry => entry.Key, StringComparer.Ordinal)
+                _all.Total,
+                _all.Copy(),
+                _byCaller.OrderBy(entry => entry.Key, StringComparer.Ordinal)
                     .ToDictionary(entry => entry.Key, entry => new OutcomeCounts(entry.Value.Total, entry.Value.Copy())));
         }
     }
@@ -43,38 +43,38 @@ public sealed class EmulatorStats
     /// <summary>Forgets one caller's counts, or everything when <paramref name="caller"/> is null.</summary>
     public void Reset(string? caller)
     {
-        lock (gate)
+        lock (_lock)
         {
             if (caller is null)
             {
-                all.Clear();
-                byCaller.Clear();
+                _all.Clear();
+                _byCaller.Clear();
             }
             else
             {
-                byCaller.Remove(caller);
+                _byCaller.Remove(caller);
             }
         }
     }
 
     private sealed class Counter
     {
-        private readonly SortedDictionary<string, int> counts = new(StringComparer.Ordinal);
+        private readonly SortedDictionary<string, int> _counts = new(StringComparer.Ordinal);
 
         public int Total { get; private set; }
 
         public void Add(string outcome)
         {
             Total++;
-            counts[outcome] = counts.GetValueOrDefault(outcome) + 1;
+            _counts[outcome] = _counts.GetValueOrDefault(outcome) + 1;
         }
 
-        public Dictionary<string, int> Copy() => new(counts);
+        public Dictionary<string, int> Copy() => new(_counts);
 
         public void Clear()
         {
             Total = 0;
-            counts.Clear();
+            _counts.Clear();
         }
     }
 }

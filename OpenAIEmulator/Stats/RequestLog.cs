@@ -5,23 +5,23 @@ namespace AspireRetry.OpenAIEmulator.Stats;
 /// <summary>The most recent chat requests (a bounded ring), oldest first.</summary>
 public sealed class RequestLog(IOptions<EmulatorOptions> options)
 {
-    private readonly Lock gate = new();
-    private readonly Queue<LoggedRequest> entries = new();
-    private readonly int capacity = options.Value.RequestLogCapacity;
-    private long sequence;
+    private readonly Lock _lock = new();
+    private readonly Queue<LoggedRequest> _entries = new();
+    private readonly int _capacity = options.Value.RequestLogCapacity;
+    private long _sequence;
 
     /// <summary>Appends the request, numbering it in arrival order (its <c>Sequence</c> is assigned here).</summary>
     public LoggedRequest Add(LoggedRequest request)
     {
-        lock (gate)
+        lock (_lock)
         {
-            if (entries.Count == capacity)
+            if (_entries.Count == _capacity)
             {
-                entries.Dequeue();
+                _entries.Dequeue();
             }
 
-            var numbered = request with { Sequence = ++sequence };
-            entries.Enqueue(numbered);
+            var numbered = request with { Sequence = ++_sequence };
+            _entries.Enqueue(numbered);
             return numbered;
         }
     }
@@ -29,9 +29,9 @@ public sealed class RequestLog(IOptions<EmulatorOptions> options)
     /// <summary>The last <paramref name="limit"/> requests (of one caller, if given), in arrival order.</summary>
     public IReadOnlyList<LoggedRequest> Recent(string? caller, int limit)
     {
-        lock (gate)
+        lock (_lock)
         {
-            var matching = entries.Where(e => caller is null || e.Caller == caller).ToList();
+            var matching = _entries.Where(e => caller is null || e.Caller == caller).ToList();
             return matching[Math.Max(0, matching.Count - limit)..];
         }
     }
@@ -39,13 +39,13 @@ public sealed class RequestLog(IOptions<EmulatorOptions> options)
     /// <summary>Forgets one caller's entries, or all of them when <paramref name="caller"/> is null.</summary>
     public void Clear(string? caller)
     {
-        lock (gate)
+        lock (_lock)
         {
-            var kept = caller is null ? [] : entries.Where(e => e.Caller != caller).ToList();
-            entries.Clear();
+            var kept = caller is null ? [] : _entries.Where(e => e.Caller != caller).ToList();
+            _entries.Clear();
             foreach (var entry in kept)
             {
-                entries.Enqueue(entry);
+                _entries.Enqueue(entry);
             }
         }
     }

@@ -30,12 +30,12 @@ public sealed class ChatApiClient(HttpClient http)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/chat/stream")
         {
-            Content = JsonContent.Create(new { model, messages }, options: Json),
+            Content = JsonContent.Create(new ChatRequest(model, messages), options: Json),
         };
         if (caller is not null)
         {
             request.Headers.Add("baggage", $"emulator.caller={Uri.EscapeDataString(caller)}");
-            request.Headers.Add("X-Chat-Client", caller); // ChatApi's rate limit counts per page, not for the whole frontend
+            request.Headers.Add(ChatApiHeaders.Client, caller); // ChatApi's rate limit counts per page, not for the whole frontend
         }
 
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
@@ -57,11 +57,11 @@ public sealed class ChatApiClient(HttpClient http)
 
     private static ChatStreamEvent? Parse(SseItem<string> item) => item.EventType switch
     {
-        "start" => JsonSerializer.Deserialize<StartEvent>(item.Data, Json),
-        "attempt" => JsonSerializer.Deserialize<AttemptEvent>(item.Data, Json),
-        "delta" => JsonSerializer.Deserialize<DeltaEvent>(item.Data, Json),
-        "done" => JsonSerializer.Deserialize<DoneEvent>(item.Data, Json),
-        "error" => JsonSerializer.Deserialize<ErrorEvent>(item.Data, Json),
+        ChatStreamEvents.Start => JsonSerializer.Deserialize<StartEvent>(item.Data, Json),
+        ChatStreamEvents.Attempt => JsonSerializer.Deserialize<AttemptEvent>(item.Data, Json),
+        ChatStreamEvents.Delta => JsonSerializer.Deserialize<DeltaEvent>(item.Data, Json),
+        ChatStreamEvents.Done => JsonSerializer.Deserialize<DoneEvent>(item.Data, Json),
+        ChatStreamEvents.Error => JsonSerializer.Deserialize<ErrorEvent>(item.Data, Json),
         _ => null, // Unknown events are ignored, so ChatApi can add some without breaking this page.
     };
 

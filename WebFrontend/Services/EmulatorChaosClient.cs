@@ -29,8 +29,7 @@ public sealed class EmulatorChaosClient(HttpClient http, IConfiguration configur
     /// <summary>Replaces the emulator's profile with the scenario's (named after it) and clears this page's script.</summary>
     public async Task ApplyAsync(ChaosScenario scenario, string caller, CancellationToken cancellationToken = default)
     {
-        var profile = new Dictionary<string, object>(scenario.Profile ?? new Dictionary<string, object>()) { ["name"] = scenario.Name };
-        using (var response = await http.PutAsJsonAsync("/emulator/chaos", profile, Json, cancellationToken))
+        using (var response = await http.PutAsJsonAsync("/emulator/chaos", scenario.ProfileBody(), Json, cancellationToken))
         {
             await EnsureAcceptedAsync(response, cancellationToken);
         }

@@ -4,6 +4,7 @@ using AspireRetry.Bench.Upstream;
 using AspireRetry.ChatApi.Chat;
 using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.AI;
+using AspireRetry.Contracts;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

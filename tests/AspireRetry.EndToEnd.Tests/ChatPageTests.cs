@@ -6,50 +6,16 @@ using Microsoft.Playwright;
 namespace AspireRetry.EndToEnd.Tests;
 
 /// <summary>The chat page in a real browser, against the running Aspire app.</summary>
-public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
+public sealed class ChatPageTests(AspireAppFixture fixture) : ChatPageTest(fixture)
 {
-    private IPage _page = null!;
-    private readonly List<string> _consoleErrors = [];
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    public async ValueTask InitializeAsync()
-    {
-        await fixture.ResetEmulatorAsync();
-        _page = await Browser.NewPageAsync();
-        _page.Console += (_, message) =>
-        {
-            if (message.Type == "error")
-            {
-                _consoleErrors.Add(message.Text);
-            }
-        };
-        var web = fixture.App.GetEndpoint("webfrontend", "http");
-        await _page.GotoAsync(web.ToString());
-        await _page.Locator(".chat[data-interactive=true]").WaitForAsync();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _page.Context.CloseAsync();
-        await fixture.ResetEmulatorAsync();
-    }
-
-    private async Task SendAsync(string text)
-    {
-        await _page.GetByLabel("Message").FillAsync(text);
-        await _page.GetByLabel("Message").PressAsync("Enter");
-    }
-
-    private ILocator LastReply => _page.Locator("article.assistant").Last;
-
     [Fact]
-    public async Task A_message_typed_in_the_page_is_answered_with_a_streamed_reply()
+    public async Task A_message_typed_in_thePage_is_answered_with_a_streamed_reply()
     {
         await SendAsync("What is exponential backoff?");
 
         await Assertions.Expect(LastReply.Locator(".markdown")).ToContainTextAsync("What is exponential backoff?");
         await Assertions.Expect(LastReply.Locator(".meta .attempts")).ToHaveTextAsync("1 attempt");
-        await Assertions.Expect(_page.Locator("article.user")).ToHaveTextAsync("What is exponential backoff?");
+        await Assertions.Expect(Page.Locator("article.user")).ToHaveTextAsync("What is exponential backoff?");
     }
 
     [Fact]
@@ -61,10 +27,10 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
 
         await Assertions.Expect(LastReply.Locator(".status")).ToContainTextAsync("Rate limited (429) - retrying in");
         await Assertions.Expect(LastReply.Locator(".status")).ToContainTextAsync($"(attempt 2 of {AspireAppFixture.MaxRetryAttempts + 1})");
-        await _page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("chat-live-retry.png") });
+        await Page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("chat-live-retry.png") });
         await Assertions.Expect(LastReply.Locator(".meta .attempts")).ToHaveTextAsync("3 attempts", new() { Timeout = 15_000 });
         await Assertions.Expect(LastReply.Locator(".markdown")).ToContainTextAsync("Will this be retried?");
-        await _page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("chat-retried-reply.png") });
+        await Page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("chat-retried-reply.png") });
 
         var stats = await StatsAsync();
         Assert.Equal(3, stats.GetProperty("total").GetInt32());
@@ -78,10 +44,10 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
         // Another caller of the same model meets a 429 with a 2.5 s wait: ChatApi's gate for gpt-4o
         // closes for every caller, so this page's message waits for the reset instead of spending a request.
         const string other = "gate-closer";
-        await fixture.ScriptAsync(other, "429:retry-after-ms=2500", "ok");
-        var closing = fixture.ChatApiFor(other).PostAsJsonAsync("/api/chat",
+        await Fixture.ScriptAsync(other, "429:retry-after-ms=2500", "ok");
+        var closing = Fixture.ChatApiFor(other).PostAsJsonAsync("/api/chat",
             new { model = "gpt-4o", messages = new[] { new { role = "user", content = "I hit the limit first" } } }, Ct);
-        await WaitUntilAsync(async () => (await fixture.Emulator.GetFromJsonAsync<JsonElement[]>($"/emulator/requests?caller={other}", Ct))!.Length == 1);
+        await WaitUntilAsync(async () => (await Fixture.Emulator.GetFromJsonAsync<JsonElement[]>($"/emulator/requests?caller={other}", Ct))!.Length == 1);
 
         await SendAsync("Am I waiting?");
 
@@ -96,17 +62,17 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
     [Fact]
     public async Task Stop_during_a_slow_stream_keeps_the_partial_reply_marked_and_ends_the_upstream_request()
     {
-        var dashboard = await DashboardTelemetry.ConnectAsync(fixture.App, AspireAppFixture.DashboardApiKey, Ct);
+        var dashboard = await DashboardTelemetry.ConnectAsync(Fixture.App, AspireAppFixture.DashboardApiKey, Ct);
         await ChooseScenarioAsync("Slow stream");
 
         // At 3 tokens a second the emulator's answer to this question would take well over 20 s.
         await SendAsync("Please explain, step by step and in detail, why a retry policy needs jitter, timeouts, a budget and a circuit breaker?");
         await Assertions.Expect(LastReply.Locator(".markdown")).ToContainTextAsync("You asked", new() { Timeout = 10_000 });
-        await _page.GetByRole(AriaRole.Button, new() { Name = "Stop" }).ClickAsync();
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Stop" }).ClickAsync();
 
         await Assertions.Expect(LastReply.Locator(".marker")).ToHaveTextAsync("Stopped. The reply above is partial.");
         Assert.DoesNotContain("I am not a real model", await LastReply.Locator(".markdown").InnerTextAsync(), StringComparison.Ordinal);
-        await Assertions.Expect(_page.GetByRole(AriaRole.Button, new() { Name = "Send" })).ToBeVisibleAsync();
+        await Assertions.Expect(Page.GetByRole(AriaRole.Button, new() { Name = "Send" })).ToBeVisibleAsync();
 
         // The upstream request ended with the Stop: its server span is in the dashboard long before the
         // stream could have finished, ChatApi's GenAI span ended too, and nothing was retried.
@@ -149,19 +115,19 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Scripted_outcomes_apply_to_this_pages_next_message_and_bad_entries_are_refused_by_name()
+    public async Task Scripted_outcomes_apply_to_thisPages_next_message_and_bad_entries_are_refused_by_name()
     {
         await OpenChaosPanelAsync();
-        await _page.GetByLabel("Script your next outcomes").FillAsync("503:retry-after-ms=100, ok");
-        await _page.GetByRole(AriaRole.Button, new() { Name = "Queue" }).ClickAsync();
-        await Assertions.Expect(_page.Locator(".chaos .queued")).ToHaveTextAsync("Your next requests will get: 503:retry-after-ms=100, ok");
+        await Page.GetByLabel("Script your next outcomes").FillAsync("503:retry-after-ms=100, ok");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Queue" }).ClickAsync();
+        await Assertions.Expect(Page.Locator(".chaos .queued")).ToHaveTextAsync("Your next requests will get: 503:retry-after-ms=100, ok");
 
         await SendAsync("Scripted?");
         await Assertions.Expect(LastReply.Locator(".meta .attempts")).ToHaveTextAsync("2 attempts", new() { Timeout = 15_000 });
 
-        await _page.GetByLabel("Script your next outcomes").FillAsync("ok, 418");
-        await _page.GetByRole(AriaRole.Button, new() { Name = "Queue" }).ClickAsync();
-        await Assertions.Expect(_page.Locator(".chaos .error[role=alert]")).ToContainTextAsync("outcomes[1]");
+        await Page.GetByLabel("Script your next outcomes").FillAsync("ok, 418");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Queue" }).ClickAsync();
+        await Assertions.Expect(Page.Locator(".chaos .error[role=alert]")).ToContainTextAsync("outcomes[1]");
         AssertNoConsoleErrors();
     }
 
@@ -169,15 +135,15 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
     public async Task View_trace_opens_the_dashboard_trace_of_that_reply()
     {
         // The dashboard wants its login token once per browser; the link then works like for a person.
-        var login = await _page.Context.NewPageAsync();
-        await login.GotoAsync((await Aspire.Hosting.Testing.DistributedApplicationHostingTestingExtensions.GetDashboardUrlAsync(fixture.App, Ct))!.ToString());
+        var login = await Page.Context.NewPageAsync();
+        await login.GotoAsync((await Aspire.Hosting.Testing.DistributedApplicationHostingTestingExtensions.GetDashboardUrlAsync(Fixture.App, Ct))!.ToString());
         await login.CloseAsync();
         await SendAsync("Where is my trace?");
         var link = LastReply.GetByRole(AriaRole.Link, new() { Name = "View trace" });
         await Assertions.Expect(link).ToBeVisibleAsync();
         var traceId = TraceIdOf(await link.GetAttributeAsync("href"));
 
-        var dashboard = await _page.RunAndWaitForPopupAsync(() => link.ClickAsync());
+        var dashboard = await Page.RunAndWaitForPopupAsync(() => link.ClickAsync());
 
         await Assertions.Expect(dashboard).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"/traces/detail/{traceId}$"));
         await Assertions.Expect(dashboard.GetByText("chat gpt-4o").First).ToBeVisibleAsync(new() { Timeout = 15_000 });
@@ -185,16 +151,16 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task At_phone_width_the_page_fits_and_the_composer_stays_usable()
+    public async Task At_phone_width_thePage_fits_and_the_composer_stays_usable()
     {
-        await _page.SetViewportSizeAsync(390, 844);
+        await Page.SetViewportSizeAsync(390, 844);
         await SendAsync("Small screen?");
         await Assertions.Expect(LastReply.Locator(".meta .attempts")).ToHaveTextAsync("1 attempt");
 
-        var overflow = await _page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth > window.innerWidth");
+        var overflow = await Page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth > window.innerWidth");
         Assert.False(overflow, "the page scrolls sideways at 390 px");
-        await Assertions.Expect(_page.GetByLabel("Message")).ToBeInViewportAsync();
-        await _page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("chat-phone.png") });
+        await Assertions.Expect(Page.GetByLabel("Message")).ToBeInViewportAsync();
+        await Page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("chat-phone.png") });
         AssertNoConsoleErrors();
     }
 
@@ -208,19 +174,19 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
         var markdown = LastReply.Locator(".markdown");
         await Assertions.Expect(markdown).ToContainTextAsync("<img src=x onerror=");
         await Assertions.Expect(markdown).ToContainTextAsync("<script>window.__pwned=2</script>");
-        Assert.Equal(0, await _page.Locator("article img, article script").CountAsync());
+        Assert.Equal(0, await Page.Locator("article img, article script").CountAsync());
         var link = markdown.GetByRole(AriaRole.Link, new() { Name = "click me" });
         Assert.DoesNotContain("javascript", await link.GetAttributeAsync("href") ?? "", StringComparison.OrdinalIgnoreCase);
         await link.ClickAsync();
 
-        Assert.True(await _page.EvaluateAsync<bool>("() => window.__pwned === undefined"), "a script from the reply ran");
+        Assert.True(await Page.EvaluateAsync<bool>("() => window.__pwned === undefined"), "a script from the reply ran");
         AssertNoConsoleErrors();
     }
 
     [Fact]
     public async Task The_dashboard_stays_behind_its_login_token()
     {
-        var dashboard = await DashboardTelemetry.ConnectAsync(fixture.App, AspireAppFixture.DashboardApiKey, Ct);
+        var dashboard = await DashboardTelemetry.ConnectAsync(Fixture.App, AspireAppFixture.DashboardApiKey, Ct);
         var stranger = await Browser.NewPageAsync();
 
         await stranger.GotoAsync(new Uri(dashboard.BaseAddress, "/traces").ToString());
@@ -236,17 +202,17 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
     public async Task Shift_Enter_adds_a_line_Enter_sends_and_Escape_stops_without_leaving_the_keyboard()
     {
         await ChooseScenarioAsync("Slow stream");
-        var box = _page.GetByLabel("Message");
+        var box = Page.GetByLabel("Message");
 
         await box.FillAsync("line one");
         await box.PressAsync("Shift+Enter");
         await box.PressSequentiallyAsync("line two");
         await box.PressAsync("Enter");
 
-        var sent = _page.Locator("article.user").Last;
+        var sent = Page.Locator("article.user").Last;
         await Assertions.Expect(sent).ToContainTextAsync("line one");
         await Assertions.Expect(sent).ToContainTextAsync("line two");
-        await Assertions.Expect(_page.Locator("article.user")).ToHaveCountAsync(1);
+        await Assertions.Expect(Page.Locator("article.user")).ToHaveCountAsync(1);
         await Assertions.Expect(LastReply.Locator(".markdown")).ToContainTextAsync("You asked", new() { Timeout = 10_000 });
         await Assertions.Expect(box).ToBeFocusedAsync(); // typing the next message can start while this one streams
 
@@ -257,26 +223,17 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
         AssertNoConsoleErrors();
     }
 
-    private async Task OpenChaosPanelAsync()
-    {
-        var panel = _page.Locator("details.chaos");
-        if (await panel.GetAttributeAsync("open") is null)
-        {
-            await panel.Locator("summary").ClickAsync();
-        }
-    }
-
     private async Task ChooseScenarioAsync(string name)
     {
         await OpenChaosPanelAsync();
-        await _page.GetByLabel("Scenario").SelectOptionAsync(name);
-        await Assertions.Expect(_page.Locator(".chaos summary .current")).ToHaveTextAsync(name);
-        var profile = await fixture.Emulator.GetFromJsonAsync<JsonElement>("/emulator/chaos", Ct);
+        await Page.GetByLabel("Scenario").SelectOptionAsync(name);
+        await Assertions.Expect(Page.Locator(".chaos summary .current")).ToHaveTextAsync(name);
+        var profile = await Fixture.Emulator.GetFromJsonAsync<JsonElement>("/emulator/chaos", Ct);
         Assert.Equal(name, profile.GetProperty("name").GetString());
     }
 
     private async Task<JsonElement> StatsAsync() =>
-        await fixture.Emulator.GetFromJsonAsync<JsonElement>("/emulator/stats", Ct);
+        await Fixture.Emulator.GetFromJsonAsync<JsonElement>("/emulator/stats", Ct);
 
     private static string TraceIdOf(string? href)
     {
@@ -294,6 +251,4 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : IAsyncLifetime
             await Task.Delay(25, Ct);
         }
     }
-
-    private void AssertNoConsoleErrors() => Assert.Empty(_consoleErrors);
 }

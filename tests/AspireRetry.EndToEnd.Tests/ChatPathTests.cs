@@ -2,8 +2,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Net.ServerSentEvents;
 using System.Text.Json;
+using AspireRetry.Contracts;
 using AspireRetry.WebFrontend.Services;
 using Aspire.Hosting.Testing;
+using ChatTurn = AspireRetry.Contracts.ChatMessageDto;
 
 namespace AspireRetry.EndToEnd.Tests;
 

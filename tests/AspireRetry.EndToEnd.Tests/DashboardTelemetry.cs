@@ -36,6 +36,10 @@ public sealed class DashboardTelemetry(HttpClient http)
     public async Task<List<Span>> TraceAsync(string traceId, CancellationToken cancellationToken) =>
         Spans(await http.GetFromJsonAsync<JsonElement>($"/api/telemetry/traces/{traceId}", cancellationToken));
 
+    /// <summary>Every span of one resource the dashboard holds (newest 10,000).</summary>
+    public async Task<List<Span>> SpansAsync(string resource, CancellationToken cancellationToken) =>
+        Spans(await http.GetFromJsonAsync<JsonElement>($"/api/telemetry/spans?resource={resource}&limit=10000", cancellationToken));
+
     /// <summary>Polls (bounded) until the trace satisfies <paramref name="complete"/>: OTLP exports in batches.</summary>
     public async Task<List<Span>> WaitForTraceAsync(string traceId, Func<List<Span>, bool> complete, CancellationToken cancellationToken)
     {

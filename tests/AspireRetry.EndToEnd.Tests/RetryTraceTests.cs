@@ -99,6 +99,8 @@ public sealed class RetryTraceTests(AspireAppFixture fixture)
         }
 
         await Microsoft.Playwright.Assertions.Expect(page.GetByRole(Microsoft.Playwright.AriaRole.Link, new() { Name = "Chat" }).First).ToBeVisibleAsync();
+        // No red "No trusted development certificate" banner: nothing here serves TLS (these machines have no trusted certificate).
+        await Microsoft.Playwright.Assertions.Expect(page.GetByText("development certificate")).ToHaveCountAsync(0);
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("dashboard-resources.png") });
 
         await page.GotoAsync(new Uri(dashboard.BaseAddress, $"/traces/detail/{traceId}").ToString());
@@ -107,6 +109,29 @@ public sealed class RetryTraceTests(AspireAppFixture fixture)
         var attempts = page.GetByText(new System.Text.RegularExpressions.Regex("^HTTP POST \\d{3}$"));
         await Microsoft.Playwright.Assertions.Expect(attempts).ToHaveTextAsync(["HTTP POST 429", "HTTP POST 503", "HTTP POST 200"]);
         await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("dashboard-retry-trace.png"), FullPage = true });
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_genai_view_of_the_chat_span_shows_the_conversation_and_its_tokens()
+    {
+        var dashboard = await DashboardTelemetry.ConnectAsync(fixture.App, AspireAppFixture.DashboardApiKey, Ct);
+        var (traceId, spans) = await RetriedMessageTraceAsync(dashboard);
+        var genAi = Assert.Single(spans, s => s.Name == "chat gpt-4o");
+        var tokens = int.Parse(genAi.Attr("gen_ai.usage.input_tokens")!, CultureInfo.InvariantCulture)
+            + int.Parse(genAi.Attr("gen_ai.usage.output_tokens")!, CultureInfo.InvariantCulture);
+        var page = await Browser.NewPageAsync(1400, 900);
+        await page.GotoAsync((await Aspire.Hosting.Testing.DistributedApplicationHostingTestingExtensions.GetDashboardUrlAsync(fixture.App, Ct))!.ToString());
+
+        await page.GotoAsync(new Uri(dashboard.BaseAddress, $"/traces/detail/{traceId}").ToString());
+        var row = page.GetByRole(Microsoft.Playwright.AriaRole.Row).Filter(new() { HasText = "chat gpt-4o" }).First;
+        await row.GetByTitle("GenAI details").ClickAsync(new() { Timeout = 15_000 }); // the sparkle
+
+        var view = page.Locator("fluent-dialog, [role=dialog]").Filter(new() { HasText = "Input & output" });
+        await Microsoft.Playwright.Assertions.Expect(view.GetByText("Show me the retries").First).ToBeVisibleAsync(); // the user's message (Development)
+        await Microsoft.Playwright.Assertions.Expect(view.GetByText("You asked: \"Show me the retries\"").First).ToBeVisibleAsync(); // the reply
+        await Microsoft.Playwright.Assertions.Expect(view).ToContainTextAsync($"Tokens {tokens}");
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("dashboard-genai-view.png") });
         await page.Context.CloseAsync();
     }
 
@@ -124,13 +149,34 @@ public sealed class RetryTraceTests(AspireAppFixture fixture)
         {
         }
 
+        // And a message sent from the chat page, so webfrontend has spans of a chat to search as well.
+        var chat = await Browser.NewPageAsync();
+        await chat.GotoAsync(Aspire.Hosting.Testing.DistributedApplicationHostingTestingExtensions.GetEndpoint(fixture.App, "webfrontend", "http").ToString());
+        await chat.Locator(".chat[data-interactive=true]").WaitForAsync();
+        await chat.GetByLabel("Message").FillAsync("Is my key safe?");
+        await chat.GetByLabel("Message").PressAsync("Enter");
+        await Microsoft.Playwright.Assertions.Expect(chat.Locator("article.assistant .meta .attempts")).ToHaveTextAsync("1 attempt", new() { Timeout = 15_000 });
+        await chat.Context.CloseAsync();
+        await WaitUntilAsync(async () => (await dashboard.SpansAsync("webfrontend", Ct)).Any(s => s.Name.StartsWith("Chat message", StringComparison.Ordinal)));
+
         foreach (var resource in (string[])["chatapi", "openai-emulator", "webfrontend"])
         {
             var spans = await dashboard.RawAsync($"/api/telemetry/spans?resource={resource}&limit=10000", Ct);
             var logs = await dashboard.RawAsync($"/api/telemetry/logs?resource={resource}&limit=10000", Ct);
-            Assert.True(spans.Length > 100 || resource == "webfrontend", $"expected spans from {resource}");
+            Assert.True(spans.Length > 100, $"expected spans from {resource}");
+            Assert.True(logs.Length > 100, $"expected logs from {resource}");
             Assert.DoesNotContain(key, spans, StringComparison.Ordinal);
             Assert.DoesNotContain(key, logs, StringComparison.Ordinal);
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 30 s");
+            await Task.Delay(250, Ct);
         }
     }
 }

@@ -1,11 +1,16 @@
 using System.Net;
+using System.Net.ServerSentEvents;
 using System.Text;
+using System.Text.Json;
+using AspireRetry.Contracts;
 
 namespace AspireRetry.ChatApi.Tests;
 
 /// <summary>
 /// A bounded, seeded generator of malformed and hostile bodies for ChatApi and the emulator: none may
-/// get a 5xx, and none may hang. The seed is fixed, so a failure repeats; FUZZ_CASES raises the count.
+/// get a 5xx, and none may hang. A chat stream answers 200 before it knows how the call ends, so its
+/// ending is read too: <c>done</c>, or an <c>error</c> event with a 4xx status, never a 5xx one and never
+/// nothing. The seed is fixed, so a failure repeats; FUZZ_CASES raises the count.
 /// </summary>
 public sealed class FuzzTests(ChatApiFixture fixture)
 {
@@ -41,11 +46,21 @@ public sealed class FuzzTests(ChatApiFixture fixture)
             using var content = new ByteArrayContent(body);
             content.Headers.ContentType = new("application/json");
             HttpStatusCode status;
+            SseItem<string>? ending = null;
+            bool isChatStream;
             try
             {
                 using var response = await client.PostAsync(path, content, timeout.Token);
                 status = response.StatusCode;
-                await response.Content.ReadAsByteArrayAsync(timeout.Token); // a stream must end too
+                isChatStream = path == "/api/chat/stream" && response.Content.Headers.ContentType?.MediaType == "text/event-stream";
+                if (isChatStream)
+                {
+                    ending = await LastEventAsync(response, timeout.Token);
+                }
+                else
+                {
+                    await response.Content.ReadAsByteArrayAsync(timeout.Token); // a body must end too
+                }
             }
             catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
             {
@@ -54,8 +69,29 @@ public sealed class FuzzTests(ChatApiFixture fixture)
             }
 
             Assert.True((int)status < 500, $"{path} case {i} ({kind}) got {(int)status}: {Preview(body)}");
+            if (isChatStream)
+            {
+                Assert.True(ending is { EventType: ChatStreamEvents.Done } || ErrorStatus(ending) is >= 400 and < 500,
+                    $"{path} case {i} ({kind}) ended with {(ending is { } e ? $"{e.EventType}: {e.Data}" : "no event")}: {Preview(body)}");
+            }
         }
     }
+
+    /// <summary>The stream's last event, read to the end of the stream.</summary>
+    private static async Task<SseItem<string>?> LastEventAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+        SseItem<string>? last = null;
+        await foreach (var item in SseParser.Create(body).EnumerateAsync(cancellationToken))
+        {
+            last = item;
+        }
+
+        return last;
+    }
+
+    private static int? ErrorStatus(SseItem<string>? item) =>
+        item is { EventType: ChatStreamEvents.Error } error ? JsonSerializer.Deserialize<ErrorEvent>(error.Data, JsonSerializerOptions.Web)?.Status : null;
 
     private static string Preview(byte[] body) => Encoding.UTF8.GetString(body, 0, Math.Min(body.Length, 300));
 

@@ -51,7 +51,7 @@ public sealed class RateLimitGateIntegrationTests(ChatApiFixture fixture)
         Assert.True(attempts.Count >= 2, string.Join("\n", events.Select(e => $"{e.Type} {e.Data}")));
         var wait = attempts[0];
         Assert.Equal(1, wait.GetProperty("number").GetInt32());
-        Assert.Equal("rate_limit_wait", wait.GetProperty("outcome").GetString());
+        Assert.Equal(AspireRetry.Contracts.AttemptEvent.RateLimitWait, wait.GetProperty("outcome").GetString()); // what the chat page reads
         Assert.Equal(JsonValueKind.Null, wait.GetProperty("statusCode").ValueKind);
         Assert.Equal("waiting for rate limit", wait.GetProperty("reason").GetString());
         Assert.InRange(wait.GetProperty("delayMs").GetInt64(), 1, 610);

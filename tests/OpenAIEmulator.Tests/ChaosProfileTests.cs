@@ -1,5 +1,8 @@
+using System.Globalization;
 using System.Net;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using AspireRetry.Contracts;
 using static AspireRetry.OpenAIEmulator.Tests.EmulatorFixture;
 
 namespace AspireRetry.OpenAIEmulator.Tests;
@@ -31,6 +34,31 @@ public sealed class ChaosProfileTests(EmulatorFixture emulator) : IClassFixture<
         Assert.Equal(0, profile["serverError500"]!.GetValue<double>());
         Assert.Equal(1000, profile["retryAfterMs"]!.GetValue<int>());
         Assert.False(profile["rateLimiter"]!["enabled"]!.GetValue<bool>());
+    }
+
+    /// <summary>
+    /// The chaos scenarios of the chat page and the dashboard's buttons (Contracts) spell the emulator's
+    /// profile fields and script outcomes as strings: each must be one this emulator takes as meant.
+    /// </summary>
+    [Fact]
+    public async Task Every_shared_chaos_scenario_is_a_profile_and_script_the_emulator_accepts()
+    {
+        foreach (var scenario in ChaosScenario.All)
+        {
+            await emulator.PutProfileAsync(JsonSerializer.Serialize(scenario.ProfileBody()));
+
+            var profile = await emulator.GetJsonAsync("emulator/chaos");
+            Assert.Equal(scenario.Name, profile["name"]!.GetValue<string>());
+            foreach (var (field, value) in scenario.Profile ?? new Dictionary<string, object>())
+            {
+                Assert.Equal(Convert.ToDouble(value, CultureInfo.InvariantCulture), profile[field]!.GetValue<double>());
+            }
+
+            if (scenario.PerMessage is { } outcomes)
+            {
+                await emulator.ScriptAsync(NewCaller("scenario"), [.. outcomes]);
+            }
+        }
     }
 
     [Fact]

@@ -20,11 +20,11 @@ public class EmulatorFixture : IAsyncLifetime
 {
     public const string ApiKey = "test-key";
 
-    private WebApplication? app;
+    private WebApplication? _app;
 
     public Uri BaseAddress { get; private set; } = null!;
 
-    public WebApplication App => app ?? throw new InvalidOperationException("Not started.");
+    public WebApplication App => _app ?? throw new InvalidOperationException("Not started.");
 
     /// <summary>A client with the right key and no caller: for the operator endpoints.</summary>
     public HttpClient Http { get; private set; } = null!;
@@ -42,19 +42,19 @@ public class EmulatorFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        app = EmulatorApp.Create([.. DefaultArguments, .. Arguments], Configure);
-        await app.StartAsync(TestContext.Current.CancellationToken);
-        BaseAddress = app.GetBaseAddress();
+        _app = EmulatorApp.Create([.. DefaultArguments, .. Arguments], Configure);
+        await _app.StartAsync(TestContext.Current.CancellationToken);
+        BaseAddress = _app.GetBaseAddress();
         Http = CreateClient(caller: null);
     }
 
     public async ValueTask DisposeAsync()
     {
         Http?.Dispose();
-        if (app is not null)
+        if (_app is not null)
         {
-            await app.StopAsync(CancellationToken.None);
-            await app.DisposeAsync();
+            await _app.StopAsync(CancellationToken.None);
+            await _app.DisposeAsync();
         }
 
         GC.SuppressFinalize(this);

@@ -7,8 +7,8 @@ namespace AspireRetry.OpenAIEmulator.Tests;
 /// <summary>The server span of every /v1 request says which fault it met and for whom.</summary>
 public sealed class TelemetryTests(EmulatorFixture emulator) : IClassFixture<EmulatorFixture>, IDisposable
 {
-    private readonly ConcurrentQueue<Activity> spans = new();
-    private ActivityListener? listener;
+    private readonly ConcurrentQueue<Activity> _spans = new();
+    private ActivityListener? _listener;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -42,19 +42,19 @@ public sealed class TelemetryTests(EmulatorFixture emulator) : IClassFixture<Emu
         Assert.Equal(["invalid_request", "model_not_found"], Mine(caller).Select(s => s.GetTagItem("emulator.fault") as string));
     }
 
-    public void Dispose() => listener?.Dispose();
+    public void Dispose() => _listener?.Dispose();
 
     private void Listen()
     {
-        listener = new ActivityListener
+        _listener = new ActivityListener
         {
             ShouldListenTo = source => source.Name == "Microsoft.AspNetCore",
             Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Enqueue,
+            ActivityStopped = _spans.Enqueue,
         };
-        ActivitySource.AddActivityListener(listener);
+        ActivitySource.AddActivityListener(_listener);
     }
 
     private List<Activity> Mine(string caller) =>
-        [.. spans.Where(s => s.GetTagItem("emulator.caller") as string == caller).OrderBy(s => s.StartTimeUtc)];
+        [.. _spans.Where(s => s.GetTagItem("emulator.caller") as string == caller).OrderBy(s => s.StartTimeUtc)];
 }

@@ -1,12 +1,19 @@
 using System.Diagnostics;
 using AspireRetry.WebFrontend.Services;
+using Microsoft.AspNetCore.Components;
 
 namespace AspireRetry.WebFrontend.Components.Pages;
 
-/// <summary>One bubble of the conversation, user or assistant, as the page shows it.</summary>
+/// <summary>
+/// One bubble of the conversation, user or assistant, as the page shows it. Whoever changes it calls
+/// <see cref="NotifyChanged"/>: only this entry's view re-renders, so the cost of a streamed delta does
+/// not grow with the conversation.
+/// </summary>
 public sealed class ChatEntry(string role, string text = "")
 {
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private string? _renderedText;
+    private MarkupString _html;
 
     public string Role { get; } = role;
     public string Text { get; set; } = text;
@@ -21,7 +28,7 @@ public sealed class ChatEntry(string role, string text = "")
     public string? TraceId { get; set; }
     public UsageInfo? Usage { get; set; }
     public long WaitedMs { get; set; }
-    public TimeSpan? Latency { get; private set; }
+    public TimeSpan? Latency { get; set; }
 
     /// <summary>The live status line while waiting, e.g. "Rate limited (429): retrying in 1.2 s (attempt 2 of 5)".</summary>
     public string? Status { get; set; }
@@ -38,11 +45,44 @@ public sealed class ChatEntry(string role, string text = "")
     public ErrorEvent? Error { get; set; }
     public bool Stopped { get; set; }
 
+    /// <summary>The page went away (reload, closed tab, lost circuit) while this reply was streaming.</summary>
+    public bool Interrupted { get; set; }
+
+    /// <summary>A reply that is whole: part of the history the model sees with the next message.</summary>
+    public bool IsComplete => !InProgress && Error is null && !Stopped && !Interrupted && Text.Length > 0;
+
+    /// <summary>Bumped by every <see cref="NotifyChanged"/>: a view re-renders only when it moved.</summary>
+    public int Version { get; private set; }
+
+    /// <summary>Raised by <see cref="NotifyChanged"/>, on the caller's thread.</summary>
+    public event Action? Changed;
+
+    public void NotifyChanged()
+    {
+        Version++;
+        Changed?.Invoke();
+    }
+
+    /// <summary>The reply as HTML, parsed again only when the text changed (once for a finished reply).</summary>
+    public MarkupString Html
+    {
+        get
+        {
+            if (!ReferenceEquals(_renderedText, Text))
+            {
+                _html = Markdown.ToHtml(Text);
+                _renderedText = Text;
+            }
+
+            return _html;
+        }
+    }
+
     public void Finish()
     {
         InProgress = false;
         Status = null;
         RetryAt = null;
-        Latency = _clock.Elapsed;
+        Latency ??= _clock.Elapsed;
     }
 }

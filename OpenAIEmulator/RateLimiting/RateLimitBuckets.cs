@@ -22,20 +22,20 @@ public sealed record RateLimitResult(bool Admitted, RateLimitSnapshot Snapshot, 
 /// A request costs one request and its prompt plus completion tokens; it is admitted only when
 /// both buckets hold enough, and then takes from both. Changing the settings starts full buckets.
 /// </summary>
-public sealed class RateLimiter(TimeProvider time)
+public sealed class RateLimitBuckets(TimeProvider time)
 {
-    private readonly Lock gate = new();
-    private readonly Dictionary<(string Caller, string Model), (TokenBucket Requests, TokenBucket Tokens)> buckets = [];
-    private RateLimiterSettings? current;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<(string Caller, string Model), (TokenBucket Requests, TokenBucket Tokens)> _buckets = [];
+    private RateLimitBucketSettings? _current;
 
-    public RateLimitResult TryAcquire(string? caller, string model, int tokens, RateLimiterSettings settings)
+    public RateLimitResult TryAcquire(string? caller, string model, int tokens, RateLimitBucketSettings settings)
     {
         if (!settings.Enabled)
         {
             return new RateLimitResult(true, Unlimited(settings, tokens), TimeSpan.Zero, null, tokens);
         }
 
-        lock (gate)
+        lock (_lock)
         {
             var (requestBucket, tokenBucket) = BucketsFor(caller, model, settings);
             var waitForRequest = requestBucket.TimeUntil(1);
@@ -53,33 +53,33 @@ public sealed class RateLimiter(TimeProvider time)
     }
 
     /// <summary>The headers for a request that bypasses the buckets (a scripted outcome): nothing is taken.</summary>
-    public RateLimitSnapshot Peek(string? caller, string model, int tokens, RateLimiterSettings settings)
+    public RateLimitSnapshot Peek(string? caller, string model, int tokens, RateLimitBucketSettings settings)
     {
         if (!settings.Enabled)
         {
             return Unlimited(settings, tokens);
         }
 
-        lock (gate)
+        lock (_lock)
         {
             var (requestBucket, tokenBucket) = BucketsFor(caller, model, settings);
             return Snapshot(requestBucket, tokenBucket);
         }
     }
 
-    private (TokenBucket Requests, TokenBucket Tokens) BucketsFor(string? caller, string model, RateLimiterSettings settings)
+    private (TokenBucket Requests, TokenBucket Tokens) BucketsFor(string? caller, string model, RateLimitBucketSettings settings)
     {
-        if (!settings.Equals(current))
+        if (!settings.Equals(_current))
         {
-            buckets.Clear();
-            current = settings;
+            _buckets.Clear();
+            _current = settings;
         }
 
         var key = (caller ?? "", model);
-        if (!buckets.TryGetValue(key, out var pair))
+        if (!_buckets.TryGetValue(key, out var pair))
         {
             var window = TimeSpan.FromMilliseconds(settings.WindowMs);
-            buckets[key] = pair = (new TokenBucket(settings.RequestsPerWindow, window, time), new TokenBucket(settings.TokensPerWindow, window, time));
+            _buckets[key] = pair = (new TokenBucket(settings.RequestsPerWindow, window, time), new TokenBucket(settings.TokensPerWindow, window, time));
         }
 
         pair.Requests.Refill();
@@ -92,7 +92,7 @@ public sealed class RateLimiter(TimeProvider time)
         tokens.Capacity, tokens.Remaining, tokens.TimeUntilFull);
 
     // With rate limiting off, report what a full bucket would after this one request.
-    private static RateLimitSnapshot Unlimited(RateLimiterSettings settings, int tokens)
+    private static RateLimitSnapshot Unlimited(RateLimitBucketSettings settings, int tokens)
     {
         var window = (double)settings.WindowMs;
         var spent = Math.Min(tokens, settings.TokensPerWindow);

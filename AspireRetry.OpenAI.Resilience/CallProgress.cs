@@ -4,10 +4,11 @@ namespace AspireRetry.OpenAI.Resilience;
 /// One report of a call's progress. For an attempt that failed and is followed by another, it comes once
 /// the retry is scheduled, with <see cref="Reason"/> and the <see cref="Delay"/> before the next attempt.
 /// A wait at the shared rate-limit gate is reported too, before the attempt that waits, with
-/// <see cref="Outcome"/> = <see cref="RetryTelemetryConstants.Outcomes.RateLimitWait"/>.
+/// <see cref="Outcome"/> = <see cref="RetryTelemetryConstants.Outcomes.RateLimitWait"/>, and so is a wait for a
+/// down upstream to recover, with <see cref="Outcome"/> = <see cref="RetryTelemetryConstants.Outcomes.RecoveryWait"/>.
 /// </summary>
 /// <param name="Number">The attempt's number within the call, across models (1, 2, ...).</param>
-/// <param name="Outcome">"ok", the HTTP status ("429", "503"), a failure ("attempt timeout", "connection reset") or "rate_limit_wait".</param>
+/// <param name="Outcome">"ok", the HTTP status ("429", "503"), a failure ("attempt timeout", "connection reset"), "rate_limit_wait" or "recovery_wait".</param>
 /// <param name="StatusCode">The upstream's HTTP status, when it answered.</param>
 /// <param name="Reason">Why another attempt follows ("429 rate_limit_exceeded"), when one does.</param>
 /// <param name="Delay">The wait before the next attempt, when one follows; null on the last attempt.</param>
@@ -115,6 +116,18 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
     internal void RateLimitWait(TimeSpan wait) =>
         onAttempt?.Invoke(new AttemptReport(Attempts + 1, RetryTelemetryConstants.Outcomes.RateLimitWait, null,
             RetryTelemetryConstants.Outcomes.RateLimitWaitReason, TimeSpan.FromMilliseconds(Math.Ceiling(wait.TotalMilliseconds))));
+
+    /// <summary>
+    /// Written by the recovery strategy only: the upstream is down and the next attempt waits for its next
+    /// check, <paramref name="nextCheck"/> from now (zero: a check is under way). A failed attempt not yet
+    /// announced (the check that failed) is announced first, with no delay: no retry of its own follows it.
+    /// </summary>
+    internal void RecoveryWait(TimeSpan nextCheck)
+    {
+        Complete();
+        onAttempt?.Invoke(new AttemptReport(Attempts + 1, RetryTelemetryConstants.Outcomes.RecoveryWait, null,
+            RetryTelemetryConstants.Outcomes.RecoveryWaitReason, TimeSpan.FromMilliseconds(Math.Ceiling(nextCheck.TotalMilliseconds))));
+    }
 
     /// <summary>Written by the retry strategy's decision only (ShouldRetryAsync); the gate's rejection travels as its exception.</summary>
     internal void Stopped(string reason, TimeSpan? retryAfter)

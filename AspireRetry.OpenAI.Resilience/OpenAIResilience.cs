@@ -14,7 +14,7 @@ namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
 /// The one retry layer: the resilience pipeline of the "openai" HttpClient, built on
-/// Microsoft.Extensions.Http.Resilience. Outer to inner: total timeout, retry, circuit breaker, the
+/// Microsoft.Extensions.Http.Resilience. Outer to inner: total timeout, retry, the wait for recovery, circuit breaker, the
 /// shared rate-limit gate (when <c>RateLimit:Enabled</c>), attempt timeout, then
 /// <see cref="AttemptHandler"/> once per attempt.
 /// </summary>
@@ -48,6 +48,7 @@ public static class OpenAIResilience
                 ? services.GetRequiredService<UpstreamLimitsRegistry>().For(upstream, model, options.RateLimit)
                 : null;
             var breaker = new CircuitBreakerStateProvider();
+            var recovery = new RecoveryGate(options.CircuitBreaker, time);
 
             // The gate strategy is built by Polly (so it gets its telemetry) when the pipeline is built, before
             // any call: the retry's budget check asks it then.
@@ -68,7 +69,9 @@ public static class OpenAIResilience
                     },
                 })
                 .AddRetry(RetryOptions(options, time, trySpendRetry))
-                .AddCircuitBreaker(BreakerOptions(options, breaker));
+                // Outside the breaker: a call that meets it open waits there for the upstream to recover.
+                .AddStrategy(strategy => new RecoveryGateStrategy(strategy.Telemetry, recovery, options, time, model), new RecoveryGateStrategyOptions())
+                .AddCircuitBreaker(BreakerOptions(options, breaker, recovery));
             if (limits is not null)
             {
                 // Inside the breaker (an open breaker fails fast without queueing at the gate) and outside
@@ -123,25 +126,29 @@ public static class OpenAIResilience
         },
     };
 
-    private static HttpCircuitBreakerStrategyOptions BreakerOptions(ResilienceOptions options, CircuitBreakerStateProvider breaker) => new()
+    /// <summary>
+    /// The breaker tells <paramref name="recovery"/> when the failure ratio says the upstream is down; the recovery
+    /// gate holds the calls, times the checks (short first, growing to <c>BreakDuration</c>) and releases them.
+    /// </summary>
+    internal static HttpCircuitBreakerStrategyOptions BreakerOptions(ResilienceOptions options, CircuitBreakerStateProvider breaker, RecoveryGate recovery) => new()
     {
         StateProvider = breaker,
         FailureRatio = options.CircuitBreaker.FailureRatio,
         MinimumThroughput = options.CircuitBreaker.MinimumThroughput,
         SamplingDuration = options.CircuitBreaker.SamplingDuration,
+
+        // The recovery gate times the checks and lets nothing else through meanwhile: the breaker's own break need
+        // only be over by the first check. BreakDuration bounds a check that hangs.
         BreakDuration = options.CircuitBreaker.BreakDuration,
+        BreakDurationGenerator = _ => ValueTask.FromResult(RecoveryGateStrategy.BreakerPause),
 
         // "Down" is 5xx, timeouts and broken connections. A 429 means the upstream is up and busy: the
         // retry strategy waits it out, and opening the breaker for it would turn a pause into an outage.
-        ShouldHandle = args => ValueTask.FromResult(
-            args.Outcome.Exception is { } ex ? UpstreamOutcome.IsTransientException(ex)
-            : args.Outcome.Result is { } r && r.StatusCode != HttpStatusCode.TooManyRequests && UpstreamOutcome.IsTransientStatus(r.StatusCode)),
-        OnOpened = args =>
+        ShouldHandle = args => ValueTask.FromResult(RecoveryGateStrategy.CountsAsDown(args.Outcome)),
+        OnOpened = _ =>
         {
-            Activity.Current?.AddEvent(new ActivityEvent(Events.CircuitOpened, tags: new ActivityTagsCollection
-            {
-                [Tags.BreakMs] = (long)args.BreakDuration.TotalMilliseconds,
-            }));
+            recovery.BreakerOpened();
+            Activity.Current?.AddEvent(new ActivityEvent(Events.CircuitOpened));
             return ValueTask.CompletedTask;
         },
         OnClosed = _ =>

@@ -108,7 +108,9 @@ public sealed class CircuitBreakerOptions
     public double FailureRatio { get; set; } = 0.5;
 
     /// <summary>
-    /// Attempts needed in the window before the ratio counts: four messages' worth. With 8, an upstream
+    /// Attempts needed in the window before the ratio counts: four messages' worth. A quarter of it (5) failing in a
+    /// row, with no success between, also means down: the ratio alone needs as many failures as there were successes
+    /// in the window, so a busy app would notice an outage late. With 8, an upstream
     /// failing 30% of the time opened it by chance about one time in five (the benchmark measured it);
     /// with 20, under one in twenty, while a real outage still opens it within four messages.
     /// </summary>
@@ -118,7 +120,19 @@ public sealed class CircuitBreakerOptions
     /// <summary>Window over which failures are counted; must be at least twice <c>AttemptTimeout</c> so slow attempts are seen.</summary>
     public TimeSpan SamplingDuration { get; set; } = TimeSpan.FromMinutes(4);
 
-    /// <summary>How long calls fail fast before one probe is let through (Polly's minimum is 500 ms).</summary>
+    /// <summary>
+    /// The longest interval between two checks of a down upstream (at least 500 ms, Polly's minimum). The first check
+    /// comes after a quarter of it and each failed one doubles the wait: 0.5 s, 1 s, then every 2 s. A call waits at
+    /// most this long after the upstream is back, and a down upstream sees one request per 2 s, which is no load.
+    /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.500", ResilienceOptions.Forever)]
-    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(15);
+    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// How long one call may wait for a down upstream to recover before it fails with 503 and the time to the next
+    /// check as Retry-After (0: fail at once). 60 s, as <c>MaxServerDelay</c>: the longest this layer holds a call
+    /// for a wait it did not choose; a person watching the countdown can stop sooner.
+    /// </summary>
+    [Range(typeof(TimeSpan), ResilienceOptions.Zero, ResilienceOptions.Forever)]
+    public TimeSpan MaxRecoveryWait { get; set; } = TimeSpan.FromSeconds(60);
 }

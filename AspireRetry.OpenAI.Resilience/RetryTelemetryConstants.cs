@@ -25,6 +25,9 @@ public static class RetryTelemetryConstants
 
         /// <summary>The shared rate-limit gate (and the retry budget's decisions).</summary>
         public const string RateLimitGate = "rate-limit-gate";
+
+        /// <summary>Waiting for a down upstream to recover (between the retry and the circuit breaker).</summary>
+        public const string RecoveryGate = "recovery-gate";
     }
 
     /// <summary>Attributes of each attempt's HTTP client span.</summary>
@@ -52,7 +55,7 @@ public static class RetryTelemetryConstants
         /// <summary>A server wait does not fit the budget, so the call stops: <see cref="Tags.ServerDelayMs"/>, <see cref="Tags.BudgetLeftMs"/>.</summary>
         public const string ServerWaitBeyondBudget = "retry.budget_exceeded";
 
-        /// <summary>The circuit breaker opened: <see cref="Tags.BreakMs"/>.</summary>
+        /// <summary>The circuit breaker opened: its failure ratio says the upstream is down (calls now wait for <see cref="RecoveryWait"/>).</summary>
         public const string CircuitOpened = "circuit_breaker.opened";
 
         /// <summary>The circuit breaker closed again.</summary>
@@ -60,6 +63,12 @@ public static class RetryTelemetryConstants
 
         /// <summary>The circuit breaker lets one probe through.</summary>
         public const string CircuitHalfOpened = "circuit_breaker.half_opened";
+
+        /// <summary>A call met the open breaker and waits for the upstream's next check: <see cref="Tags.NextCheckMs"/>, <see cref="Tags.RecoveryWaitedMs"/>.</summary>
+        public const string RecoveryWait = "circuit_breaker.recovery_wait";
+
+        /// <summary>The next check is further away than the call may wait, so it fails at once: <see cref="Tags.NextCheckMs"/>, <see cref="Tags.BudgetLeftMs"/>.</summary>
+        public const string RecoveryRejected = "circuit_breaker.recovery_rejected";
 
         /// <summary>An attempt waits at the shared gate: <see cref="Tags.GateWaitMs"/>, <see cref="Tags.GateReason"/>, <see cref="Tags.Gate"/>.</summary>
         public const string GateWait = "rate_limit.gate_wait";
@@ -92,8 +101,11 @@ public static class RetryTelemetryConstants
         /// <summary>What was left of the total budget, in milliseconds.</summary>
         public const string BudgetLeftMs = "retry.budget_left_ms";
 
-        /// <summary>How long the breaker stays open, in milliseconds.</summary>
-        public const string BreakMs = "circuit_breaker.break_ms";
+        /// <summary>Time until the breaker checks the down upstream again, in milliseconds (0: a check is under way).</summary>
+        public const string NextCheckMs = "circuit_breaker.next_check_ms";
+
+        /// <summary>How long the call has waited for the upstream to recover so far, in milliseconds.</summary>
+        public const string RecoveryWaitedMs = "circuit_breaker.waited_ms";
 
         /// <summary>The breaker's state (Closed, Open, HalfOpen, Isolated).</summary>
         public const string BreakerState = "circuit_breaker.state";
@@ -153,6 +165,12 @@ public static class RetryTelemetryConstants
 
         /// <summary>The retry budget refused a retry.</summary>
         public const string BudgetExhausted = "OnRetryBudgetExhausted";
+
+        /// <summary>A call met the open breaker and waits for the upstream to recover.</summary>
+        public const string RecoveryWait = "OnRecoveryWait";
+
+        /// <summary>The upstream's next check is beyond the call's budget: it fails at once.</summary>
+        public const string RecoveryRejected = "OnRecoveryWaitRejected";
     }
 
     /// <summary>Outcomes in <see cref="AttemptReport.Outcome"/> besides an HTTP status or a failure's description.</summary>
@@ -166,5 +184,11 @@ public static class RetryTelemetryConstants
 
         /// <summary>The reason of a <see cref="RateLimitWait"/> report.</summary>
         public const string RateLimitWaitReason = "waiting for rate limit";
+
+        /// <summary>Not an attempt: the upstream is down and the call waits for its next check (<see cref="AttemptReport.Delay"/>; zero while a check is under way).</summary>
+        public const string RecoveryWait = "recovery_wait";
+
+        /// <summary>The reason of a <see cref="RecoveryWait"/> report.</summary>
+        public const string RecoveryWaitReason = "waiting for the upstream to recover";
     }
 }

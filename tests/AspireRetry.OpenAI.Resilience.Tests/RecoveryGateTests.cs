@@ -1,0 +1,200 @@
+using System.Net;
+using Microsoft.Extensions.Time.Testing;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Telemetry;
+using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
+
+namespace AspireRetry.OpenAI.Resilience.Tests;
+
+/// <summary>
+/// Waiting for a down upstream, on a fake clock: the recovery strategy in front of the library's own breaker
+/// options, with an upstream that is down or up as the test says.
+/// </summary>
+public sealed class RecoveryGateTests
+{
+    private static readonly TimeSpan Longest = TimeSpan.FromSeconds(8);
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 29, 12, 0, 0, TimeSpan.Zero));
+    private readonly ResilienceOptions _options = new()
+    {
+        CircuitBreaker = { BreakDuration = Longest, MinimumThroughput = 2, FailureRatio = 0.5 },
+    };
+
+    private readonly List<string> _pollyEvents = [];
+    private volatile bool _down = true;
+    private int _sent;
+
+    private ResiliencePipeline<HttpResponseMessage> Pipeline()
+    {
+        // No jitter here, so the schedule is exact: 2 s, 4 s, 8 s, 8 s...
+        var gate = new RecoveryGate(_options.CircuitBreaker, _time, jitter: () => 0);
+        return new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time }
+            .AddStrategy(context => new RecoveryGateStrategy(context.Telemetry, gate, _options, _time, "gpt-4o"), new RecoveryGateStrategyOptions())
+            .AddCircuitBreaker(OpenAIResilience.BreakerOptions(_options, new CircuitBreakerStateProvider(), gate))
+            .ConfigureTelemetry(new TelemetryOptions { TelemetryListeners = { new Recorder(_pollyEvents) } })
+            .Build();
+    }
+
+    private ValueTask<HttpResponseMessage> Send(CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _sent);
+        return ValueTask.FromResult(new HttpResponseMessage(_down ? HttpStatusCode.ServiceUnavailable : HttpStatusCode.OK));
+    }
+
+    private int Sent => Volatile.Read(ref _sent);
+
+    private int Reported(string name)
+    {
+        lock (_pollyEvents)
+        {
+            return _pollyEvents.Count(e => e == name);
+        }
+    }
+
+    /// <summary>Two failures open the breaker (MinimumThroughput 2); the upstream has then seen two requests.</summary>
+    private static async Task OpenAsync(ResiliencePipeline<HttpResponseMessage> pipeline, Func<CancellationToken, ValueTask<HttpResponseMessage>> send)
+    {
+        for (var i = 0; i < 2; i++)
+        {
+            using var failed = await pipeline.ExecuteAsync(send, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, failed.StatusCode);
+        }
+    }
+
+    private static async Task Until(Func<bool> condition, string what)
+    {
+        // Bounded poll for the waiting calls to react; the fake clock does not move on its own.
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"not within 5 s: {what}");
+            await Task.Delay(5, TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 0.0, 2000)]
+    [InlineData(1, 0.0, 4000)]
+    [InlineData(2, 0.0, 8000)]
+    [InlineData(7, 0.0, 8000)]
+    [InlineData(0, 1.0, 1600)]
+    [InlineData(3, 0.5, 7200)]
+    public void Checks_come_at_a_growing_interval_up_to_the_break_duration(int failedChecks, double jitter, double expectedMs) =>
+        Assert.Equal(expectedMs, RecoveryGate.Interval(failedChecks, Longest, jitter).TotalMilliseconds, precision: 6);
+
+    [Fact]
+    public async Task Calls_that_meet_a_down_upstream_wait_one_check_per_interval_and_all_go_when_a_check_succeeds()
+    {
+        var pipeline = Pipeline();
+        await OpenAsync(pipeline, Send);
+
+        var calls = Enumerable.Range(0, 5).Select(_ => pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken).AsTask()).ToList();
+        await Until(() => Reported(PollyEvents.RecoveryWait) >= 5, "every call waits");
+        Assert.Equal(2, Sent);
+
+        // 2 s: one check, which fails; the next is 4 s later. Nothing else reaches the upstream.
+        _time.Advance(TimeSpan.FromMilliseconds(1999));
+        Assert.Equal(2, Sent);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        await Until(() => Sent == 3, "the first check");
+        _time.Advance(TimeSpan.FromMilliseconds(3999));
+        Assert.Equal(3, Sent);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        await Until(() => Sent == 4, "the second check, 4 s after the first");
+        Assert.All(calls, c => Assert.False(c.IsCompleted));
+
+        // Back up: the third check (8 s later, the longest interval) succeeds and releases every waiting call at once.
+        _down = false;
+        _time.Advance(TimeSpan.FromSeconds(8));
+        var responses = await Task.WhenAll(calls).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal(4 + 5, Sent); // the checks, then one request per call (the successful check was one of them)
+        Assert.Equal(0, Reported(PollyEvents.RecoveryRejected));
+    }
+
+    [Fact]
+    public async Task Failures_in_a_row_take_the_upstream_down_however_many_calls_succeeded_before()
+    {
+        // The shipped MinimumThroughput (20): its ratio would need 100 failures after 100 successes; 5 in a row are enough.
+        _options.CircuitBreaker.MinimumThroughput = new CircuitBreakerOptions().MinimumThroughput;
+        var pipeline = Pipeline();
+        _down = false;
+        for (var i = 0; i < 100; i++)
+        {
+            using var ok = await pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken);
+        }
+
+        // Four failures, a success between, four more: flaky, not down.
+        _down = true;
+        for (var i = 0; i < 9; i++)
+        {
+            _down = i != 4;
+            using var response = await pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(0, Reported(PollyEvents.RecoveryWait));
+        using var fifth = await pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, fifth.StatusCode);
+
+        var waiting = pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken).AsTask();
+        await Until(() => Reported(PollyEvents.RecoveryWait) == 1, "the next call waits");
+        Assert.Equal(110, Sent);
+        _down = false;
+        _time.Advance(TimeSpan.FromSeconds(2));
+        using var recovered = await waiting.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, recovered.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_call_whose_budget_cannot_cover_the_next_check_fails_at_once_with_the_wait()
+    {
+        _options.CircuitBreaker.MaxRecoveryWait = TimeSpan.FromMilliseconds(500);
+        var pipeline = Pipeline();
+        await OpenAsync(pipeline, Send);
+
+        var refused = await Assert.ThrowsAsync<UpstreamDownException>(() => pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken).AsTask());
+
+        Assert.Equal(TimeSpan.FromSeconds(2), refused.RetryAfter);
+        Assert.Contains("MaxRecoveryWait", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(2, Sent);
+        Assert.Equal(1, Reported(PollyEvents.RecoveryRejected));
+    }
+
+    [Fact]
+    public async Task A_waiting_call_hears_the_next_check_and_stop_ends_the_wait_with_nothing_sent()
+    {
+        var pipeline = Pipeline();
+        await OpenAsync(pipeline, Send);
+        var heard = new List<AttemptReport>();
+        var progress = new CallProgress("gpt-4o", r => { lock (heard) heard.Add(r); });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        Task<HttpResponseMessage> call;
+        using (progress.Enter())
+        {
+            call = pipeline.ExecuteAsync(Send, stop.Token).AsTask();
+        }
+
+        await Until(() => { lock (heard) return heard.Count == 1; }, "the wait is announced");
+        Assert.Equal(new AttemptReport(1, Outcomes.RecoveryWait, null, Outcomes.RecoveryWaitReason, TimeSpan.FromSeconds(2)), heard[0]);
+
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(2, Sent);
+    }
+
+    private sealed class Recorder(List<string> events) : TelemetryListener
+    {
+        public override void Write<TResult, TArgs>(in TelemetryEventArguments<TResult, TArgs> args)
+        {
+            if (args.Source.StrategyName == Strategies.RecoveryGate)
+            {
+                lock (events)
+                {
+                    events.Add(args.Event.EventName);
+                }
+            }
+        }
+    }
+}

@@ -25,6 +25,12 @@ public sealed record AttemptEvent(int Number, string Outcome, int? StatusCode, s
 {
     /// <summary>The <see cref="Outcome"/> of an event that reports a wait at ChatApi's rate-limit gate, not a failed attempt.</summary>
     public const string RateLimitWait = "rate_limit_wait";
+
+    /// <summary>
+    /// The <see cref="Outcome"/> of an event that reports a wait for the down upstream to recover, not a failed attempt:
+    /// <see cref="DelayMs"/> is the time to its next check (0 while a check is under way).
+    /// </summary>
+    public const string RecoveryWait = "recovery_wait";
 }
 
 public sealed record DeltaEvent(string Text) : ChatStreamEvent;

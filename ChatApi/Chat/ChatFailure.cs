@@ -22,9 +22,12 @@ public sealed record ChatFailure(int Status, string Title, string Detail, TimeSp
         {
             switch (ex)
             {
+                case UpstreamDownException down:
+                    // The call waited for the upstream to recover as long as it could; the next check is further away.
+                    return new(StatusCodes.Status503ServiceUnavailable, "Upstream is down", down.Message, down.RetryAfter, "circuit_open");
                 case BrokenCircuitException broken:
                     return new(StatusCodes.Status503ServiceUnavailable, "Upstream is down",
-                        "Recent calls to the model provider failed, so the circuit breaker is open and calls fail fast until it lets a probe through.",
+                        "Recent calls to the model provider failed, so the circuit breaker is open.",
                         broken.RetryAfter, "circuit_open");
                 case RateLimitGateRejectedException limited:
                     return new(StatusCodes.Status429TooManyRequests, "Upstream rate limited", limited.Message, limited.Wait, "rate_limited");

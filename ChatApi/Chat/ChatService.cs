@@ -237,12 +237,17 @@ public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOpti
             new KeyValuePair<string, object?>("aspireretry.outcome", outcome));
 
     /// <summary>
-    /// The library's report of an attempt, as this API's <c>attempt</c> event. A wait at the gate has its
-    /// own outcome on the wire (the page shows it as a wait, not a failed attempt).
+    /// The library's report of an attempt, as this API's <c>attempt</c> event. A wait at the gate and a wait for
+    /// the upstream to recover have their own outcomes on the wire (the page shows them as waits, not failed attempts).
     /// </summary>
     private static AttemptEvent ToEvent(AttemptReport attempt) =>
         new(attempt.Number,
-            attempt.Outcome == RetryTelemetryConstants.Outcomes.RateLimitWait ? AttemptEvent.RateLimitWait : attempt.Outcome,
+            attempt.Outcome switch
+            {
+                RetryTelemetryConstants.Outcomes.RateLimitWait => AttemptEvent.RateLimitWait,
+                RetryTelemetryConstants.Outcomes.RecoveryWait => AttemptEvent.RecoveryWait,
+                var outcome => outcome,
+            },
             attempt.StatusCode, attempt.Reason, attempt.Delay is { } delay ? (long)delay.TotalMilliseconds : null);
 
     private static List<AiChatMessage> ToMessages(ChatRequest request) =>

@@ -42,6 +42,9 @@ public sealed class ChatEntry(string role, string text = "")
     /// <summary>The wait is ChatApi's rate-limit gate, not a retry: the countdown reads "...: 0.8 s".</summary>
     public bool WaitingForGate { get; set; }
 
+    /// <summary>The upstream is down and the wait is for its next check: the countdown reads "(next check in 1.2 s)".</summary>
+    public bool WaitingForRecovery { get; set; }
+
     public ErrorEvent? Error { get; set; }
     public bool Stopped { get; set; }
 

@@ -58,7 +58,7 @@ public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) 
                 $"server waits (`retry-after-ms`, then `Retry-After`) plus {OpenAIResilience.ServerDelayMargin.TotalMilliseconds:0} ms, " +
                 $"no retry of `insufficient_quota`, {d.AttemptTimeout.TotalSeconds:0.###} s attempt and {d.TotalTimeout.TotalSeconds:0.###} s total timeouts, " +
                 $"circuit breaker per model ({d.CircuitBreaker.FailureRatio:0%} of at least {d.CircuitBreaker.MinimumThroughput} attempts, " +
-                $"open {d.CircuitBreaker.BreakDuration.TotalSeconds:0.###} s)");
+                $"a call that meets it open waits up to {d.CircuitBreaker.MaxRecoveryWait.TotalSeconds:0.###} s for the upstream to recover, checked from {d.CircuitBreaker.BreakDuration.TotalSeconds / 4:0.###} s up to every {d.CircuitBreaker.BreakDuration.TotalSeconds:0.###} s)");
         }
     }
 
@@ -80,6 +80,7 @@ public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) 
             [$"{p}:CircuitBreaker:SamplingDuration"] = Time(scale.Scale(defaults.CircuitBreaker.SamplingDuration)),
             // The library's validator (like Polly) wants at least 500 ms.
             [$"{p}:CircuitBreaker:BreakDuration"] = Time(Max(scale.Scale(defaults.CircuitBreaker.BreakDuration), TimeSpan.FromMilliseconds(500))),
+            [$"{p}:CircuitBreaker:MaxRecoveryWait"] = Time(scale.Scale(defaults.CircuitBreaker.MaxRecoveryWait)),
         };
     }
 

@@ -21,6 +21,7 @@ public sealed class OptionsValidationTests
     [InlineData("AttemptTimeout", "OpenAI:Resilience:AttemptTimeout")]
     [InlineData("FailureRatio", "OpenAI:Resilience:CircuitBreaker:FailureRatio")]
     [InlineData("BreakDuration", "OpenAI:Resilience:CircuitBreaker:BreakDuration")]
+    [InlineData("MaxRecoveryWait", "OpenAI:Resilience:CircuitBreaker:MaxRecoveryWait")]
     [InlineData("FallbackModel", "OpenAI:Resilience:FallbackModel")]
     public void An_invalid_combination_is_rejected_with_a_message_naming_the_key(string change, string key)
     {
@@ -39,6 +40,7 @@ public sealed class OptionsValidationTests
             case "AttemptTimeout": r.AttemptTimeout = TimeSpan.Zero; break;
             case "FailureRatio": r.CircuitBreaker.FailureRatio = 0; break;
             case "BreakDuration": r.CircuitBreaker.BreakDuration = TimeSpan.FromMilliseconds(499); break;
+            case "MaxRecoveryWait": r.CircuitBreaker.MaxRecoveryWait = TimeSpan.FromSeconds(-1); break;
             case "FallbackModel": r.FallbackModel = " "; break;
         }
 

@@ -84,15 +84,7 @@ public sealed class DelayLogicTests
             TestContext.Current.CancellationToken).AsTask();
 
         // 1 s, then 2 s, then 4 s: the recipe's 1, 2, 4 schedule, but only for errors worth retrying.
-        foreach (var (wait, expectedCalls) in new[] { (1000, 2), (2000, 3), (4000, 4) })
-        {
-            await WaitUntilAsync(() => calls == expectedCalls - 1);
-            time.Advance(TimeSpan.FromMilliseconds(wait - 1));
-            Assert.Equal(expectedCalls - 1, calls);
-            time.Advance(TimeSpan.FromMilliseconds(1));
-        }
-
-        Assert.Equal(HttpStatusCode.OK, (await execution.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken)).StatusCode);
+        await AssertRetriesAfterAsync(time, () => calls, execution, 1000, 2000, 4000);
     }
 
     [Fact]
@@ -111,15 +103,7 @@ public sealed class DelayLogicTests
             TestContext.Current.CancellationToken).AsTask();
 
         // The shortest fast retry, then 0.5 s and 1 s: not the 1, 2, 4 s of a slow failure.
-        foreach (var (waitMs, expectedCalls) in new[] { (RetryDelays.MinFastDelay.TotalMilliseconds, 2), (500, 3), (1000, 4) })
-        {
-            await WaitUntilAsync(() => calls == expectedCalls - 1);
-            time.Advance(TimeSpan.FromMilliseconds(waitMs - 1));
-            Assert.Equal(expectedCalls - 1, calls);
-            time.Advance(TimeSpan.FromMilliseconds(1));
-        }
-
-        Assert.Equal(HttpStatusCode.OK, (await execution.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken)).StatusCode);
+        await AssertRetriesAfterAsync(time, () => calls, execution, RetryDelays.MinFastDelay.TotalMilliseconds, 500, 1000);
     }
 
     [Theory]
@@ -129,9 +113,7 @@ public sealed class DelayLogicTests
     public void The_first_retry_after_a_fast_5xx_waits_about_as_long_as_the_failure_took(int tookMs, int expectedMs)
     {
         var time = new FakeTimeProvider(Now);
-        var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
-        AttemptClock.Start(context, time);
-        time.Advance(TimeSpan.FromMilliseconds(tookMs));
+        var context = AttemptThatTook(time, tookMs);
         using var response = Response(HttpStatusCode.ServiceUnavailable);
 
         Assert.Equal(TimeSpan.FromMilliseconds(expectedMs),
@@ -148,9 +130,7 @@ public sealed class DelayLogicTests
     public void Slow_failures_and_other_statuses_keep_pollys_exponential_backoff(HttpStatusCode status, int tookMs)
     {
         var time = new FakeTimeProvider(Now);
-        var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
-        AttemptClock.Start(context, time);
-        time.Advance(TimeSpan.FromMilliseconds(tookMs));
+        var context = AttemptThatTook(time, tookMs);
         using var response = Response(status);
 
         Assert.Null(RetryDelays.Next(Outcome.FromResult(response), context, 0, new ResilienceOptions(), time));
@@ -226,6 +206,33 @@ public sealed class DelayLogicTests
         // The decision read the body without consuming it: the SDK can still read it for the caller.
         Assert.Equal(body, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         ResilienceContextPool.Shared.Return(context);
+    }
+
+    /// <summary>
+    /// Each retry comes exactly <paramref name="waitsMs"/> after the attempt before it (not a millisecond sooner), and the
+    /// call then succeeds.
+    /// </summary>
+    private static async Task AssertRetriesAfterAsync(FakeTimeProvider time, Func<int> calls, Task<HttpResponseMessage> execution, params double[] waitsMs)
+    {
+        for (var i = 0; i < waitsMs.Length; i++)
+        {
+            var before = i + 1;
+            await WaitUntilAsync(() => calls() == before);
+            time.Advance(TimeSpan.FromMilliseconds(waitsMs[i] - 1));
+            Assert.Equal(before, calls());
+            time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await execution.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken)).StatusCode);
+    }
+
+    /// <summary>A call's context whose current attempt has taken <paramref name="ms"/> on the fake clock.</summary>
+    private static ResilienceContext AttemptThatTook(FakeTimeProvider time, int ms)
+    {
+        var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
+        AttemptClock.Start(context, time);
+        time.Advance(TimeSpan.FromMilliseconds(ms));
+        return context;
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)

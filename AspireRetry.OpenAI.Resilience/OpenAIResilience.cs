@@ -82,7 +82,7 @@ public static class OpenAIResilience
                     new RateLimitGateStrategyOptions());
             }
 
-            pipeline.AddTimeout(new HttpTimeoutStrategyOptions { Name = Strategies.AttemptTimeout, Timeout = options.AttemptTimeout });
+            pipeline.AddTimeout(AttemptTimeoutOptions(options, time));
         })
         // One pipeline, so one breaker, per model: an overloaded gpt-4o must not block gpt-4o-mini,
         // which is what the fallback model is for.
@@ -91,6 +91,17 @@ public static class OpenAIResilience
         return builder.AddHttpMessageHandler(services =>
             new AttemptHandler());
     }
+
+    /// <summary>The attempt timeout; it also starts the <see cref="AttemptClock"/> that tells the retry how fast a failure came back.</summary>
+    internal static HttpTimeoutStrategyOptions AttemptTimeoutOptions(ResilienceOptions options, TimeProvider time) => new()
+    {
+        Name = Strategies.AttemptTimeout,
+        TimeoutGenerator = args =>
+        {
+            AttemptClock.Start(args.Context, time);
+            return ValueTask.FromResult(options.AttemptTimeout);
+        },
+    };
 
     internal static HttpRetryStrategyOptions RetryOptions(
         ResilienceOptions options, TimeProvider time, Func<ResilienceContext, string?>? trySpendRetry = null) => new()
@@ -104,10 +115,7 @@ public static class OpenAIResilience
         // The built-in Retry-After handling is replaced by DelayGenerator below, which also reads retry-after-ms.
         ShouldRetryAfterHeader = false,
         ShouldHandle = args => ShouldRetryAsync(args.Outcome, args.Context, options, time, trySpendRetry, args.AttemptNumber),
-        DelayGenerator = args => ValueTask.FromResult(
-            args.Outcome.Result is { } response && UpstreamOutcome.ServerDelay(response, time.GetUtcNow()) is { } wait
-                ? wait + ServerDelayMargin
-                : (TimeSpan?)null),
+        DelayGenerator = args => ValueTask.FromResult(RetryDelays.Next(args.Outcome, args.Context, args.AttemptNumber, options, time)),
         OnRetry = async args =>
         {
             // Only a 429's code changes the reason; ShouldRetryAsync has buffered its body already.
@@ -168,7 +176,9 @@ public static class OpenAIResilience
     /// server wait we cannot honour: beyond <see cref="ResilienceOptions.MaxServerDelay"/> or past what
     /// is left of the total budget, the response goes back at once with the server's wait on it.
     /// With the rate-limit features on, a retry must also fit the shared retry budget (<c>trySpendRetry</c>
-    /// takes one: null when taken, else why not). The one place that tells the call why the layer stopped early.
+    /// takes one: null when taken, else why not). The upstream's <c>x-should-retry</c> overrides the status either
+    /// way (a stream is never re-sent after its first token all the same: the pipeline has returned by then).
+    /// The one place that tells the call why the layer stopped early.
     /// </summary>
     internal static async ValueTask<bool> ShouldRetryAsync(
         Outcome<HttpResponseMessage> outcome, ResilienceContext context, ResilienceOptions options, TimeProvider time,
@@ -199,15 +209,23 @@ public static class OpenAIResilience
             return (UpstreamOutcome.IsTransientException(exception) && !context.CancellationToken.IsCancellationRequested, null);
         }
 
-        if (outcome.Result is not { } response || !UpstreamOutcome.IsTransientStatus(response.StatusCode))
+        if (outcome.Result is not { } response || response.IsSuccessStatusCode)
         {
             return (false, null);
         }
 
-        if (response.StatusCode == HttpStatusCode.TooManyRequests
-            && await UpstreamOutcome.ErrorCodeAsync(response, context.CancellationToken).ConfigureAwait(false) == UpstreamOutcome.InsufficientQuota)
+        // The upstream's explicit advice wins over the status, as in OpenAI's own SDKs.
+        switch (UpstreamOutcome.ShouldRetry(response))
         {
-            return (false, null);
+            case false:
+                return (false, UpstreamOutcome.IsTransientStatus(response.StatusCode)
+                    ? ($"Not retried: the upstream answered {(int)response.StatusCode} with {UpstreamOutcome.ShouldRetryHeader}: false.", null)
+                    : null);
+            case null when !UpstreamOutcome.IsTransientStatus(response.StatusCode):
+                return (false, null);
+            case null when response.StatusCode == HttpStatusCode.TooManyRequests
+                && await UpstreamOutcome.ErrorCodeAsync(response, context.CancellationToken).ConfigureAwait(false) == UpstreamOutcome.InsufficientQuota:
+                return (false, null);
         }
 
         if (UpstreamOutcome.ServerDelay(response, time.GetUtcNow()) is { } wait)

@@ -61,9 +61,15 @@ internal sealed class RateLimitGate
     private double _usable;
     private TimeSpan _usableAt;
 
-    // Nothing starts before _openAt. Without a known rate, releases after it are spaced by ReleaseInterval.
+    // Nothing starts before _openAt. Without a known rate, releases after it are spaced by the learned
+    // interval, else by ReleaseInterval.
     private TimeSpan _openAt;
     private TimeSpan _nextRelease;
+
+    // Without published limits: the refill interval learned from 429s, and when recent attempts started (to
+    // count how many the upstream admitted between two of its "next request at" answers).
+    private TimeSpan? _learnedInterval;
+    private readonly Queue<TimeSpan> _starts = new();
 
     // Bumped on each closing: a start time reserved before it no longer holds.
     private int _generation;
@@ -144,9 +150,13 @@ internal sealed class RateLimitGate
             {
                 _usable -= 1;
             }
-            else if (wait > TimeSpan.Zero)
+            else
             {
-                _nextRelease = start + _options.ReleaseInterval;
+                RecordStart(start);
+                if (wait > TimeSpan.Zero)
+                {
+                    _nextRelease = start + (_learnedInterval ?? _options.ReleaseInterval);
+                }
             }
 
             return wait > TimeSpan.Zero
@@ -204,6 +214,11 @@ internal sealed class RateLimitGate
 
             if (serverWait is { } wait)
             {
+                if (_ratePerMs is null)
+                {
+                    LearnInterval(now - age, now + wait + OpenAIResilience.ServerDelayMargin);
+                }
+
                 closedFor = CloseUntil(now, now + wait + OpenAIResilience.ServerDelayMargin) ?? closedFor;
             }
 
@@ -249,7 +264,9 @@ internal sealed class RateLimitGate
                     : $"open ({Math.Floor(_usable).ToString(CultureInfo.InvariantCulture)} of {_limit} requests before pacing)";
             }
 
-            return _probed ? "open (limits not published)" : "probing for the limits";
+            return !_probed ? "probing for the limits"
+                : _learnedInterval is { } interval ? $"open (limits not published; one request every {Ms(interval)} ms learned from 429s)"
+                : "open (limits not published)";
         }
     }
 
@@ -263,6 +280,18 @@ internal sealed class RateLimitGate
         _openAt = until;
         _nextRelease = until;
         _generation++;
+
+        // Start times still ahead are void with the old generation: they must not count as admitted later.
+        if (_starts.Count > 0 && _starts.Max() > now)
+        {
+            var past = _starts.Where(start => start <= now).ToArray();
+            _starts.Clear();
+            foreach (var start in past)
+            {
+                _starts.Enqueue(start);
+            }
+        }
+
         if (_ratePerMs is { } rate)
         {
             // Exactly one request is due when the gate opens, the next one a refill interval later, and
@@ -272,6 +301,42 @@ internal sealed class RateLimitGate
         }
 
         return until - now;
+    }
+
+    /// <summary>
+    /// With no published limits, a 429 for an attempt sent after the gate last opened says the bucket was empty
+    /// again by then, and when its next request is due. Every attempt that started from the opening until this
+    /// one was admitted with one refill each (the opening's own request included), so the refill interval is
+    /// the time between the two "next request" moments over that count. Other clients of the key only make it
+    /// look longer, which errs on the side of fewer 429s.
+    /// </summary>
+    private void LearnInterval(TimeSpan sent, TimeSpan nextDue)
+    {
+        // Not sent after an opening (a burst's refusals say nothing about the refill), or the attempts since the
+        // opening no longer all recorded: no evidence.
+        if (_openAt <= TimeSpan.Zero || sent < _openAt || (_starts.Count >= MaxStarts && _starts.Min() > _openAt))
+        {
+            return;
+        }
+
+        // The refused attempt's own start is among them (it went through the gate too): it was not admitted.
+        var admitted = _starts.Count(start => start >= _openAt && start <= sent) - 1;
+        if (admitted > 0 && nextDue > _openAt)
+        {
+            _learnedInterval = (nextDue - _openAt) / admitted;
+        }
+    }
+
+    // Enough to count the attempts between two 429s in any storm a gate sees; older ones cannot matter.
+    private const int MaxStarts = 256;
+
+    private void RecordStart(TimeSpan start)
+    {
+        _starts.Enqueue(start);
+        if (_starts.Count > MaxStarts)
+        {
+            _starts.Dequeue();
+        }
     }
 
     private void Refill(TimeSpan now, double rate)

@@ -38,7 +38,8 @@ public sealed class RateLimitOptions
     /// <summary>
     /// Spacing of the calls released when a closed gate opens and the upstream's refill rate is unknown
     /// (no <c>x-ratelimit-*</c> headers): one every 100 ms lets the first ones prove the limit has really
-    /// reset before the rest follow. With the headers known, the spacing is the upstream's refill interval.
+    /// reset before the rest follow. With the headers known, the spacing is the upstream's refill interval; without
+    /// them, a 429 for a call released after the opening teaches that interval and replaces this one.
     /// At most <c>MaxServerDelay</c>.
     /// </summary>
     [Range(typeof(TimeSpan), ResilienceOptions.Zero, ResilienceOptions.Forever)]

@@ -24,6 +24,22 @@ public static class UpstreamOutcome
     /// <summary>The error code of a 429 that waiting will not fix: the account's quota is used up.</summary>
     public const string InsufficientQuota = "insufficient_quota";
 
+    /// <summary>
+    /// OpenAI's explicit advice, which openai-python and openai-node obey before the status code:
+    /// <c>false</c> means never retry (even a 429 or a 5xx), <c>true</c> means retry (even a status that is otherwise final).
+    /// </summary>
+    public const string ShouldRetryHeader = "x-should-retry";
+
+    /// <summary>The <c>x-should-retry</c> advice of a response: true, false, or null when it gave none (or an unreadable value).</summary>
+    public static bool? ShouldRetry(HttpResponseMessage response) =>
+        response.Headers.TryGetValues(ShouldRetryHeader, out var values) ? values.FirstOrDefault()?.Trim().ToLowerInvariant() switch
+        {
+            "true" => true,
+            "false" => false,
+            _ => null,
+        }
+        : null;
+
     /// <summary>Statuses that say "try again"; everything else from the upstream is final.</summary>
     public static bool IsTransientStatus(HttpStatusCode status) => status is
         HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests or HttpStatusCode.InternalServerError

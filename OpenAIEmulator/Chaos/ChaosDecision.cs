@@ -12,6 +12,9 @@ public sealed record ChaosDecision(
     TimeSpan HangFor)
 {
     public int? StatusCode => Fault.ToStatusCode();
+
+    /// <summary>Whether the response carries the <c>x-ratelimit-*</c> headers (<see cref="RateLimitBucketSettings.PublishHeaders"/>).</summary>
+    public bool PublishRateLimitHeaders { get; init; } = true;
 }
 
 /// <summary>How a completion is paced; <paramref name="TokensPerSecond"/> 0 means no delay between tokens.</summary>

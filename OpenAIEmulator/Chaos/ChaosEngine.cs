@@ -45,7 +45,10 @@ public sealed class ChaosEngine(ChaosScript script, RateLimitBuckets buckets, IO
             limit,
             RetryAfterFor(fault, outcome, limit, current),
             PacingFor(fault, outcome, current),
-            TimeSpan.FromMilliseconds(outcome.Milliseconds is { } ms && fault == Fault.Hang ? ms : current.HangMs));
+            TimeSpan.FromMilliseconds(outcome.Milliseconds is { } ms && fault == Fault.Hang ? ms : current.HangMs))
+        {
+            PublishRateLimitHeaders = current.RateLimiter.PublishHeaders,
+        };
     }
 
     private Fault Roll(ChaosProfile current)

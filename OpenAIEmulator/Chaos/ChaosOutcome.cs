@@ -18,6 +18,9 @@ public sealed record ChaosOutcome(string Text, Fault Fault)
     /// <summary><c>disconnect:after=N</c>: data chunks written before the connection is cut.</summary>
     public int? AfterChunks { get; init; }
 
+    /// <summary><c>503:should-retry=false</c>: the <c>x-should-retry</c> header an error response carries (null: none).</summary>
+    public bool? ShouldRetry { get; init; }
+
     public static ChaosOutcome Rolled(Fault fault) => new(fault.ToFaultName(), fault);
 }
 

@@ -95,4 +95,10 @@ public sealed record RateLimitBucketSettings
 
     /// <summary>A minute, as OpenAI's limits are per minute; tests shorten it to milliseconds.</summary>
     public int WindowMs { get; init; } = 60_000;
+
+    /// <summary>
+    /// False sends no <c>x-ratelimit-*</c> headers (the buckets still decide): an OpenAI-compatible upstream
+    /// that does not publish its limits, whose clients learn them only from 429s and their waits.
+    /// </summary>
+    public bool PublishHeaders { get; init; } = true;
 }

@@ -36,12 +36,17 @@ public sealed class OutcomeApplier(CompletionWriter writer, TimeProvider time, I
                 default:
                     if (decision.Fault == Fault.RateLimitedByBucket)
                     {
-                        context.Response.AddRateLimitHeaders(decision.RateLimit.Snapshot);
+                        context.Response.AddRateLimitHeaders(decision);
                     }
 
                     if (decision.RetryAfter is { } advice)
                     {
                         context.Response.AddRetryAfterHeaders(advice);
+                    }
+
+                    if (decision.Outcome.ShouldRetry is { } shouldRetry)
+                    {
+                        context.Response.Headers[OpenAIHeaders.ShouldRetry] = shouldRetry ? "true" : "false";
                     }
 
                     context.Response.StatusCode = decision.StatusCode ?? StatusCodes.Status500InternalServerError;

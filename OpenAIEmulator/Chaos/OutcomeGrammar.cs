@@ -4,28 +4,31 @@ namespace AspireRetry.OpenAIEmulator.Chaos;
 
 /// <summary>
 /// Parses scripted outcomes: <c>kind[:key=value[,key=value]]</c>, e.g. <c>429:retry-after-ms=150</c>,
-/// <c>hang:ms=2000</c>, <c>disconnect:after=5</c>.
+/// <c>hang:ms=2000</c>, <c>disconnect:after=5</c>, <c>503:should-retry=false</c>.
 /// </summary>
 public static class OutcomeGrammar
 {
-    private static readonly string[] RetryAfterOptions = ["retry-after-ms", "retry-after", "retry-after-date"];
+    // Every kind that answers with an error response may carry OpenAI's x-should-retry advice.
+    private const string ShouldRetryOption = "should-retry";
+    private static readonly string[] ErrorOptions = [ShouldRetryOption];
+    private static readonly string[] RetryAfterOptions = ["retry-after-ms", "retry-after", "retry-after-date", ShouldRetryOption];
 
     private static readonly (string Kind, Fault Fault, string[] Options)[] Kinds =
     [
         ("ok", Fault.None, []),
         ("429", Fault.RateLimit, RetryAfterOptions),
-        ("quota", Fault.InsufficientQuota, []),
-        ("400", Fault.BadRequest, []),
-        ("401", Fault.Unauthorized, []),
-        ("403", Fault.Forbidden, []),
-        ("404", Fault.NotFound, []),
-        ("408", Fault.RequestTimeout, []),
-        ("409", Fault.Conflict, []),
-        ("422", Fault.Unprocessable, []),
-        ("500", Fault.ServerError, []),
-        ("502", Fault.BadGateway, []),
+        ("quota", Fault.InsufficientQuota, ErrorOptions),
+        ("400", Fault.BadRequest, ErrorOptions),
+        ("401", Fault.Unauthorized, ErrorOptions),
+        ("403", Fault.Forbidden, ErrorOptions),
+        ("404", Fault.NotFound, ErrorOptions),
+        ("408", Fault.RequestTimeout, ErrorOptions),
+        ("409", Fault.Conflict, ErrorOptions),
+        ("422", Fault.Unprocessable, ErrorOptions),
+        ("500", Fault.ServerError, ErrorOptions),
+        ("502", Fault.BadGateway, ErrorOptions),
         ("503", Fault.ServiceUnavailable, RetryAfterOptions),
-        ("504", Fault.GatewayTimeout, []),
+        ("504", Fault.GatewayTimeout, ErrorOptions),
         ("reset", Fault.Reset, []),
         ("hang", Fault.Hang, ["ms"]),
         ("slow-first-token", Fault.SlowFirstToken, ["ms"]),
@@ -71,6 +74,18 @@ public static class OutcomeGrammar
             {
                 error = $"option '{key}' needs a value, e.g. '{kind}:{key}=100'.";
                 return false;
+            }
+
+            if (key == ShouldRetryOption)
+            {
+                if (!bool.TryParse(parts[1], out var shouldRetry))
+                {
+                    error = $"option '{ShouldRetryOption}' must be true or false, but got '{parts[1]}'.";
+                    return false;
+                }
+
+                result = result with { ShouldRetry = shouldRetry };
+                continue;
             }
 
             if (key == "tps")

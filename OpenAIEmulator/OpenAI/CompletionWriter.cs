@@ -24,7 +24,7 @@ public sealed class CompletionWriter(TimeProvider time)
             NewId(), "chat.completion", time.GetUtcNow().ToUnixTimeSeconds(), request.Model,
             [new ChatCompletionChoice(0, new AssistantMessage("assistant", reply.Text, null), null, reply.FinishReason)],
             Usage(reply), Fingerprint);
-        context.Response.AddRateLimitHeaders(decision.RateLimit.Snapshot);
+        context.Response.AddRateLimitHeaders(decision);
         await context.Response.WriteAsJsonAsync(completion, OpenAIJson.Options, cancellationToken);
     }
 
@@ -37,7 +37,7 @@ public sealed class CompletionWriter(TimeProvider time)
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache";
-        response.AddRateLimitHeaders(decision.RateLimit.Snapshot);
+        response.AddRateLimitHeaders(decision);
         await response.StartAsync(cancellationToken);
         await response.Body.FlushAsync(cancellationToken);
 

@@ -32,6 +32,18 @@ public static class OpenAIHeaders
 
     public static string? GetRequestId(this HttpContext context) => context.Items[RequestIdItem] as string;
 
+    /// <summary>OpenAI's explicit retry advice, read by its own SDKs before the status code.</summary>
+    public const string ShouldRetry = "x-should-retry";
+
+    /// <summary>The decision's <c>x-ratelimit-*</c> headers, unless the profile publishes none.</summary>
+    public static void AddRateLimitHeaders(this HttpResponse response, ChaosDecision decision)
+    {
+        if (decision.PublishRateLimitHeaders)
+        {
+            response.AddRateLimitHeaders(decision.RateLimit.Snapshot);
+        }
+    }
+
     public static void AddRateLimitHeaders(this HttpResponse response, RateLimitSnapshot snapshot)
     {
         var headers = response.Headers;

@@ -142,6 +142,9 @@ public static class MarkdownReport
         md.AppendLine("  up to 4 requests.");
         md.AppendLine("- **Small samples.** A few dozen calls per cell on a 2-core machine shared with other work: differences of a few");
         md.AppendLine("  percent are noise (the list of losses ignores latency gaps under 10%).");
+        md.AppendLine("- **Cost against success.** Percentiles and requests per call count failed calls too, and a strategy that gives up");
+        md.AppendLine("  (or whose breaker refuses calls) ends sooner and sends less: the list of losses compares them only with strategies that");
+        md.AppendLine("  answered at least as many calls. A success gap within twice its standard error is chance and is not listed.");
         md.AppendLine("- **AspireRetry is the retry library ChatApi uses**: the host is wired by its one entry point, `AddResilientOpenAI()`, and");
         md.AppendLine("  ServiceDefaults, and calls go through its chat client as ChatApi's `POST /api/chat` makes them, with its default `OpenAI:Resilience` options.");
         return md.ToString();

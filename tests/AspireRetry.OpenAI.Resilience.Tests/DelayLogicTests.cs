@@ -84,15 +84,87 @@ public sealed class DelayLogicTests
             TestContext.Current.CancellationToken).AsTask();
 
         // 1 s, then 2 s, then 4 s: the recipe's 1, 2, 4 schedule, but only for errors worth retrying.
-        foreach (var (wait, expectedCalls) in new[] { (1000, 2), (2000, 3), (4000, 4) })
+        await AssertRetriesAfterAsync(time, () => calls, execution, 1000, 2000, 4000);
+    }
+
+    [Fact]
+    public async Task A_fast_5xx_is_retried_almost_at_once_then_backs_off_from_half_the_base_delay()
+    {
+        var time = new FakeTimeProvider(Now);
+        var options = new ResilienceOptions { BaseDelay = TimeSpan.FromSeconds(1), UseJitter = false, MaxRetryAttempts = 3 };
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
+            .AddRetry(OpenAIResilience.RetryOptions(options, time))
+            .AddTimeout(OpenAIResilience.AttemptTimeoutOptions(options, time))
+            .Build();
+        var calls = 0;
+
+        // Each 502 comes back at once (no time passes on the fake clock).
+        var execution = pipeline.ExecuteAsync(_ => ValueTask.FromResult(Response(++calls < 4 ? HttpStatusCode.BadGateway : HttpStatusCode.OK)),
+            TestContext.Current.CancellationToken).AsTask();
+
+        // The shortest fast retry, then 0.5 s and 1 s: not the 1, 2, 4 s of a slow failure.
+        await AssertRetriesAfterAsync(time, () => calls, execution, RetryDelays.MinFastDelay.TotalMilliseconds, 500, 1000);
+    }
+
+    [Theory]
+    [InlineData(40, 40)]    // as long as the failure took
+    [InlineData(2, 10)]     // at least MinFastDelay
+    [InlineData(999, 999)]  // just under BaseDelay: still fast
+    public void The_first_retry_after_a_fast_5xx_waits_about_as_long_as_the_failure_took(int tookMs, int expectedMs)
+    {
+        var time = new FakeTimeProvider(Now);
+        var context = AttemptThatTook(time, tookMs);
+        using var response = Response(HttpStatusCode.ServiceUnavailable);
+
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs),
+            RetryDelays.Next(Outcome.FromResult(response), context, 0, new ResilienceOptions { UseJitter = false }, time));
+        var jittered = RetryDelays.Next(Outcome.FromResult(response), context, 0, new ResilienceOptions(), time)!.Value;
+        Assert.InRange(jittered.TotalMilliseconds, expectedMs * 0.5, expectedMs * 1.5);
+        ResilienceContextPool.Shared.Return(context);
+    }
+
+    [Theory]
+    [InlineData(HttpStatusCode.ServiceUnavailable, 1000)] // a slow failure: the usual backoff
+    [InlineData(HttpStatusCode.TooManyRequests, 5)]       // a 429 without a wait is not a fast 5xx
+    [InlineData(HttpStatusCode.RequestTimeout, 5)]
+    public void Slow_failures_and_other_statuses_keep_pollys_exponential_backoff(HttpStatusCode status, int tookMs)
+    {
+        var time = new FakeTimeProvider(Now);
+        var context = AttemptThatTook(time, tookMs);
+        using var response = Response(status);
+
+        Assert.Null(RetryDelays.Next(Outcome.FromResult(response), context, 0, new ResilienceOptions(), time));
+        Assert.Null(RetryDelays.Next(Outcome.FromResult(response), context, 1, new ResilienceOptions(), time));
+        ResilienceContextPool.Shared.Return(context);
+    }
+
+    [Theory]
+    [InlineData(HttpStatusCode.ServiceUnavailable, "false", "", false)]
+    [InlineData(HttpStatusCode.InternalServerError, "false", "", false)]
+    [InlineData(HttpStatusCode.TooManyRequests, "false", """{"error":{"type":"requests","code":"rate_limit_exceeded"}}""", false)]
+    [InlineData(HttpStatusCode.Conflict, "true", "", true)]
+    [InlineData(HttpStatusCode.BadRequest, "true", "", true)]
+    [InlineData(HttpStatusCode.TooManyRequests, "true", """{"error":{"type":"insufficient_quota","code":"insufficient_quota"}}""", true)]
+    [InlineData(HttpStatusCode.ServiceUnavailable, "TRUE", "", true)]
+    [InlineData(HttpStatusCode.Conflict, "maybe", "", false)]
+    [InlineData(HttpStatusCode.ServiceUnavailable, "maybe", "", true)]
+    [InlineData(HttpStatusCode.OK, "true", "", false)]
+    public async Task X_should_retry_wins_over_the_status(HttpStatusCode status, string shouldRetry, string body, bool retried)
+    {
+        var time = new FakeTimeProvider(Now);
+        var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
+        using var response = Response(status, body: body);
+        response.Headers.TryAddWithoutValidation("x-should-retry", shouldRetry);
+        var progress = new CallProgress("gpt-4o");
+
+        using (progress.Enter())
         {
-            await WaitUntilAsync(() => calls == expectedCalls - 1);
-            time.Advance(TimeSpan.FromMilliseconds(wait - 1));
-            Assert.Equal(expectedCalls - 1, calls);
-            time.Advance(TimeSpan.FromMilliseconds(1));
+            Assert.Equal(retried, await OpenAIResilience.ShouldRetryAsync(Outcome.FromResult(response), context, new ResilienceOptions(), time));
         }
 
-        Assert.Equal(HttpStatusCode.OK, (await execution.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken)).StatusCode);
+        // A "false" that stopped a retry the status allowed says so to the caller.
+        Assert.Equal(shouldRetry == "false", progress.StopReason?.Contains("x-should-retry: false", StringComparison.Ordinal) == true);
+        ResilienceContextPool.Shared.Return(context);
     }
 
     [Fact]
@@ -134,6 +206,33 @@ public sealed class DelayLogicTests
         // The decision read the body without consuming it: the SDK can still read it for the caller.
         Assert.Equal(body, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         ResilienceContextPool.Shared.Return(context);
+    }
+
+    /// <summary>
+    /// Each retry comes exactly <paramref name="waitsMs"/> after the attempt before it (not a millisecond sooner), and the
+    /// call then succeeds.
+    /// </summary>
+    private static async Task AssertRetriesAfterAsync(FakeTimeProvider time, Func<int> calls, Task<HttpResponseMessage> execution, params double[] waitsMs)
+    {
+        for (var i = 0; i < waitsMs.Length; i++)
+        {
+            var before = i + 1;
+            await WaitUntilAsync(() => calls() == before);
+            time.Advance(TimeSpan.FromMilliseconds(waitsMs[i] - 1));
+            Assert.Equal(before, calls());
+            time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await execution.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken)).StatusCode);
+    }
+
+    /// <summary>A call's context whose current attempt has taken <paramref name="ms"/> on the fake clock.</summary>
+    private static ResilienceContext AttemptThatTook(FakeTimeProvider time, int ms)
+    {
+        var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
+        AttemptClock.Start(context, time);
+        time.Advance(TimeSpan.FromMilliseconds(ms));
+        return context;
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)

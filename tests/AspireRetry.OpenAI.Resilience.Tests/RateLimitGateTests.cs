@@ -65,6 +65,40 @@ public sealed class RateLimitGateTests
     }
 
     [Fact]
+    public void Without_published_limits_a_429_after_the_opening_teaches_the_refill_interval()
+    {
+        var gate = new RateLimitGate("test", new RateLimitOptions { ProbeFirst = false, ReleaseInterval = TimeSpan.FromMilliseconds(100) }, _time);
+        gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromMilliseconds(50)); // opens at 60 ms (margin included)
+        AssertWait(gate.Reserve(Plenty), 60);
+        AssertWait(gate.Reserve(Plenty), 160);
+
+        // The upstream refills one request every 200 ms: the one released at 160 ms finds the bucket empty,
+        // the next request due at 260 ms. One request (at 60 ms) was admitted since the opening.
+        _time.Advance(TimeSpan.FromMilliseconds(160));
+        gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromMilliseconds(100));
+
+        // Learned: 270 - 60 = 210 ms per request (the margin errs late). Releases go that far apart from now on.
+        AssertWait(gate.Reserve(Plenty), 110);
+        AssertWait(gate.Reserve(Plenty), 320);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Contains("one request every 210 ms learned from 429s", gate.Describe(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Without_published_limits_the_refusals_of_a_burst_before_the_opening_teach_nothing()
+    {
+        var gate = new RateLimitGate("test", new RateLimitOptions { ProbeFirst = false, ReleaseInterval = TimeSpan.FromMilliseconds(100) }, _time);
+        gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromMilliseconds(300));
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromMilliseconds(295), age: TimeSpan.FromMilliseconds(5)); // sent in the same burst
+
+        AssertWait(gate.Reserve(Plenty), 305);
+        AssertWait(gate.Reserve(Plenty), 405);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal("open (limits not published)", gate.Describe());
+    }
+
+    [Fact]
     public void A_wait_beyond_the_callers_budget_is_rejected_and_takes_no_place_in_the_queue()
     {
         var gate = Gate();

@@ -113,6 +113,49 @@ public sealed class RetryPolicyTests(ChatApiFixture fixture)
         Assert.DoesNotContain(ChatApiFixture.ApiKey, body.ToString(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("503:should-retry=false", 503)]
+    [InlineData("429:retry-after-ms=20,should-retry=false", 429)]
+    [InlineData("500:should-retry=false", 503)]
+    public async Task X_should_retry_false_is_obeyed_even_for_a_retryable_status(string outcome, int status)
+    {
+        await fixture.ScriptAsync(_caller, outcome, "ok");
+
+        var (response, body) = await ChatAsync();
+
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.Equal(1, body.GetProperty("attempts").GetInt32());
+        Assert.Single(await fixture.SeenAsync(_caller));
+        Assert.Contains("x-should-retry: false", body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("409:should-retry=true", "conflict")]
+    [InlineData("400:should-retry=true", "bad_request")]
+    [InlineData("quota:should-retry=true", "insufficient_quota")]
+    public async Task X_should_retry_true_makes_an_otherwise_final_status_retryable(string outcome, string fault)
+    {
+        await fixture.ScriptAsync(_caller, outcome, "ok");
+
+        var (response, body) = await ChatAsync();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, body.GetProperty("attempts").GetInt32());
+        Assert.Equal([fault, "ok"], (await fixture.SeenAsync(_caller)).Select(r => r.Outcome));
+    }
+
+    [Fact]
+    public async Task X_should_retry_true_is_still_bounded_by_max_retry_attempts()
+    {
+        await fixture.ScriptAsync(_caller, [.. Enumerable.Repeat("409:should-retry=true", MaxAttempts + 2)]);
+
+        var (response, body) = await ChatAsync();
+
+        Assert.False(response.IsSuccessStatusCode);
+        Assert.Equal(MaxAttempts, body.GetProperty("attempts").GetInt32());
+        Assert.Equal(MaxAttempts, (await fixture.SeenAsync(_caller)).Count);
+    }
+
     [Fact]
     public async Task A_permanently_failing_upstream_sees_exactly_max_retries_plus_one_requests()
     {

@@ -147,6 +147,25 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
         Assert.Equal(1500L, advised[3]);
     }
 
+    [Theory]
+    [InlineData("503:should-retry=false", 503, "false")]
+    [InlineData("409:should-retry=true", 409, "true")]
+    [InlineData("429:retry-after-ms=50,should-retry=false", 429, "false")]
+    [InlineData("quota:should-retry=true", 429, "true")]
+    [InlineData("503", 503, null)]
+    public async Task Should_retry_option_sends_x_should_retry_on_the_error_response(string outcome, int status, string? shouldRetry)
+    {
+        var caller = NewCaller("should-retry");
+        await emulator.ScriptAsync(caller, outcome);
+        using var http = emulator.CreateClient(caller);
+
+        using var response = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+
+        Assert.Equal(status, (int)response.StatusCode);
+        Assert.Equal(shouldRetry, response.Headers.TryGetValues("x-should-retry", out var values) ? Assert.Single(values) : null);
+        Assert.NotNull((await ErrorOfAsync(response))["message"]);
+    }
+
     [Fact]
     public async Task Reset_aborts_the_connection_without_a_response()
     {
@@ -289,6 +308,8 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
     [InlineData("""{"outcomes":["429:retry-after-secs=1"]}""", "outcomes[0]", "retry-after-secs")]
     [InlineData("""{"outcomes":["hang:ms=-5"]}""", "outcomes[0]", "ms")]
     [InlineData("""{"outcomes":["500:ms=5"]}""", "outcomes[0]", "500")]
+    [InlineData("""{"outcomes":["503:should-retry=maybe"]}""", "outcomes[0]", "true or false")]
+    [InlineData("""{"outcomes":["ok:should-retry=true"]}""", "outcomes[0]", "should-retry")]
     [InlineData("""{"outcomes":[]}""", "outcomes", "outcomes")]
     [InlineData("""{"outcomes":[42]}""", "outcomes[0]", "string")]
     [InlineData("""{"outcomes":["ok"],"who":"x"}""", "who", "who")]

@@ -50,6 +50,27 @@ public sealed class RateLimitModeTests(EmulatorFixture emulator) : IClassFixture
     }
 
     [Fact]
+    public async Task Buckets_that_publish_no_headers_still_refuse_with_the_exact_wait_but_no_x_ratelimit_headers()
+    {
+        await emulator.PutProfileAsync("""{"rateLimiter":{"enabled":true,"requestsPerWindow":2,"tokensPerWindow":1000000,"windowMs":60000,"publishHeaders":false}}""");
+        var caller = NewCaller("unpublished");
+        using var http = emulator.CreateClient(caller);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => http.PostAsync("v1/chat/completions", ChatBody(), Ct)));
+
+        Assert.Equal(2, responses.Count(r => r.StatusCode == HttpStatusCode.OK));
+        var rejected = responses.Where(r => r.StatusCode == HttpStatusCode.TooManyRequests).ToList();
+        Assert.Equal(3, rejected.Count);
+        Assert.All(rejected, r => Assert.InRange(long.Parse(Header(r, "retry-after-ms"), CultureInfo.InvariantCulture), 1, 60_000));
+        Assert.All(responses, r => Assert.DoesNotContain(r.Headers, h => h.Key.StartsWith("x-ratelimit-", StringComparison.OrdinalIgnoreCase)));
+        Assert.Equal("false", (await emulator.GetJsonAsync("emulator/chaos"))["rateLimiter"]!["publishHeaders"]!.ToJsonString());
+        foreach (var response in responses)
+        {
+            response.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task Waiting_the_advised_retry_after_ms_is_enough_to_be_admitted()
     {
         // Two requests per 600 ms: one request is regained every 300 ms.

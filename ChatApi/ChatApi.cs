@@ -29,7 +29,7 @@ public static class ChatApiEndpoints
         api.MapPost("/chat/stream", async (HttpContext http, ChatService chat, IOptions<ModelOptions> options, IOptions<ChatLimitsOptions> limits, CancellationToken ct) =>
         {
             var (request, invalid) = await ReadAsync(http, options.Value, limits.Value, ct);
-            return invalid ?? TypedResults.ServerSentEvents(chat.StreamAsync(request!, ct));
+            return invalid ?? new ChatEventStreamResult(chat.StreamAsync(request!, ct));
         }).RequireRateLimiting(ChatRateLimiting.PolicyName);
 
         return app;

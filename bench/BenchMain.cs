@@ -60,8 +60,9 @@ public static class BenchMain
 
         if (options.Only.Count > 0)
         {
-            Console.WriteLine($"--only: no overhead part and no report ({elapsed.Elapsed.TotalSeconds:0} s).");
-            return scenarios.Count > 0 ? 0 : 2;
+            var loadOnly = options.Only.Contains(StreamLoad.Id) ? await LoadRunAsync(options, deadline.Token) : [];
+            Console.WriteLine($"--only: no report ({elapsed.Elapsed.TotalSeconds:0} s).");
+            return scenarios.Count + loadOnly.Count > 0 ? 0 : 2;
         }
 
         IReadOnlyList<MicroResult>? micro = null;
@@ -73,12 +74,7 @@ public static class BenchMain
             Console.WriteLine(MarkdownReport.MicroTable(micro));
         }
 
-        Console.WriteLine();
-        Console.WriteLine("Load run of /api/chat/stream...");
-        var load = options.Quick
-            ? await StreamLoad.RunAsync(clients: 4, TimeSpan.FromSeconds(1), deadline.Token)
-            : await StreamLoad.RunAsync(clients: 32, TimeSpan.FromSeconds(5), deadline.Token);
-        Console.WriteLine(MarkdownReport.LoadTable(load));
+        var load = await LoadRunAsync(options, deadline.Token);
 
         var run = new BenchRun(options, machine, scale, calibration, scenarios, micro, load, startedAt, elapsed.Elapsed);
         Directory.CreateDirectory(options.OutputDirectory);
@@ -90,6 +86,17 @@ public static class BenchMain
         Console.WriteLine(MarkdownReport.Headline(run));
         Console.WriteLine($"Wrote {reportPath} and {string.Join(", ", charts)} in {elapsed.Elapsed.TotalSeconds:0} s.");
         return HarnessWorked(run) ? 0 : 1;
+    }
+
+    private static async Task<IReadOnlyList<LoadResult>> LoadRunAsync(BenchOptions options, CancellationToken cancellationToken)
+    {
+        Console.WriteLine();
+        Console.WriteLine("Load run of /api/chat/stream...");
+        var load = options.Quick
+            ? await StreamLoad.RunAsync(clients: 4, TimeSpan.FromSeconds(1), cancellationToken)
+            : await StreamLoad.RunAsync(clients: 32, TimeSpan.FromSeconds(5), cancellationToken);
+        Console.WriteLine(MarkdownReport.LoadTable(load));
+        return load;
     }
 
     /// <summary>The smoke check: every strategy made calls in every scenario and its attempts were seen.</summary>

@@ -138,6 +138,12 @@ public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOpti
     {
         var idleTimeout = resilience.Value.StreamIdleTimeout;
         using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+
+        // Re-arming the idle timer takes the timer queue's lock: per token, under load, that lock is a hot
+        // spot. Re-armed at most once per slack and set for the timeout plus the slack, it still fires no
+        // sooner than the timeout after the last chunk, and at most the slack (up to 100 ms) later.
+        var slack = TimeSpan.FromTicks(Math.Min(idleTimeout.Ticks / 10, TimeSpan.TicksPerMillisecond * 100));
+        var armedAt = 0L;
         var receivedAny = false;
         UsageDto? usage = null;
         var responseModel = model;
@@ -149,9 +155,10 @@ public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOpti
             while (true)
             {
                 // Until the first chunk the pipeline's attempt timeout guards the wait; after it, the idle timeout.
-                if (receivedAny)
+                if (receivedAny && (armedAt == 0 || Stopwatch.GetElapsedTime(armedAt) >= slack))
                 {
-                    idle.CancelAfter(idleTimeout);
+                    idle.CancelAfter(idleTimeout + slack);
+                    armedAt = Stopwatch.GetTimestamp();
                 }
 
                 if (!await updates.MoveNextAsync())

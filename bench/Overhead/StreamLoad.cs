@@ -10,8 +10,12 @@ using Microsoft.AspNetCore.Mvc.Testing;
 
 namespace AspireRetry.Bench.Overhead;
 
-/// <summary>Throughput and latency of a closed-loop load: each client sends its next request when the last one ends.</summary>
-public sealed record LoadResult(string Target, int Clients, double Seconds, int Completed, int Failed, double PerSecond, double P50Ms, double P95Ms, double P99Ms, double FirstChunkP50Ms);
+/// <summary>
+/// Throughput and latency of a closed-loop load: each client sends its next request when the last one ends.
+/// <paramref name="CpuMsPerReply"/> is this process's CPU time (clients, upstream and, in its row, ChatApi) per
+/// completed reply: steadier than replies/s on a machine whose cores other work shares.
+/// </summary>
+public sealed record LoadResult(string Target, int Clients, double Seconds, int Completed, int Failed, double PerSecond, double P50Ms, double P95Ms, double P99Ms, double FirstChunkP50Ms, double CpuMsPerReply);
 
 /// <summary>
 /// A short load run of ChatApi's <c>POST /api/chat/stream</c> on Kestrel (real sockets), with the
@@ -20,6 +24,9 @@ public sealed record LoadResult(string Target, int Clients, double Seconds, int 
 /// </summary>
 public static class StreamLoad
 {
+    /// <summary>The id that <c>--only</c> takes to run only this.</summary>
+    public const string Id = "load";
+
     public static async Task<IReadOnlyList<LoadResult>> RunAsync(int clients, TimeSpan duration, CancellationToken cancellationToken)
     {
         await using var emulator = await EmulatorHost.StartAsync(firstTokenDelayMs: 0, retryAfterMsOnly: false, seed: 7, tracing: false);
@@ -64,6 +71,8 @@ public static class StreamLoad
         var firstChunks = new List<double>();
         var failed = 0;
         var gate = new Lock();
+        using var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
         var elapsed = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
         {
@@ -86,9 +95,12 @@ public static class StreamLoad
         }));
 
         var seconds = elapsed.Elapsed.TotalSeconds;
+        process.Refresh();
+        var cpuMs = (process.TotalProcessorTime - cpuBefore).TotalMilliseconds;
         var sorted = latencies.Order().ToArray();
         return new LoadResult(target, clients, seconds, sorted.Length, failed, sorted.Length / seconds,
-            Percentile.Of(sorted, 0.5), Percentile.Of(sorted, 0.95), Percentile.Of(sorted, 0.99), Percentile.Of([.. firstChunks.Order()], 0.5));
+            Percentile.Of(sorted, 0.5), Percentile.Of(sorted, 0.95), Percentile.Of(sorted, 0.99), Percentile.Of([.. firstChunks.Order()], 0.5),
+            sorted.Length > 0 ? cpuMs / sorted.Length : double.NaN);
     }
 
     private static async Task<(bool Ok, double LatencyMs, double FirstChunkMs)> OneAsync(HttpClient client, string path, object body, string end, CancellationToken cancellationToken)

@@ -86,7 +86,10 @@ public sealed record ChatFailure(int Status, string Title, string Detail, TimeSp
                     wait, "upstream_unavailable"),
             _ =>
                 new(StatusCodes.Status502BadGateway, "Upstream rejected the request",
-                    $"The model provider answered {(int)status}{(code is null ? "" : $" ({code})")}; this is not retried.",
+                    attempts > 1
+                        // Retried only because the provider said so (x-should-retry: true), and it kept answering the same.
+                        ? $"The model provider answered {(int)status}{(code is null ? "" : $" ({code})")} to each of {attempts} attempt(s)."
+                        : $"The model provider answered {(int)status}{(code is null ? "" : $" ({code})")}; this is not retried.",
                     null, code ?? "upstream_error"),
         };
     }

@@ -13,7 +13,7 @@ public sealed record MetricKind(string Id, string Name, Func<Metrics, double> Va
     /// breaker refuses calls) ends sooner and sends less: so these are compared only with strategies that answered at
     /// least as many calls. Answering fewer is the success row's loss, not a cheaper call.
     /// </summary>
-    public bool IsPerCallCost => Id is "p50" or "p95" or "p99" or "requests";
+    public bool IsPerCallCost => Id is "p50" or "p95" or "p99" or "requests" or "ideal"; // "ideal" averages over the calls that succeeded
 
     /// <summary>
     /// A success gap smaller than twice its standard error is chance: with 5 attempts against 30% failures, 0.24% of
@@ -94,11 +94,14 @@ public static class Losses
             $"AspireRetry retries a 5xx that came back fast after about as long as it took, then backs off from half its {PolicyFacts.BaseDelay} base delay, " +
             "doubling, with jitter; a call whose attempts keep failing still waits, and a lucky draw of the dice can let a peer's tail end sooner. " +
             "The later waits are deliberate: with the retry budget and the breaker they keep a failing upstream from being hammered (see the outage scenario).",
-        ("outage", "success" or "ideal" or "p50" or "p95" or "p99", _) =>
-            $"AspireRetry's circuit breaker opens once {PolicyFacts.FailureRatio} of at least {PolicyFacts.MinimumThroughput} attempts fail and then fails calls at once (503 with Retry-After to the caller) " +
-            $"for its break duration ({PolicyFacts.BreakDuration} scaled), which can outlast the end of the outage; strategies that keep sleeping and retrying through " +
-            "the outage ride it out and succeed later. That is the trade the breaker makes: far fewer requests to a down upstream and fast, " +
-            "honest failures instead of calls held open while the upstream is down.",
+        ("outage", "success", _) =>
+            "Some calls met the down upstream with less of their budget left than the next recovery check is away, and failed at once " +
+            "with that wait as Retry-After (OpenAI:Resilience:CircuitBreaker:MaxRecoveryWait bounds how long a call waits for recovery).",
+        ("outage", "ideal" or "p50" or "p95" or "p99", _) =>
+            $"AspireRetry holds calls while the upstream is down and lets one check through at a growing interval (0.5 s, 1 s, then every {PolicyFacts.BreakDuration}, scaled); " +
+            "the calls waiting go the moment a check succeeds. So a call made during the outage ends up to one check interval after the upstream is back, " +
+            "and a call made just after recovery waits for that check too. Denser checks would end those calls sooner at the price of more requests " +
+            "to a down upstream, which is the row where AspireRetry sends a fraction of what strategies retrying every call on their own schedule send.",
         ("outage", _, _) =>
             "While the breaker is closed AspireRetry retries like any exponential backoff; the difference comes from when the breaker opened.",
         ("storm", _, _) =>

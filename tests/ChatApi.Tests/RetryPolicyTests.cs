@@ -154,6 +154,8 @@ public sealed class RetryPolicyTests(ChatApiFixture fixture)
         Assert.False(response.IsSuccessStatusCode);
         Assert.Equal(MaxAttempts, body.GetProperty("attempts").GetInt32());
         Assert.Equal(MaxAttempts, (await fixture.SeenAsync(_caller)).Count);
+        // It was retried, so the caller is not told that it is not retried.
+        Assert.Equal($"The model provider answered 409 (conflict) to each of {MaxAttempts} attempt(s).", body.GetProperty("detail").GetString());
     }
 
     [Fact]

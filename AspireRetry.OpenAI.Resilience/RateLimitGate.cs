@@ -11,7 +11,10 @@ internal enum GateWaitReason
     /// <summary>The request budget is at its reserve: attempts are spread at the upstream's refill rate.</summary>
     Paced,
 
-    /// <summary>The limits are not known yet: the first attempt finds them out while the rest wait.</summary>
+    /// <summary>
+    /// The limits are not known yet: the first attempt finds them out while the rest wait, then (with no limits
+    /// published) the slow-start window holds the attempts beyond it.
+    /// </summary>
     Probe,
 }
 
@@ -29,10 +32,13 @@ internal enum GateDecisionKind
     /// <summary>Go now, as the probe whose response tells everyone the limits; call <see cref="RateLimitGate.ProbeEnded"/> after.</summary>
     GoAsProbe,
 
+    /// <summary>Go now, within the slow-start window; call <see cref="RateLimitGate.WindowAttemptEnded"/> after.</summary>
+    GoInWindow,
+
     /// <summary>A start time is reserved: wait <see cref="GateDecision.Wait"/>, then go unless the gate closed again meanwhile.</summary>
     Wait,
 
-    /// <summary>Wait for the probe to end, then ask again.</summary>
+    /// <summary>Wait for the probe to end (or for a place in the slow-start window), then ask again.</summary>
     WaitForProbe,
 
     /// <summary>The wait is beyond the caller's budget: fail now, nothing reserved.</summary>
@@ -77,6 +83,13 @@ internal sealed class RateLimitGate
     private TaskCompletionSource? _probe;
     private bool _probed;
 
+    // Slow start, while the upstream has published no limits and not answered 429: at most _window attempts in
+    // flight, one more after each success. Ended for good by published limits, a 429 or reaching MaxWindow.
+    private bool _slowStart;
+    private int _window;
+    private int _inFlight;
+    private TaskCompletionSource? _windowFreed;
+
     public RateLimitGate(string name, RateLimitOptions options, TimeProvider time)
     {
         Name = name;
@@ -84,6 +97,8 @@ internal sealed class RateLimitGate
         _time = time;
         _origin = time.GetTimestamp();
         _probed = !options.ProbeFirst;
+        _window = options.InitialWindow;
+        _slowStart = _window > 0 && _window < options.MaxWindow;
     }
 
     /// <summary>The upstream and model this gate guards.</summary>
@@ -120,6 +135,13 @@ internal sealed class RateLimitGate
                 }
 
                 return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _generation, _probe.Task);
+            }
+
+            // Only while nothing has closed the gate (a closing ends the slow start), so the attempt would go now.
+            if (_slowStart && _ratePerMs is null && _inFlight >= _window)
+            {
+                _windowFreed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _generation, _windowFreed.Task);
             }
 
             TimeSpan start;
@@ -159,9 +181,18 @@ internal sealed class RateLimitGate
                 }
             }
 
-            return wait > TimeSpan.Zero
-                ? new GateDecision(GateDecisionKind.Wait, wait, reason, _generation, null)
-                : GateDecision.Go();
+            if (wait > TimeSpan.Zero)
+            {
+                return new GateDecision(GateDecisionKind.Wait, wait, reason, _generation, null);
+            }
+
+            if (_slowStart && _ratePerMs is null)
+            {
+                _inFlight++;
+                return new GateDecision(GateDecisionKind.GoInWindow, TimeSpan.Zero, GateWaitReason.Probe, _generation, null);
+            }
+
+            return GateDecision.Go();
         }
     }
 
@@ -222,13 +253,53 @@ internal sealed class RateLimitGate
                 closedFor = CloseUntil(now, now + wait + OpenAIResilience.ServerDelayMargin) ?? closedFor;
             }
 
+            // Published limits pace calls from now on; a 429 closed the gate and its opening spaces them.
+            if (headers.Requests is not null || serverWait is not null)
+            {
+                EndSlowStart();
+            }
+
             _probed = true;
             probe = _probe;
             _probe = null;
         }
 
         probe?.TrySetResult();
+        WakeWindow();
         return closedFor;
+    }
+
+    /// <summary>
+    /// An attempt let through by the slow-start window has its answer (or failed): its place is free, and a
+    /// success (<paramref name="succeeded"/>, after <see cref="Observe"/> saw its headers) widens the window by one.
+    /// </summary>
+    public void WindowAttemptEnded(bool succeeded)
+    {
+        lock (_lock)
+        {
+            _inFlight--;
+            if (succeeded && _slowStart && ++_window >= _options.MaxWindow)
+            {
+                EndSlowStart();
+            }
+        }
+
+        WakeWindow();
+    }
+
+    private void EndSlowStart() => _slowStart = false;
+
+    /// <summary>The calls waiting for a place in the window ask again (outside the lock: their continuations may run inline).</summary>
+    private void WakeWindow()
+    {
+        TaskCompletionSource? freed;
+        lock (_lock)
+        {
+            freed = _windowFreed;
+            _windowFreed = null;
+        }
+
+        freed?.TrySetResult();
     }
 
     /// <summary>The probe ended without telling the limits (a failure, no headers): let everyone through as before.</summary>
@@ -265,6 +336,7 @@ internal sealed class RateLimitGate
             }
 
             return !_probed ? "probing for the limits"
+                : _slowStart && _ratePerMs is null ? $"open (limits not published; slow start: {_inFlight} of {_window} requests in flight)"
                 : _learnedInterval is { } interval ? $"open (limits not published; one request every {Ms(interval)} ms learned from 429s)"
                 : "open (limits not published)";
         }

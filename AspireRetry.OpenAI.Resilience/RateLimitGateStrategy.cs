@@ -32,10 +32,10 @@ internal sealed class RateLimitGateStrategy(
     protected override async ValueTask<Outcome<HttpResponseMessage>> ExecuteCore<TState>(
         Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback, ResilienceContext context, TState state)
     {
-        bool isProbe;
+        GateDecisionKind admitted;
         try
         {
-            isProbe = await PassAsync(context).ConfigureAwait(context.ContinueOnCapturedContext);
+            admitted = await PassAsync(context).ConfigureAwait(context.ContinueOnCapturedContext);
         }
         catch (Exception ex) when (ex is RateLimitGateRejectedException or OperationCanceledException)
         {
@@ -51,11 +51,13 @@ internal sealed class RateLimitGateStrategy(
 
         var sent = time.GetTimestamp();
         var learned = false;
+        var succeeded = false;
         try
         {
             var outcome = await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
             if (outcome.Result is { } response)
             {
+                succeeded = response.IsSuccessStatusCode;
                 learned = await LearnAsync(response, time.GetElapsedTime(sent), context).ConfigureAwait(context.ContinueOnCapturedContext);
             }
 
@@ -63,9 +65,13 @@ internal sealed class RateLimitGateStrategy(
         }
         finally
         {
-            if (isProbe && !learned)
+            if (admitted == GateDecisionKind.GoAsProbe && !learned)
             {
                 Gate.ProbeEnded();
+            }
+            else if (admitted == GateDecisionKind.GoInWindow)
+            {
+                Gate.WindowAttemptEnded(succeeded);
             }
         }
     }
@@ -91,8 +97,8 @@ internal sealed class RateLimitGateStrategy(
             $"plus {budget.MinRetriesPerSecond.ToString("0.##", CultureInfo.InvariantCulture)} a second). Circuit breaker: {breakerState}; rate-limit gate: {gateState}.";
     }
 
-    /// <summary>Waits until the gate lets this attempt go; true when it goes as the probe.</summary>
-    private async ValueTask<bool> PassAsync(ResilienceContext context)
+    /// <summary>Waits until the gate lets this attempt go; says how it goes (<see cref="GateDecisionKind.Go"/>, as the probe or in the slow-start window).</summary>
+    private async ValueTask<GateDecisionKind> PassAsync(ResilienceContext context)
     {
         var cancellationToken = context.CancellationToken;
         while (true)
@@ -102,11 +108,8 @@ internal sealed class RateLimitGateStrategy(
             var decision = Gate.Reserve(budget);
             switch (decision.Kind)
             {
-                case GateDecisionKind.Go:
-                    return false;
-
-                case GateDecisionKind.GoAsProbe:
-                    return true;
+                case GateDecisionKind.Go or GateDecisionKind.GoAsProbe or GateDecisionKind.GoInWindow:
+                    return decision.Kind;
 
                 case GateDecisionKind.Reject:
                     throw Reject(decision.Wait, left, context);
@@ -137,7 +140,7 @@ internal sealed class RateLimitGateStrategy(
                         continue;
                     }
 
-                    return false;
+                    return GateDecisionKind.Go;
                 }
             }
         }

@@ -36,6 +36,24 @@ public sealed class RateLimitOptions
     public bool ProbeFirst { get; set; } = true;
 
     /// <summary>
+    /// While the upstream publishes no limits and has not answered 429, at most this many attempts per upstream
+    /// and model are in flight (to response headers); each success adds one, so the window doubles every round
+    /// trip, as TCP's slow start. The first 429 ends it: the gate closes for the server's wait and then spaces
+    /// calls (see <see cref="ReleaseInterval"/>). 2 is TCP's classic initial window: a burst at an upstream that
+    /// admits only a few at once overshoots by a few requests, not by the whole burst. 0 turns the window off.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int InitialWindow { get; set; } = 2;
+
+    /// <summary>
+    /// The window at which the slow start ends without a 429 and every call goes at once. 16 is reached from 2 in
+    /// three round trips (2, 4, 8, 16), so a healthy upstream without headers slows a burst by at most the probe
+    /// and three round trips, once; an upstream that admits fewer than 16 at once has answered 429 by then.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxWindow { get; set; } = 16;
+
+    /// <summary>
     /// Spacing of the calls released when a closed gate opens and the upstream's refill rate is unknown
     /// (no <c>x-ratelimit-*</c> headers): one every 100 ms lets the first ones prove the limit has really
     /// reset before the rest follow. With the headers known, the spacing is the upstream's refill interval; without

@@ -4,7 +4,8 @@ namespace AspireRetry.Bench.Scenarios;
 
 /// <summary>
 /// Many callers at once against one shared token bucket (one organisation's limit): the upstream admits
-/// a few at once and then a steady rate, answering the rest with 429s that name the exact wait.
+/// a few at once and then a steady rate, answering the rest with 429s that name the exact wait. It publishes
+/// no <c>x-ratelimit-*</c> headers: the clients learn the limit only from the 429s.
 /// </summary>
 public sealed class RetryStorm : Scenario
 {
@@ -17,8 +18,12 @@ public sealed class RetryStorm : Scenario
 
     public override string Setup =>
         $"{Calls(false)} calls ({Calls(true)} with `--quick`) start together and share one bucket of {Capacity} requests that refills at {Capacity} requests/s; refused requests get 429 " +
-        "with `retry-after-ms` = the time until the next request would be admitted. Ideal: the k-th successful call finishes when the bucket " +
+        "with `retry-after-ms` = the time until the next request would be admitted. No `x-ratelimit-*` headers are sent, so the limit is learned " +
+        "only from the 429s (of the strategies, only AspireRetry reads those headers, so this changes nothing for the others). Ideal: the k-th successful call finishes when the bucket " +
         "admits its k-th request, plus service time.";
+
+    /// <summary>The warm-up call meets the same upstream, without a limit yet and publishing none.</summary>
+    public override object WarmUpProfile => new { name = Id + " warm-up", rateLimiter = new { enabled = false, publishHeaders = false } };
 
     public static int Calls(bool quick) => quick ? 12 : 32;
 
@@ -28,7 +33,7 @@ public sealed class RetryStorm : Scenario
         await run.Emulator.SetProfileAsync(new
         {
             name = Id,
-            rateLimiter = new { enabled = true, requestsPerWindow = Capacity, tokensPerWindow = 1_000_000, windowMs },
+            rateLimiter = new { enabled = true, requestsPerWindow = Capacity, tokensPerWindow = 1_000_000, windowMs, publishHeaders = false },
         }, cancellationToken);
 
         var count = Calls(run.Quick);

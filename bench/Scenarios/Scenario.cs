@@ -24,6 +24,13 @@ public abstract class Scenario
     /// <summary>True where the upstream is down for a while, so requests that reached it then are counted.</summary>
     public virtual bool HasOutage => false;
 
+    /// <summary>
+    /// The emulator's chaos profile for the strategy's warm-up call (set before it; <see cref="RunAsync"/> sets its own
+    /// after). Null keeps the emulator's start-up profile, which publishes <c>x-ratelimit-*</c> headers: a scenario whose
+    /// upstream never publishes them must not let the warm-up teach a client the start-up limits.
+    /// </summary>
+    public virtual object? WarmUpProfile => null;
+
     public abstract Task<IReadOnlyList<CallRecord>> RunAsync(ScenarioRun run, CancellationToken cancellationToken);
 
     public static IReadOnlyList<Scenario> All { get; } =

@@ -46,6 +46,11 @@ public sealed class ScenarioRunner(Func<Task<EmulatorHost>> startEmulator, TimeS
         // A fresh strategy per scenario: no breaker state or pooled connection carries over from the last one.
         await using var strategy = await kind.CreateAsync(emulator.OpenAIEndpoint, scale);
 
+        if (scenario.WarmUpProfile is { } warmUp)
+        {
+            await emulator.SetProfileAsync(warmUp, cancellationToken);
+        }
+
         await WarmUpAsync(kind, strategy, cancellationToken);
         var calls = await scenario.RunAsync(new ScenarioRun(emulator, strategy, scale, calibration, quick, () => kind.CreateAsync(emulator.OpenAIEndpoint, scale)), cancellationToken);
         return new StrategyResult(kind, Metrics.From(calls, scenario.SuccessExpected, scenario.HasOutage ? DownStatus : null), calls);

@@ -190,6 +190,31 @@ public sealed class RateLimitGateStrategyTests : IDisposable
     }
 
     [Fact]
+    public async Task Without_published_limits_a_call_beyond_the_slow_start_window_waits_for_an_answer_then_goes()
+    {
+        var answers = Enumerable.Range(0, 3).Select(_ => new TaskCompletionSource<HttpResponseMessage>(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        var started = 0;
+        ValueTask<HttpResponseMessage> Hold(CancellationToken cancellationToken) => new(answers[Interlocked.Increment(ref started) - 1].Task);
+        var pipeline = Pipeline();
+
+        // Each call reaches the gate before ExecuteAsync returns: the window (2) lets two through, the third waits.
+        var calls = Enumerable.Range(0, 3).Select(_ => pipeline.ExecuteAsync(Hold, TestContext.Current.CancellationToken).AsTask()).ToArray();
+        Assert.Equal(2, Volatile.Read(ref started));
+        Assert.DoesNotContain((Strategies.RateLimitGate, PollyEvents.GateWait), _polly.Events);
+
+        answers[0].SetResult(new HttpResponseMessage(HttpStatusCode.OK)); // no x-ratelimit-* headers
+        await Until(() => Volatile.Read(ref started) == 3);
+        Assert.Contains((Strategies.RateLimitGate, PollyEvents.GateWait), _polly.Events);
+
+        answers[1].SetResult(new HttpResponseMessage(HttpStatusCode.OK));
+        answers[2].SetResult(new HttpResponseMessage(HttpStatusCode.OK));
+        foreach (var response in await Task.WhenAll(calls).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken))
+        {
+            response.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task A_429_for_exhausted_quota_closes_nothing()
     {
         var quota = new HttpResponseMessage(HttpStatusCode.TooManyRequests)
@@ -200,7 +225,8 @@ public sealed class RateLimitGateStrategyTests : IDisposable
 
         using var first = await Pipeline().ExecuteAsync(_ => ValueTask.FromResult(quota), TestContext.Current.CancellationToken);
 
-        Assert.Equal(GateDecisionKind.Go, _limits.Gate.Reserve(TimeSpan.FromMinutes(1)).Kind);
+        // Goes at once (in the slow-start window: no limits are published, and this 429 is not a rate limit).
+        Assert.Equal(GateDecisionKind.GoInWindow, _limits.Gate.Reserve(TimeSpan.FromMinutes(1)).Kind);
     }
 
     [Fact]

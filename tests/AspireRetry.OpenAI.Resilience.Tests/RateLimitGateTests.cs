@@ -201,7 +201,7 @@ public sealed class RateLimitGateTests
     }
 
     [Fact]
-    public void A_probe_that_learns_nothing_lets_every_call_through()
+    public void A_probe_that_learns_nothing_hands_over_to_the_slow_start_window()
     {
         var gate = Gate(probeFirst: true);
         Assert.Equal(GateDecisionKind.GoAsProbe, gate.Reserve(Plenty).Kind);
@@ -210,8 +210,128 @@ public sealed class RateLimitGateTests
         gate.ProbeEnded();
 
         Assert.True(waiting.Probe!.IsCompletedSuccessfully);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.WaitForProbe, gate.Reserve(Plenty).Kind);
+    }
+
+    [Fact]
+    public void Without_published_limits_calls_go_in_a_window_that_widens_by_one_per_success()
+    {
+        var gate = Gate(probeFirst: true);
+        Assert.Equal(GateDecisionKind.GoAsProbe, gate.Reserve(Plenty).Kind);
+        gate.Observe(RateLimitHeaders.None, serverWait: null); // a 200 without x-ratelimit-* headers
+
+        // Two in flight; the third waits for a place, reported as a probe wait.
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        var waiting = gate.Reserve(Plenty);
+        Assert.Equal(GateDecisionKind.WaitForProbe, waiting.Kind);
+        Assert.Equal(GateWaitReason.Probe, waiting.Reason);
+        Assert.False(waiting.Probe!.IsCompleted);
+        Assert.Contains("slow start: 2 of 2 requests in flight", gate.Describe(), StringComparison.Ordinal);
+
+        // One success: its place is free and the window is 3, so two more go.
+        gate.WindowAttemptEnded(succeeded: true);
+        Assert.True(waiting.Probe.IsCompletedSuccessfully);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.WaitForProbe, gate.Reserve(Plenty).Kind);
+
+        // A failure (a 5xx, a broken connection) frees its place but does not widen the window.
+        gate.WindowAttemptEnded(succeeded: false);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.WaitForProbe, gate.Reserve(Plenty).Kind);
+    }
+
+    [Fact]
+    public void Without_published_limits_the_first_429_ends_the_slow_start_and_the_waiting_calls_are_spaced_after_the_servers_wait()
+    {
+        var gate = new RateLimitGate("test", new RateLimitOptions { ProbeFirst = false, ReleaseInterval = TimeSpan.FromMilliseconds(100) }, _time);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        var waiting = gate.Reserve(Plenty);
+
+        // The second one in flight meets the empty bucket: next request admitted in 200 ms.
+        _time.Advance(TimeSpan.FromMilliseconds(20));
+        gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromMilliseconds(200), age: TimeSpan.FromMilliseconds(20));
+        gate.WindowAttemptEnded(succeeded: false);
+
+        // The waiting call asks again and no longer meets a window: the gate is closed, then releases one per interval.
+        Assert.True(waiting.Probe!.IsCompletedSuccessfully);
+        AssertWait(gate.Reserve(Plenty), 200 + Margin.TotalMilliseconds);
+        AssertWait(gate.Reserve(Plenty), 300 + Margin.TotalMilliseconds);
+
+        // The last one in flight succeeds later: the window does not come back.
+        gate.WindowAttemptEnded(succeeded: true);
+        _time.Advance(TimeSpan.FromSeconds(1));
         Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
         Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+    }
+
+    [Fact]
+    public void Published_limits_end_the_slow_start()
+    {
+        var gate = Gate(reserve: 0.1);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        var waiting = gate.Reserve(Plenty);
+
+        gate.Observe(Requests(limit: 1000, remaining: 998), serverWait: null);
+
+        Assert.True(waiting.Probe!.IsCompletedSuccessfully);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+        }
+    }
+
+    /// <summary>
+    /// A healthy upstream without headers, 100 calls at once, each round trip answering every call in flight with
+    /// a 200: the probe, then 2, 4 and 8 in flight, and then the window (at 16) is lifted and the rest go together.
+    /// </summary>
+    [Fact]
+    public void A_healthy_upstream_without_headers_slows_a_burst_by_the_probe_and_three_round_trips_at_most()
+    {
+        var gate = Gate(probeFirst: true);
+        var left = 100;
+        var sentPerRound = new List<int>();
+        while (left > 0)
+        {
+            var probe = false;
+            var inWindow = 0;
+            var sent = 0;
+            while (left > 0)
+            {
+                var decision = gate.Reserve(Plenty);
+                if (decision.Kind is GateDecisionKind.WaitForProbe)
+                {
+                    break;
+                }
+
+                Assert.True(decision.Kind is GateDecisionKind.Go or GateDecisionKind.GoInWindow or GateDecisionKind.GoAsProbe, $"{decision.Kind}");
+                probe |= decision.Kind == GateDecisionKind.GoAsProbe;
+                inWindow += decision.Kind == GateDecisionKind.GoInWindow ? 1 : 0;
+                sent++;
+                left--;
+            }
+
+            sentPerRound.Add(sent);
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            if (probe)
+            {
+                gate.Observe(RateLimitHeaders.None, serverWait: null);
+            }
+
+            for (var i = 0; i < inWindow; i++)
+            {
+                gate.Observe(RateLimitHeaders.None, serverWait: null);
+                gate.WindowAttemptEnded(succeeded: true);
+            }
+        }
+
+        Assert.Equal([1, 2, 4, 8, 85], sentPerRound);
     }
 
     /// <summary>

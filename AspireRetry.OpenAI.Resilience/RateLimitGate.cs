@@ -41,6 +41,9 @@ internal enum GateDecisionKind
     /// <summary>Wait for the probe to end (or for a place in the slow-start window), then ask again.</summary>
     WaitForProbe,
 
+    /// <summary>Wait <see cref="GateDecision.Wait"/> (the slow-start window's spacing), then ask again: nothing is reserved.</summary>
+    WaitThenAsk,
+
     /// <summary>The wait is beyond the caller's budget: fail now, nothing reserved.</summary>
     Reject,
 }
@@ -90,6 +93,11 @@ internal sealed class RateLimitGate
     private int _inFlight;
     private TaskCompletionSource? _windowFreed;
 
+    // The window's attempts are spread over the last round trip (one every round trip / window), as paced TCP
+    // spreads its slow start: the first 429 then stops the rest of a window before they are sent.
+    private TimeSpan _roundTrip;
+    private TimeSpan _nextWindowStart;
+
     public RateLimitGate(string name, RateLimitOptions options, TimeProvider time)
     {
         Name = name;
@@ -138,10 +146,21 @@ internal sealed class RateLimitGate
             }
 
             // Only while nothing has closed the gate (a closing ends the slow start), so the attempt would go now.
-            if (_slowStart && _ratePerMs is null && _inFlight >= _window)
+            if (_slowStart && _ratePerMs is null)
             {
-                _windowFreed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _generation, _windowFreed.Task);
+                if (_inFlight >= _window)
+                {
+                    _windowFreed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _generation, _windowFreed.Task);
+                }
+
+                if (_nextWindowStart > now)
+                {
+                    var spacing = _nextWindowStart - now;
+                    return spacing > maxWait
+                        ? new GateDecision(GateDecisionKind.Reject, spacing, GateWaitReason.Probe, _generation, null)
+                        : new GateDecision(GateDecisionKind.WaitThenAsk, spacing, GateWaitReason.Probe, _generation, null);
+                }
             }
 
             TimeSpan start;
@@ -189,6 +208,7 @@ internal sealed class RateLimitGate
             if (_slowStart && _ratePerMs is null)
             {
                 _inFlight++;
+                _nextWindowStart = now + (_roundTrip / _window);
                 return new GateDecision(GateDecisionKind.GoInWindow, TimeSpan.Zero, GateWaitReason.Probe, _generation, null);
             }
 
@@ -272,12 +292,18 @@ internal sealed class RateLimitGate
     /// <summary>
     /// An attempt let through by the slow-start window has its answer (or failed): its place is free, and a
     /// success (<paramref name="succeeded"/>, after <see cref="Observe"/> saw its headers) widens the window by one.
+    /// <paramref name="roundTrip"/> is how long it took, over which the next window's attempts are spread.
     /// </summary>
-    public void WindowAttemptEnded(bool succeeded)
+    public void WindowAttemptEnded(bool succeeded, TimeSpan roundTrip = default)
     {
         lock (_lock)
         {
             _inFlight--;
+            if (succeeded)
+            {
+                _roundTrip = roundTrip;
+            }
+
             if (succeeded && _slowStart && ++_window >= _options.MaxWindow)
             {
                 EndSlowStart();

@@ -71,7 +71,7 @@ internal sealed class RateLimitGateStrategy(
             }
             else if (admitted == GateDecisionKind.GoInWindow)
             {
-                Gate.WindowAttemptEnded(succeeded);
+                Gate.WindowAttemptEnded(succeeded, time.GetElapsedTime(sent));
             }
         }
     }
@@ -122,6 +122,16 @@ internal sealed class RateLimitGateStrategy(
                     telemetry.Waited(model, GateWaitReason.Probe, waited);
                     RateLimitTelemetry.WaitEvent(Gate, GateWaitReason.Probe, waited);
                     polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateWait), context, waited);
+                    continue;
+                }
+
+                case GateDecisionKind.WaitThenAsk:
+                {
+                    RateLimitTelemetry.WaitEvent(Gate, decision.Reason, decision.Wait);
+                    polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateWait), context, decision.Wait);
+                    var waitStarted = time.GetTimestamp();
+                    await Task.Delay(decision.Wait, time, cancellationToken).ConfigureAwait(false);
+                    telemetry.Waited(model, decision.Reason, time.GetElapsedTime(waitStarted));
                     continue;
                 }
 

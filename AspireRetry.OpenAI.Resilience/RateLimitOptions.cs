@@ -38,7 +38,8 @@ public sealed class RateLimitOptions
     /// <summary>
     /// While the upstream publishes no limits and has not answered 429, at most this many attempts per upstream
     /// and model are in flight (to response headers); each success adds one, so the window doubles every round
-    /// trip, as TCP's slow start. The first 429 ends it: the gate closes for the server's wait and then spaces
+    /// trip, as TCP's slow start, and its attempts are spread over the last round trip (as paced TCP), so a 429 stops
+    /// the rest of a window before they are sent. The first 429 ends it: the gate closes for the server's wait and then spaces
     /// calls (see <see cref="ReleaseInterval"/>). 2 is TCP's classic initial window: a burst at an upstream that
     /// admits only a few at once overshoots by a few requests, not by the whole burst. 0 turns the window off.
     /// </summary>

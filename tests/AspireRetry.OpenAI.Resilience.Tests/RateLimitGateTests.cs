@@ -271,6 +271,31 @@ public sealed class RateLimitGateTests
     }
 
     [Fact]
+    public void The_slow_start_window_spreads_its_attempts_over_the_last_round_trip_so_a_429_stops_the_rest_unsent()
+    {
+        var gate = new RateLimitGate("test", new RateLimitOptions { ProbeFirst = false }, _time);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        gate.WindowAttemptEnded(succeeded: true, roundTrip: TimeSpan.FromMilliseconds(100));
+        gate.WindowAttemptEnded(succeeded: true, roundTrip: TimeSpan.FromMilliseconds(100));
+
+        // A window of 4 over a 100 ms round trip: one every 25 ms, not 4 at once.
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+        var spaced = gate.Reserve(Plenty);
+        Assert.Equal(GateDecisionKind.WaitThenAsk, spaced.Kind);
+        Assert.Equal(GateWaitReason.Probe, spaced.Reason);
+        Assert.Equal(25, spaced.Wait.TotalMilliseconds, 3);
+        _time.Advance(TimeSpan.FromMilliseconds(25));
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
+
+        // The second one meets the empty bucket: the two not yet sent wait for the server's wait instead.
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromMilliseconds(200), age: TimeSpan.FromMilliseconds(5));
+        AssertWait(gate.Reserve(Plenty), 200 + Margin.TotalMilliseconds);
+    }
+
+    [Fact]
     public void Published_limits_end_the_slow_start()
     {
         var gate = Gate(reserve: 0.1);

@@ -105,9 +105,10 @@ public static class Losses
         ("outage", _, _) =>
             "While the breaker is closed AspireRetry retries like any exponential backoff; the difference comes from when the breaker opened.",
         ("storm", _, _) =>
-            "AspireRetry's shared rate-limit gate serves the storm in order: the first 429 closes the gate for every call to that model, " +
-            "and waiting calls are released one refill interval apart at the bucket's published rate, so every call succeeds with the fewest " +
-            "requests per call, and the last in line waits longest. The percentiles count every call, failed ones included: a strategy that " +
+            "The upstream publishes no limits, so AspireRetry's shared rate-limit gate ramps up slow-start style (2 in flight after the probe, " +
+            "one more per success, spread over the last round trip) until the first 429; that 429 closes the gate for every call to that model, " +
+            "and waiting calls are released one refill interval apart, learned from the 429s, so every call succeeds with the fewest requests " +
+            "per call. The first calls pay the ramp-up's round trips, which the ideal (that knows the bucket) does not, and the last in line waits longest. The percentiles count every call, failed ones included: a strategy that " +
             "gives up on half its calls ends those sooner, which shortens its tail while it answers fewer people.",
         ("rate-limited", _, _) =>
             $"AspireRetry adds a fixed {PolicyFacts.MarginMs} ms margin to every server-named wait (ServerDelayMargin; a request 1 ms early costs another 429). " +

@@ -180,6 +180,7 @@ public static class MarkdownReport
             Row($"Early requests, {scenario.Scenario.Title.ToLowerInvariant()}", scenario.Scenario.Id, m => m.EarlyRequests, "0", "0", (o, _) => o == 0);
         }
 
+        Row("Requests per call, retry storm", "storm", m => m.RequestsPerCall, "0.00", "at most 1.25 (the limit is learned from 429s)", (o, _) => o <= 1.25);
         Row("Requests per call, quota exhausted", "quota", m => m.RequestsPerCall, "0.00", "1 (no retry of a final error)", (o, _) => Math.Abs(o - 1) < 1e-9);
         Row("Requests to the upstream while down", "outage", m => m.RequestsWhileDown, "0", "fewest", (o, others) => others.All(x => o <= x));
         return md.ToString();

@@ -154,12 +154,11 @@ internal sealed class RateLimitGate
                     return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _generation, _windowFreed.Task);
                 }
 
-                if (_nextWindowStart > now)
+                // The spacing is our own caution, not a wait the upstream named: a call that cannot afford it goes now
+                // rather than fail.
+                if (_nextWindowStart > now && _nextWindowStart - now <= maxWait)
                 {
-                    var spacing = _nextWindowStart - now;
-                    return spacing > maxWait
-                        ? new GateDecision(GateDecisionKind.Reject, spacing, GateWaitReason.Probe, _generation, null)
-                        : new GateDecision(GateDecisionKind.WaitThenAsk, spacing, GateWaitReason.Probe, _generation, null);
+                    return new GateDecision(GateDecisionKind.WaitThenAsk, _nextWindowStart - now, GateWaitReason.Probe, _generation, null);
                 }
             }
 
@@ -328,7 +327,10 @@ internal sealed class RateLimitGate
         freed?.TrySetResult();
     }
 
-    /// <summary>The probe ended without telling the limits (a failure, no headers): let everyone through as before.</summary>
+    /// <summary>
+    /// The probe ended without telling the limits (a failure, no headers): the others go, within the slow-start
+    /// window (all at once when it is off).
+    /// </summary>
     public void ProbeEnded()
     {
         TaskCompletionSource? probe;

@@ -289,7 +289,10 @@ public sealed class RateLimitGateTests
         _time.Advance(TimeSpan.FromMilliseconds(25));
         Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(Plenty).Kind);
 
-        // The second one meets the empty bucket: the two not yet sent wait for the server's wait instead.
+        // A call that cannot afford the spacing is not failed for it: it goes now.
+        Assert.Equal(GateDecisionKind.GoInWindow, gate.Reserve(TimeSpan.FromMilliseconds(10)).Kind);
+
+        // The second one meets the empty bucket: the one not yet sent waits for the server's wait instead.
         _time.Advance(TimeSpan.FromMilliseconds(5));
         gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromMilliseconds(200), age: TimeSpan.FromMilliseconds(5));
         AssertWait(gate.Reserve(Plenty), 200 + Margin.TotalMilliseconds);

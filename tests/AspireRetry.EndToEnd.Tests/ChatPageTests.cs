@@ -47,7 +47,7 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : ChatPageTest(fixtu
         await Fixture.ScriptAsync(other, "429:retry-after-ms=2500", "ok");
         var closing = Fixture.ChatApiFor(other).PostAsJsonAsync("/api/chat",
             new { model = "gpt-4o", messages = new[] { new { role = "user", content = "I hit the limit first" } } }, Ct);
-        await WaitUntilAsync(async () => (await Fixture.Emulator.GetFromJsonAsync<JsonElement[]>($"/emulator/requests?caller={other}", Ct))!.Length == 1);
+        await Poll.UntilAsync(TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(25), async () => (await Fixture.Emulator.GetFromJsonAsync<JsonElement[]>($"/emulator/requests?caller={other}", Ct))!.Length == 1);
 
         await SendAsync("Am I waiting?");
 
@@ -240,15 +240,5 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : ChatPageTest(fixtu
         var match = System.Text.RegularExpressions.Regex.Match(href ?? "", "/traces/detail/([0-9a-f]{32})$");
         Assert.True(match.Success, $"not a dashboard trace link: {href}");
         return match.Groups[1].Value;
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
-            await Task.Delay(25, Ct);
-        }
     }
 }

@@ -16,6 +16,9 @@ public sealed record Span(string Service, string TraceId, string SpanId, string?
     public const int StatusError = 2;
 
     public string? Attr(string key) => Attributes.TryGetValue(key, out var value) ? value : null;
+
+    /// <summary>An upstream attempt: ChatApi's HTTP client span (the GenAI span is a client span too, without an HTTP method).</summary>
+    public bool IsUpstreamAttempt => Service == "chatapi" && Kind == KindClient && Attr("http.request.method") is not null;
 }
 
 public sealed record SpanEvent(string Name, IReadOnlyDictionary<string, string> Attributes);

@@ -14,10 +14,6 @@ public sealed class RetryTraceTests(AspireAppFixture fixture)
     private readonly string _caller = $"trace-{Guid.NewGuid():N}";
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    /// <summary>An upstream attempt: ChatApi's HTTP client span (the GenAI span is a client span too, without an HTTP method).</summary>
-    private static bool IsAttempt(Span span) =>
-        span.Service == "chatapi" && span.Kind == Span.KindClient && span.Attr("http.request.method") is not null;
-
     /// <summary>Sends one message that meets 429 (retry-after-ms=200), then 503, then succeeds; returns its trace.</summary>
     private async Task<(string TraceId, List<Span> Spans)> RetriedMessageTraceAsync(DashboardTelemetry dashboard)
     {
@@ -29,7 +25,7 @@ public sealed class RetryTraceTests(AspireAppFixture fixture)
 
         var spans = await dashboard.WaitForTraceAsync(traceId, s =>
             s.Count(x => x.Service == "openai-emulator" && x.Kind == Span.KindServer) == 3
-            && s.Count(IsAttempt) == 3
+            && s.Count(x => x.IsUpstreamAttempt) == 3
             && s.Any(x => x.Name.StartsWith("chat ", StringComparison.Ordinal)), Ct);
         return (traceId, spans);
     }
@@ -52,7 +48,7 @@ public sealed class RetryTraceTests(AspireAppFixture fixture)
         Assert.True(int.Parse(genAi.Attr("gen_ai.usage.input_tokens")!, CultureInfo.InvariantCulture) > 0);
         Assert.True(int.Parse(genAi.Attr("gen_ai.usage.output_tokens")!, CultureInfo.InvariantCulture) > 0);
 
-        var attempts = spans.Where(IsAttempt).OrderBy(s => s.StartTimeUnixNano).ToList();
+        var attempts = spans.Where(x => x.IsUpstreamAttempt).OrderBy(s => s.StartTimeUnixNano).ToList();
         Assert.Equal(3, attempts.Count);
         Assert.All(attempts, a => Assert.Equal(genAi.SpanId, a.ParentSpanId));
         Assert.Equal(["429", "503", "200"], attempts.Select(a => a.Attr("http.response.status_code")));
@@ -157,7 +153,7 @@ public sealed class RetryTraceTests(AspireAppFixture fixture)
         await chat.GetByLabel("Message").PressAsync("Enter");
         await Microsoft.Playwright.Assertions.Expect(chat.Locator("article.assistant .meta .attempts")).ToHaveTextAsync("1 attempt", new() { Timeout = 15_000 });
         await chat.Context.CloseAsync();
-        await WaitUntilAsync(async () => (await dashboard.SpansAsync("webfrontend", Ct)).Any(s => s.Name.StartsWith("Chat message", StringComparison.Ordinal)));
+        await Poll.UntilAsync(TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(250), async () => (await dashboard.SpansAsync("webfrontend", Ct)).Any(s => s.Name.StartsWith("Chat message", StringComparison.Ordinal)));
 
         foreach (var resource in (string[])["chatapi", "openai-emulator", "webfrontend"])
         {
@@ -167,16 +163,6 @@ public sealed class RetryTraceTests(AspireAppFixture fixture)
             Assert.True(logs.Length > 100, $"expected logs from {resource}");
             Assert.DoesNotContain(key, spans, StringComparison.Ordinal);
             Assert.DoesNotContain(key, logs, StringComparison.Ordinal);
-        }
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 30 s");
-            await Task.Delay(250, Ct);
         }
     }
 }

@@ -26,6 +26,9 @@ public static class OpenAIResilience
     /// </summary>
     public static readonly TimeSpan ServerDelayMargin = TimeSpan.FromMilliseconds(10);
 
+    /// <summary>The shortest break Polly's circuit breaker accepts.</summary>
+    private static readonly TimeSpan PollyMinimumBreak = TimeSpan.FromMilliseconds(500);
+
     /// <summary>Adds the pipeline and the attempt handler to an HttpClient; <see cref="ResilientOpenAIExtensions.AddResilientOpenAI"/> calls it.</summary>
     internal static IHttpClientBuilder AddOpenAIResilience(this IHttpClientBuilder builder)
     {
@@ -141,13 +144,14 @@ public static class OpenAIResilience
     internal static HttpCircuitBreakerStrategyOptions BreakerOptions(ResilienceOptions options, CircuitBreakerStateProvider breaker, RecoveryGate recovery) => new()
     {
         StateProvider = breaker,
+        ManualControl = recovery.Breaker,
         FailureRatio = options.CircuitBreaker.FailureRatio,
         MinimumThroughput = options.CircuitBreaker.MinimumThroughput,
         SamplingDuration = options.CircuitBreaker.SamplingDuration,
 
         // The recovery gate times the checks and lets nothing else through meanwhile: the breaker's own break need
-        // only be over by the first check. BreakDuration bounds a check that hangs.
-        BreakDuration = options.CircuitBreaker.BreakDuration,
+        // only be over by the first check. BreakDuration bounds a check that hangs; Polly wants at least 500 ms.
+        BreakDuration = options.CircuitBreaker.BreakDuration > PollyMinimumBreak ? options.CircuitBreaker.BreakDuration : PollyMinimumBreak,
         BreakDurationGenerator = _ => ValueTask.FromResult(RecoveryGateStrategy.BreakerPause),
 
         // "Down" is 5xx, timeouts and broken connections. A 429 means the upstream is up and busy: the

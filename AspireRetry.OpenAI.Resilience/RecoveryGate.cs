@@ -1,3 +1,5 @@
+using Polly.CircuitBreaker;
+
 namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>What the gate knows about the upstream.</summary>
@@ -24,12 +26,22 @@ internal enum RecoveryDecisionKind
     /// <summary>Wait for the next check (<see cref="RecoveryDecision.NextCheck"/>), or for <see cref="RecoveryDecision.Changed"/>.</summary>
     Wait,
 
-    /// <summary>A check is under way: wait for <see cref="RecoveryDecision.Changed"/>.</summary>
+    /// <summary>
+    /// A check is under way: wait for <see cref="RecoveryDecision.Changed"/>, or until <see cref="RecoveryDecision.NextCheck"/>,
+    /// when the check will have outlived every failure (<see cref="TimeSpan.MaxValue"/> when no failure was timed).
+    /// </summary>
     WaitForCheck,
 }
 
 /// <summary>What the gate decided for one pass of a call: go, go as the check, or wait (and how long until the next check).</summary>
-internal readonly record struct RecoveryDecision(RecoveryDecisionKind Kind, TimeSpan NextCheck, Task Changed);
+/// <param name="Kind">What the call does now.</param>
+/// <param name="NextCheck">How long to wait before asking again, when it waits.</param>
+/// <param name="Changed">Completes when the gate's state changes, which also ends a wait.</param>
+/// <param name="CloseBreaker">
+/// The first call let go on a check's sign of life: it closes the breaker (<see cref="RecoveryGate.Breaker"/>), which
+/// would otherwise turn back every call but the check while it is half-open.
+/// </param>
+internal readonly record struct RecoveryDecision(RecoveryDecisionKind Kind, TimeSpan NextCheck, Task Changed, bool CloseBreaker = false);
 
 /// <summary>
 /// Waiting for a down upstream to recover, shared by every call to one upstream and model. The upstream is down
@@ -38,11 +50,21 @@ internal readonly record struct RecoveryDecision(RecoveryDecisionKind Kind, Time
 /// before the outage). While it is down, calls wait and one at a time goes as the check: a quarter of
 /// <c>BreakDuration</c> after it went down, then twice as long after each failed check, up to
 /// <c>BreakDuration</c>, each up to 20% sooner at random so that replicas do not check together. A successful
-/// check releases every waiting call at once (the rate-limit gate, further in, paces them).
+/// check releases every waiting call at once (the rate-limit gate, further in, paces them), and so does a check that
+/// has outlived the failures: a down upstream answers its refusals in about the same short time, so a check still
+/// unanswered after three times the slowest of them (and at least <see cref="SignOfLifeFloor"/>) is being worked on, and the
+/// waiting calls need not also wait for the model to finish it. Should the check fail after all, the upstream is down
+/// again and the released calls meet it once more, as any call would.
 /// Thread-safe; all times come from the <see cref="TimeProvider"/>, so it is testable on a fake clock.
 /// </summary>
 internal sealed class RecoveryGate
 {
+    /// <summary>
+    /// The least a check must be under way before it counts as a sign of life: above timer resolution, so that
+    /// failures answered within a millisecond do not make every check one.
+    /// </summary>
+    internal static readonly TimeSpan SignOfLifeFloor = TimeSpan.FromMilliseconds(25);
+
     private readonly Lock _lock = new();
     private readonly TimeSpan _longest;
     private readonly int _failuresInARow;
@@ -53,6 +75,10 @@ internal sealed class RecoveryGate
     private TimeSpan _checkAt;
     private int _failedChecks;
     private int _failures;
+    private TimeSpan _slowestFailure;
+    private TimeSpan _checkStartedAt;
+    private bool _checkIsBreakerProbe;
+    private bool _releasedOnSignOfLife;
     private TaskCompletionSource _changed = NewSignal();
 
     /// <param name="options">The breaker's settings: <c>BreakDuration</c> and <c>MinimumThroughput</c>.</param>
@@ -66,6 +92,9 @@ internal sealed class RecoveryGate
         _jitter = jitter ?? Random.Shared.NextDouble;
         _origin = time.GetTimestamp();
     }
+
+    /// <summary>The circuit breaker's manual control, for closing it when a check shows a sign of life.</summary>
+    public CircuitBreakerManualControl Breaker { get; } = new();
 
     public RecoveryState State
     {
@@ -96,8 +125,20 @@ internal sealed class RecoveryGate
             {
                 case RecoveryState.Up:
                     return new(RecoveryDecisionKind.Go, TimeSpan.Zero, _changed.Task);
+                case RecoveryState.Checking when _slowestFailure > TimeSpan.Zero && !_checkIsBreakerProbe:
+                    // Three times the slowest failure: on a busy machine a refusal can come twice as slow as the others
+                    // (measured: at twice, a check's late 503 once let twenty waiting calls into the outage).
+                    var signOfLife = _checkStartedAt + Max(_slowestFailure * 3, SignOfLifeFloor) - Now;
+                    if (signOfLife > TimeSpan.Zero)
+                    {
+                        return new(RecoveryDecisionKind.WaitForCheck, signOfLife, _changed.Task);
+                    }
+
+                    var first = !_releasedOnSignOfLife;
+                    _releasedOnSignOfLife = true;
+                    return new(RecoveryDecisionKind.Go, TimeSpan.Zero, _changed.Task, CloseBreaker: first);
                 case RecoveryState.Checking:
-                    return new(RecoveryDecisionKind.WaitForCheck, TimeSpan.Zero, _changed.Task);
+                    return new(RecoveryDecisionKind.WaitForCheck, TimeSpan.MaxValue, _changed.Task);
                 default:
                     var wait = _checkAt - Now;
                     if (wait > TimeSpan.Zero)
@@ -106,18 +147,66 @@ internal sealed class RecoveryGate
                     }
 
                     _state = RecoveryState.Checking;
+                    _checkStartedAt = Now;
+                    _checkIsBreakerProbe = false;
+                    _releasedOnSignOfLife = false;
                     return new(RecoveryDecisionKind.GoAsCheck, TimeSpan.Zero, _changed.Task);
             }
         }
     }
 
-    /// <summary>An attempt that was not the check ended: failures in a row take the upstream down.</summary>
-    public void Observe(bool failed)
+    /// <summary>
+    /// An attempt that was not the check ended after <paramref name="took"/>: failures in a row take the upstream down, and
+    /// a success (of a call let go while a check was under way) proves it up.
+    /// </summary>
+    public void Observe(bool failed, TimeSpan took)
     {
         lock (_lock)
         {
-            _failures = failed ? _failures + 1 : 0;
-            if (_state != RecoveryState.Up || _failures < _failuresInARow)
+            if (!failed)
+            {
+                _failures = 0;
+                _slowestFailure = TimeSpan.Zero;
+                if (_state == RecoveryState.Up)
+                {
+                    return;
+                }
+            }
+            else
+            {
+                _failures++;
+                _slowestFailure = Max(_slowestFailure, took);
+                if (_state != RecoveryState.Up || _failures < _failuresInARow)
+                {
+                    return;
+                }
+            }
+        }
+
+        if (failed)
+        {
+            Down();
+        }
+        else
+        {
+            Up();
+        }
+    }
+
+    /// <summary>
+    /// The breaker opened (its failure ratio) or turned a call back: the upstream is down, unless the gate knew already.
+    /// While a check is under way the breaker lets only the check through, so no call goes early on a sign of life.
+    /// </summary>
+    public void BreakerOpened()
+    {
+        lock (_lock)
+        {
+            if (_state == RecoveryState.Checking)
+            {
+                _checkIsBreakerProbe = true;
+            }
+
+            if (_state != RecoveryState.Up)
             {
                 return;
             }
@@ -126,30 +215,42 @@ internal sealed class RecoveryGate
         Down();
     }
 
-    /// <summary>The breaker opened (its failure ratio): the upstream is down, unless the gate knew already.</summary>
-    public void BreakerOpened()
+    /// <summary>
+    /// The check ended after <paramref name="took"/>: up releases every waiting call; down waits longer for the next one,
+    /// unless a call let go meanwhile has already proved the upstream up (then it is one failure among others).
+    /// </summary>
+    public void CheckEnded(bool up, TimeSpan took)
     {
-        if (State == RecoveryState.Up)
+        if (up)
         {
-            Down();
-        }
-    }
-
-    /// <summary>The check ended: up releases every waiting call; down waits longer for the next one.</summary>
-    public void CheckEnded(bool up)
-    {
-        if (!up)
-        {
-            Down();
+            Up();
             return;
         }
 
+        lock (_lock)
+        {
+            if (_state == RecoveryState.Up)
+            {
+                _failures++;
+                _slowestFailure = Max(_slowestFailure, took);
+                return;
+            }
+
+            _slowestFailure = Max(_slowestFailure, took);
+        }
+
+        Down();
+    }
+
+    private void Up()
+    {
         TaskCompletionSource changed;
         lock (_lock)
         {
             _state = RecoveryState.Up;
             _failedChecks = 0;
             _failures = 0;
+            _slowestFailure = TimeSpan.Zero;
             changed = Pulse();
         }
 
@@ -194,6 +295,8 @@ internal sealed class RecoveryGate
         _changed = NewSignal();
         return changed;
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

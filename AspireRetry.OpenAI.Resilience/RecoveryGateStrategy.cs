@@ -51,7 +51,13 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
                     AttemptHandler.RetryScheduled(context, Outcomes.RecoveryWaitReason, time.GetElapsedTime(since));
                 }
 
+                if (decision.CloseBreaker)
+                {
+                    await gate.Breaker.CloseAsync(context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext);
+                }
+
                 var isCheck = decision.Kind == RecoveryDecisionKind.GoAsCheck;
+                var sent = time.GetTimestamp();
                 Outcome<HttpResponseMessage> outcome;
                 try
                 {
@@ -83,18 +89,18 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
                 }
                 else if (!isCheck)
                 {
-                    gate.Observe(CountsAsDown(outcome));
+                    gate.Observe(CountsAsDown(outcome), time.GetElapsedTime(sent));
                     return outcome;
                 }
                 else if (!CountsAsDown(outcome))
                 {
-                    gate.CheckEnded(up: true);
+                    gate.CheckEnded(up: true, time.GetElapsedTime(sent));
                     return outcome;
                 }
                 else
                 {
                     // A failed check is the gate's business, not one of this call's retries: it keeps waiting.
-                    gate.CheckEnded(up: false);
+                    gate.CheckEnded(up: false, time.GetElapsedTime(sent));
                     outcome.Result?.Dispose();
                 }
 
@@ -104,7 +110,8 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
             waitingSince ??= time.GetTimestamp();
             var waited = time.GetElapsedTime(waitingSince.Value);
             var left = Min(options.TotalTimeout - CallClock.Elapsed(context, time), options.CircuitBreaker.MaxRecoveryWait - waited);
-            var nextCheck = decision.NextCheck;
+            // While a check is under way the wait is for its outcome, which no budget can be sure to cover: never refused for it.
+            var nextCheck = decision.Kind == RecoveryDecisionKind.Wait ? decision.NextCheck : TimeSpan.Zero;
             if (nextCheck > left || left <= TimeSpan.Zero)
             {
                 return Outcome.FromException<HttpResponseMessage>(Reject(nextCheck, left, context));
@@ -120,8 +127,8 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
 
             try
             {
-                // Until the check is due, or until the check under way ends; never past the call's budget.
-                await WaitAsync(decision.Kind == RecoveryDecisionKind.Wait ? Min(nextCheck, left) : left, decision.Changed, context.CancellationToken)
+                // Until the check is due, or until the check under way ends or outlives the failures; never past the call's budget.
+                await WaitAsync(Min(decision.NextCheck, left), decision.Changed, context.CancellationToken)
                     .ConfigureAwait(context.ContinueOnCapturedContext);
             }
             catch (OperationCanceledException ex)

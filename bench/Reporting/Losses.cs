@@ -98,7 +98,7 @@ public static class Losses
             "Some calls met the down upstream with less of their budget left than the next recovery check is away, and failed at once " +
             "with that wait as Retry-After (OpenAI:Resilience:CircuitBreaker:MaxRecoveryWait bounds how long a call waits for recovery).",
         ("outage", "ideal" or "p50" or "p95" or "p99", _) =>
-            $"AspireRetry holds calls while the upstream is down and lets one check through at a growing interval (0.5 s, 1 s, then every {PolicyFacts.BreakDuration}, scaled); " +
+            $"AspireRetry holds calls while the upstream is down and lets one check through at a growing interval (a quarter, half, then all of {PolicyFacts.BreakDuration}, scaled); " +
             "the calls waiting go the moment a check succeeds. So a call made during the outage ends up to one check interval after the upstream is back, " +
             "and a call made just after recovery waits for that check too. Denser checks would end those calls sooner at the price of more requests " +
             "to a down upstream, which is the row where AspireRetry sends a fraction of what strategies retrying every call on their own schedule send.",

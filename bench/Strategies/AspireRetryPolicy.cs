@@ -78,8 +78,8 @@ public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) 
             [$"{p}:StreamIdleTimeout"] = Time(scale.Scale(defaults.StreamIdleTimeout)),
             [$"{p}:TotalTimeout"] = Time(scale.Scale(defaults.TotalTimeout)),
             [$"{p}:CircuitBreaker:SamplingDuration"] = Time(scale.Scale(defaults.CircuitBreaker.SamplingDuration)),
-            // The library's validator (like Polly) wants at least 500 ms.
-            [$"{p}:CircuitBreaker:BreakDuration"] = Time(Max(scale.Scale(defaults.CircuitBreaker.BreakDuration), TimeSpan.FromMilliseconds(500))),
+            // The library's validator wants at least 100 ms.
+            [$"{p}:CircuitBreaker:BreakDuration"] = Time(Max(scale.Scale(defaults.CircuitBreaker.BreakDuration), TimeSpan.FromMilliseconds(100))),
             [$"{p}:CircuitBreaker:MaxRecoveryWait"] = Time(scale.Scale(defaults.CircuitBreaker.MaxRecoveryWait)),
             // Unscaled, the spacing of calls released by a gate that knows no refill rate was 5 scenario seconds' worth
             // of 100 ms: slower than the storm's bucket, so no 429 ever taught the gate the real, shorter interval.

@@ -39,7 +39,7 @@ public sealed class OptionsValidationTests
             case "Window": r.RateLimit.RetryBudget.Window = TimeSpan.Zero; break;
             case "AttemptTimeout": r.AttemptTimeout = TimeSpan.Zero; break;
             case "FailureRatio": r.CircuitBreaker.FailureRatio = 0; break;
-            case "BreakDuration": r.CircuitBreaker.BreakDuration = TimeSpan.FromMilliseconds(499); break;
+            case "BreakDuration": r.CircuitBreaker.BreakDuration = TimeSpan.FromMilliseconds(99); break;
             case "MaxRecoveryWait": r.CircuitBreaker.MaxRecoveryWait = TimeSpan.FromSeconds(-1); break;
             case "FallbackModel": r.FallbackModel = " "; break;
         }

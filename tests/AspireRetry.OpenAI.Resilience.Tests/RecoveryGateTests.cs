@@ -147,6 +147,48 @@ public sealed class RecoveryGateTests
     }
 
     [Fact]
+    public async Task A_check_that_outlives_the_refusals_lets_the_waiting_calls_go_before_it_ends()
+    {
+        var pipeline = Pipeline();
+        var refusal = TimeSpan.FromMilliseconds(20);
+        var check = new TaskCompletionSource<HttpResponseMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var upButSlow = false;
+        async ValueTask<HttpResponseMessage> Upstream(CancellationToken cancellationToken)
+        {
+            var n = Interlocked.Increment(ref _sent);
+            if (!upButSlow)
+            {
+                _time.Advance(refusal); // a down upstream refuses in 20 ms
+                return new HttpResponseMessage(HttpStatusCode.ServiceUnavailable);
+            }
+
+            // Back up: the first request (the check) takes as long as the test says; the calls let go answer at once.
+            return n == 3 ? await check.Task : new HttpResponseMessage(HttpStatusCode.OK);
+        }
+
+        await OpenAsync(pipeline, Upstream);
+        var calls = Enumerable.Range(0, 3).Select(_ => pipeline.ExecuteAsync(Upstream, TestContext.Current.CancellationToken).AsTask()).ToList();
+        await Until(() => Reported(PollyEvents.RecoveryWait) >= 3, "every call waits");
+
+        upButSlow = true;
+        _time.Advance(TimeSpan.FromSeconds(2));
+        await Until(() => Sent == 3, "the check");
+
+        // Three times the slowest refusal (60 ms) without an answer: the check is being worked on.
+        _time.Advance(TimeSpan.FromMilliseconds(59));
+        Assert.Equal(3, Sent);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        await Until(() => calls.Count(c => c.IsCompletedSuccessfully) == 2, "the two other calls go and are answered");
+        Assert.All(calls.Where(c => c.IsCompleted), c => Assert.Equal(HttpStatusCode.OK, c.Result.StatusCode)); // the half-open breaker let them through
+        Assert.Equal(5, Sent);
+
+        check.SetResult(new HttpResponseMessage(HttpStatusCode.OK));
+        var responses = await Task.WhenAll(calls).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal(5, Sent);
+    }
+
+    [Fact]
     public async Task A_call_whose_budget_cannot_cover_the_next_check_fails_at_once_with_the_wait()
     {
         _options.CircuitBreaker.MaxRecoveryWait = TimeSpan.FromMilliseconds(500);

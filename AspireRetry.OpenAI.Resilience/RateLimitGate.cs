@@ -75,6 +75,14 @@ internal sealed class RateLimitGate
     private TimeSpan _openAt;
     private TimeSpan _nextRelease;
 
+    // Without a known rate, after a 429: every start is spaced, not only those that waited for the opening. The
+    // calls held by the slow-start window (or a busy thread pool) may only ask once the gate has opened, and would
+    // all go at once: measured, 24 requests within 10 ms and 1.8 requests per call in the storm. Ends when a start
+    // finds the gate idle for a whole interval after an earlier start (demand fell below the rate); the next 429
+    // starts it again. The first start after the opening does not end it, however late it asks.
+    private bool _spacing;
+    private bool _startedSinceClosing;
+
     // Without published limits: the refill interval learned from 429s, and when recent attempts started (to
     // count how many the upstream admitted between two of its "next request at" answers).
     private TimeSpan? _learnedInterval;
@@ -193,9 +201,17 @@ internal sealed class RateLimitGate
             else
             {
                 RecordStart(start);
-                if (wait > TimeSpan.Zero)
+                var interval = _learnedInterval ?? _options.ReleaseInterval;
+                if (_spacing && _startedSinceClosing && start >= _nextRelease + interval)
                 {
-                    _nextRelease = start + (_learnedInterval ?? _options.ReleaseInterval);
+                    _spacing = false;
+                }
+
+                _startedSinceClosing = true;
+
+                if (wait > TimeSpan.Zero || _spacing)
+                {
+                    _nextRelease = start + interval;
                 }
             }
 
@@ -379,6 +395,8 @@ internal sealed class RateLimitGate
 
         _openAt = until;
         _nextRelease = until;
+        _spacing = _ratePerMs is null;
+        _startedSinceClosing = false;
         _generation++;
 
         // Start times still ahead are void with the old generation: they must not count as admitted later.

@@ -65,6 +65,25 @@ public sealed class RateLimitGateTests
     }
 
     [Fact]
+    public void Without_published_limits_calls_that_first_ask_after_the_opening_are_spaced_too_until_demand_falls_below_the_interval()
+    {
+        // The calls held by the slow-start window (or a busy thread pool) ask only once the gate has opened: they must
+        // not all go at once (the storm measured 24 requests within 10 ms, and 1.8 requests per call).
+        var gate = new RateLimitGate("test", new RateLimitOptions { ProbeFirst = false, ReleaseInterval = TimeSpan.FromMilliseconds(100) }, _time);
+        gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromMilliseconds(300));
+        _time.Advance(TimeSpan.FromMilliseconds(450)); // 140 ms after the opening, later than one interval
+
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+        AssertWait(gate.Reserve(Plenty), 100);
+        AssertWait(gate.Reserve(Plenty), 200);
+
+        // The next slot (750 ms) passes unused for a whole interval: demand is below the rate, and calls go unspaced again.
+        _time.Advance(TimeSpan.FromMilliseconds(400));
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty).Kind);
+    }
+
+    [Fact]
     public void Without_published_limits_a_429_after_the_opening_teaches_the_refill_interval()
     {
         var gate = new RateLimitGate("test", new RateLimitOptions { ProbeFirst = false, ReleaseInterval = TimeSpan.FromMilliseconds(100) }, _time);

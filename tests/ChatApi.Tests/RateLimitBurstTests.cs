@@ -82,19 +82,19 @@ public sealed class RateLimitBurstTests(ChatApiFixture fixture)
 
     /// <summary>
     /// Demand above the limit for a few windows: 20 users chatting back to back. Pacing keeps ChatApi
-    /// under the published limit without a single 429, and still uses most of it.
+    /// under the published limit without a single 429, and still uses most of it: most of what this machine
+    /// can do at the moment, measured first with no limit, when that is less (a loaded 2-core machine was
+    /// seen to manage 41 a second, and the test failed for the machine rather than the pacing).
     /// </summary>
     [Fact]
     public async Task Pacing_keeps_a_steady_stream_above_the_limit_under_it_without_a_429()
     {
-        await RateLimitModeAsync();
-        try
-        {
-            var caller = $"steady-{Guid.NewGuid():N}";
-            await using var api = fixture.CreateApi(new Dictionary<string, string?> { ["OpenAI:Resilience:RateLimit:Enabled"] = "true" });
-            using var client = ChatApiFixture.ClientFor(api, caller);
-            const int users = 20, chatsEach = 8;
+        const int users = 20, chatsEach = 8;
+        await using var api = fixture.CreateApi(new Dictionary<string, string?> { ["OpenAI:Resilience:RateLimit:Enabled"] = "true" });
 
+        async Task<(List<SeenRequest> Seen, double PerSecond)> SteadyStreamAsync(string caller, int bucket)
+        {
+            using var client = ChatApiFixture.ClientFor(api, caller);
             var started = DateTimeOffset.UtcNow;
             await Task.WhenAll(Enumerable.Range(0, users).Select(async user =>
             {
@@ -105,17 +105,25 @@ public sealed class RateLimitBurstTests(ChatApiFixture fixture)
                 }
             }));
             var elapsed = DateTimeOffset.UtcNow - started;
-
             var seen = await fixture.SeenAsync(caller);
-            var perSecond = (seen.Count - RequestsPerWindow) / elapsed.TotalSeconds;
+
+            // Beyond the first full bucket (when there is one), the refill rate is the ceiling.
+            return (seen, (seen.Count - bucket) / elapsed.TotalSeconds);
+        }
+
+        var (_, capacity) = await SteadyStreamAsync($"capacity-{Guid.NewGuid():N}", bucket: 0); // also warms ChatApi up
+        await RateLimitModeAsync();
+        try
+        {
+            var (seen, perSecond) = await SteadyStreamAsync($"steady-{Guid.NewGuid():N}", bucket: RequestsPerWindow);
             TestContext.Current.TestOutputHelper?.WriteLine(
-                $"Steady stream: {seen.Count} requests in {elapsed.TotalSeconds:0.00} s, {seen.Count(r => r.StatusCode == 429)} refused; " +
-                $"{perSecond:0.0} a second beyond the first full bucket (limit {RequestsPerWindow} a second).");
+                $"Steady stream: {seen.Count} requests, {seen.Count(r => r.StatusCode == 429)} refused; {perSecond:0.0} a second beyond the first full bucket " +
+                $"(limit {RequestsPerWindow} a second; this machine managed {capacity:0.0} a second with no limit).");
             Assert.Equal(users * chatsEach, seen.Count);
             Assert.DoesNotContain(seen, r => r.StatusCode == 429);
 
-            // Beyond the first full bucket the refill rate is the ceiling; pacing should not waste much of it.
-            Assert.InRange(perSecond, RequestsPerWindow * 0.7, RequestsPerWindow * 1.05);
+            // Pacing should not waste much of what is available: the limit, or what the machine can do if less.
+            Assert.InRange(perSecond, Math.Min(RequestsPerWindow, capacity) * 0.7, RequestsPerWindow * 1.05);
         }
         finally
         {

@@ -77,7 +77,9 @@ internal sealed class RecoveryGate
     private int _failures;
     private TimeSpan _slowestFailure;
     private TimeSpan _checkStartedAt;
-    private bool _checkIsBreakerProbe;
+    // The check under way can no longer release anyone early: the breaker lets only it through, or a call let go
+    // early has failed (the upstream is still down, and the check is just slow).
+    private bool _noSignOfLife;
     private bool _releasedOnSignOfLife;
     private TaskCompletionSource _changed = NewSignal();
 
@@ -125,7 +127,7 @@ internal sealed class RecoveryGate
             {
                 case RecoveryState.Up:
                     return new(RecoveryDecisionKind.Go, TimeSpan.Zero, _changed.Task);
-                case RecoveryState.Checking when _slowestFailure > TimeSpan.Zero && !_checkIsBreakerProbe:
+                case RecoveryState.Checking when _slowestFailure > TimeSpan.Zero && !_noSignOfLife:
                     // Three times the slowest failure: on a busy machine a refusal can come twice as slow as the others
                     // (measured: at twice, a check's late 503 once let twenty waiting calls into the outage).
                     var signOfLife = _checkStartedAt + Max(_slowestFailure * 3, SignOfLifeFloor) - Now;
@@ -148,7 +150,7 @@ internal sealed class RecoveryGate
 
                     _state = RecoveryState.Checking;
                     _checkStartedAt = Now;
-                    _checkIsBreakerProbe = false;
+                    _noSignOfLife = false;
                     _releasedOnSignOfLife = false;
                     return new(RecoveryDecisionKind.GoAsCheck, TimeSpan.Zero, _changed.Task);
             }
@@ -176,6 +178,7 @@ internal sealed class RecoveryGate
             {
                 _failures++;
                 _slowestFailure = Max(_slowestFailure, took);
+                _noSignOfLife |= _state == RecoveryState.Checking;
                 if (_state != RecoveryState.Up || _failures < _failuresInARow)
                 {
                     return;
@@ -203,7 +206,7 @@ internal sealed class RecoveryGate
         {
             if (_state == RecoveryState.Checking)
             {
-                _checkIsBreakerProbe = true;
+                _noSignOfLife = true;
             }
 
             if (_state != RecoveryState.Up)

@@ -189,6 +189,52 @@ public sealed class RecoveryGateTests
     }
 
     [Fact]
+    public async Task When_a_call_let_go_early_fails_the_others_wait_for_the_check_after_all()
+    {
+        // Two failures in a row take the upstream down, while the breaker (8 attempts) stays closed and cannot be the
+        // one that stops the calls let go early.
+        _options.CircuitBreaker.MinimumThroughput = 8;
+        var pipeline = Pipeline();
+        var check = new TaskCompletionSource<HttpResponseMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        async ValueTask<HttpResponseMessage> Upstream(CancellationToken cancellationToken)
+        {
+            // Still down: refusals take 20 ms, but the check (the third request) hangs as long as the test says.
+            if (Interlocked.Increment(ref _sent) == 3)
+            {
+                return await check.Task;
+            }
+
+            _time.Advance(TimeSpan.FromMilliseconds(20));
+            return new HttpResponseMessage(HttpStatusCode.ServiceUnavailable);
+        }
+
+        await OpenAsync(pipeline, Upstream);
+        var first = pipeline.ExecuteAsync(Upstream, TestContext.Current.CancellationToken).AsTask();
+        await Until(() => Reported(PollyEvents.RecoveryWait) >= 1, "the first call waits");
+        _time.Advance(TimeSpan.FromSeconds(2));
+        await Until(() => Sent == 3, "the check");
+        var others = Enumerable.Range(0, 3).Select(_ => pipeline.ExecuteAsync(Upstream, TestContext.Current.CancellationToken).AsTask()).ToList();
+        await Until(() => Reported(PollyEvents.RecoveryWait) >= 4, "the other calls wait for the check");
+
+        // The check outlives three refusals: the waiting calls go, and the first of them is refused: still down.
+        _time.Advance(TimeSpan.FromMilliseconds(60));
+        await Until(() => others.Any(c => c.IsCompleted), "a call let go early is refused");
+        using var refused = await others.First(c => c.IsCompleted);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        var sent = Sent;
+
+        // A call that comes now (a retry, say) waits for the check: the sign of life has been refuted.
+        var later = pipeline.ExecuteAsync(Upstream, TestContext.Current.CancellationToken).AsTask();
+        await Until(() => Reported(PollyEvents.RecoveryWait) >= 5, "the later call waits");
+        _time.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(sent, Sent);
+        Assert.False(later.IsCompleted);
+
+        check.SetResult(new HttpResponseMessage(HttpStatusCode.ServiceUnavailable));
+        Assert.False(first.IsCompleted);
+    }
+
+    [Fact]
     public async Task A_call_whose_budget_cannot_cover_the_next_check_fails_at_once_with_the_wait()
     {
         _options.CircuitBreaker.MaxRecoveryWait = TimeSpan.FromMilliseconds(500);

@@ -13,9 +13,11 @@ namespace AspireRetry.Bench.Overhead;
 /// <summary>
 /// Throughput and latency of a closed-loop load: each client sends its next request when the last one ends.
 /// <paramref name="CpuMsPerReply"/> is this process's CPU time (clients, upstream and, in its row, ChatApi) per
-/// completed reply: steadier than replies/s on a machine whose cores other work shares.
+/// completed reply: steadier than replies/s on a machine whose cores other work shares. <paramref name="AllocatedKbPerReply"/>
+/// is what this process allocated per completed reply, counted the same way: the steadiest of the three, since other work
+/// on the machine does not change it, and what the garbage collector's share of the CPU time follows.
 /// </summary>
-public sealed record LoadResult(string Target, int Clients, double Seconds, int Completed, int Failed, double PerSecond, double P50Ms, double P95Ms, double P99Ms, double FirstChunkP50Ms, double CpuMsPerReply);
+public sealed record LoadResult(string Target, int Clients, double Seconds, int Completed, int Failed, double PerSecond, double P50Ms, double P95Ms, double P99Ms, double FirstChunkP50Ms, double CpuMsPerReply, double AllocatedKbPerReply);
 
 /// <summary>
 /// A short load run of ChatApi's <c>POST /api/chat/stream</c> on Kestrel (real sockets), with the
@@ -73,6 +75,7 @@ public static class StreamLoad
         var gate = new Lock();
         using var process = Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
+        var allocatedBefore = GC.GetTotalAllocatedBytes();
         var elapsed = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
         {
@@ -97,10 +100,11 @@ public static class StreamLoad
         var seconds = elapsed.Elapsed.TotalSeconds;
         process.Refresh();
         var cpuMs = (process.TotalProcessorTime - cpuBefore).TotalMilliseconds;
+        var allocatedKb = (GC.GetTotalAllocatedBytes() - allocatedBefore) / 1024.0;
         var sorted = latencies.Order().ToArray();
         return new LoadResult(target, clients, seconds, sorted.Length, failed, sorted.Length / seconds,
             Percentile.Of(sorted, 0.5), Percentile.Of(sorted, 0.95), Percentile.Of(sorted, 0.99), Percentile.Of([.. firstChunks.Order()], 0.5),
-            sorted.Length > 0 ? cpuMs / sorted.Length : double.NaN);
+            sorted.Length > 0 ? cpuMs / sorted.Length : double.NaN, sorted.Length > 0 ? allocatedKb / sorted.Length : double.NaN);
     }
 
     private static async Task<(bool Ok, double LatencyMs, double FirstChunkMs)> OneAsync(HttpClient client, string path, object body, string end, CancellationToken cancellationToken)

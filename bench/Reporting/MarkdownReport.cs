@@ -240,13 +240,13 @@ public static class MarkdownReport
     public static string LoadTable(IReadOnlyList<LoadResult> load)
     {
         var md = new StringBuilder();
-        md.AppendLine("| Target | Clients | Replies | Failed | Replies/s | vs direct | p50 | p95 | p99 | First chunk p50 | CPU per reply |");
-        md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        md.AppendLine("| Target | Clients | Replies | Failed | Replies/s | vs direct | p50 | p95 | p99 | First chunk p50 | CPU per reply | Allocated per reply |");
+        md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var direct = load.Count > 0 ? load[0] : null;
         foreach (var l in load)
         {
             var share = direct is { PerSecond: > 0 } && l != direct ? $"{l.PerSecond / direct.PerSecond:0%}" : "";
-            md.AppendLine($"| {l.Target} | {l.Clients} | {l.Completed} | {l.Failed} | {l.PerSecond:0} | {share} | {l.P50Ms:0.0} ms | {l.P95Ms:0.0} ms | {l.P99Ms:0.0} ms | {l.FirstChunkP50Ms:0.0} ms | {l.CpuMsPerReply:0.00} ms |");
+            md.AppendLine($"| {l.Target} | {l.Clients} | {l.Completed} | {l.Failed} | {l.PerSecond:0} | {share} | {l.P50Ms:0.0} ms | {l.P95Ms:0.0} ms | {l.P99Ms:0.0} ms | {l.FirstChunkP50Ms:0.0} ms | {l.CpuMsPerReply:0.00} ms | {l.AllocatedKbPerReply:0} KB |");
         }
 
         return md.ToString();

@@ -16,8 +16,16 @@ internal sealed class CallScopeChatClient(IChatClient inner, string model) : Del
         return await base.GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
     }
 
-    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
-        IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    // A caller that observes its call (ChatApi does) already has a scope: its stream is handed through as it is,
+    // without a layer of our own around every chunk.
+    public override IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+        CallProgress.Current is null
+            ? ScopedStreamingResponseAsync(messages, options, cancellationToken)
+            : base.GetStreamingResponseAsync(messages, options, cancellationToken);
+
+    private async IAsyncEnumerable<ChatResponseUpdate> ScopedStreamingResponseAsync(
+        IEnumerable<ChatMessage> messages, ChatOptions? options, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var scope = CallProgress.Current is null ? new CallProgress(model).Enter() : null;
         await foreach (var update in base.GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))

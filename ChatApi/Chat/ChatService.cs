@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
+using System.Text;
 using System.Threading.Channels;
 using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.AI;
@@ -76,162 +77,313 @@ public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOpti
 
     /// <summary>
     /// Streams a reply as server-sent events: <c>start</c>, then <c>attempt</c> events while the upstream
-    /// is tried, <c>delta</c> text once it answers, and <c>done</c> or <c>error</c>. The upstream call runs
-    /// beside the writer, so attempt events reach the caller while we are still waiting for a first token.
+    /// is tried, <c>delta</c> text once it answers, and <c>done</c> or <c>error</c>. Until the reply's first
+    /// event, attempt events reach the caller as they happen, while we are still waiting; from then on the
+    /// caller's reads pull the upstream's chunks themselves, with no hand-over to another thread per token.
     /// </summary>
     public async IAsyncEnumerable<SseItem<object>> StreamAsync(ChatRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         var model = ResolveModel(request);
-        var events = Channel.CreateUnbounded<SseItem<object>>(new UnboundedChannelOptions { SingleReader = true });
-        var progress = new CallProgress(model, attempt => events.Writer.TryWrite(new SseItem<object>(ToEvent(attempt), ChatStreamEvents.Attempt)));
+        var attempts = Channel.CreateUnbounded<SseItem<object>>();
+        var progress = new CallProgress(model, attempt => attempts.Writer.TryWrite(new SseItem<object>(ToEvent(attempt), ChatStreamEvents.Attempt)));
 
         yield return new SseItem<object>(new StartEvent(TraceId(), model, resilience.Value.MaxRetryAttempts + 1), ChatStreamEvents.Start);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var producer = ProduceWithFallbackAsync(request, progress, events.Writer, cancel.Token);
+        var reply = new StreamedReply(this, request, progress, cancel.Token);
+        Task<bool>? waiting = null;
         try
         {
-            await foreach (var item in events.Reader.ReadAllAsync(cancellationToken))
+            var next = reply.MoveNextAsync();
+            if (!next.IsCompleted)
             {
-                yield return item;
-            }
-        }
-        finally
-        {
-            // However the reading ends (done, RequestAborted, or a failed write to a client that is
-            // gone, which disposes this enumerator before RequestAborted fires), the upstream call
-            // ends with it: no stream is left running for nobody.
-            await cancel.CancelAsync();
-            await producer;
-        }
-    }
-
-    private async Task ProduceWithFallbackAsync(ChatRequest request, CallProgress progress, ChannelWriter<SseItem<object>> events, CancellationToken cancellationToken)
-    {
-        // Yield first so the caller's enumerator is already reading when the first attempt starts.
-        await Task.Yield();
-        using var scope = progress.Enter();
-        try
-        {
-            while (await ProduceAsync(request, progress.Model, progress, events, cancellationToken) is { } failure)
-            {
-                if (!TryFallBack(progress, failure))
+                // The attempts are made while we wait for the reply's first event: whichever comes first, an
+                // attempt's report or the reply. Only here, once per call, is a task allocated to wait on both.
+                waiting = next.AsTask();
+                while (!waiting.IsCompleted)
                 {
-                    Record(progress, progress.Model, failure.ErrorType);
-                    logger.LogWarning("Chat stream on {Model} failed after {Attempts} attempt(s): {Title}", progress.Model, progress.Attempts, failure.Title);
-                    events.TryWrite(Error(progress, failure));
-                    return;
+                    var reported = attempts.Reader.WaitToReadAsync(cancellationToken);
+                    if (!reported.IsCompleted)
+                    {
+                        await Task.WhenAny(waiting, reported.AsTask());
+                    }
+                    else if (reported.AsTask().IsCanceled)
+                    {
+                        cancellationToken.ThrowIfCancellationRequested();
+                    }
+
+                    while (attempts.Reader.TryRead(out var attempt))
+                    {
+                        yield return attempt;
+                    }
                 }
+
+                next = new ValueTask<bool>(waiting);
+            }
+
+            while (await next)
+            {
+                // The last failed attempt is reported when the reply's first event (a token or the error) is known.
+                while (attempts.Reader.TryRead(out var attempt))
+                {
+                    yield return attempt;
+                }
+
+                yield return reply.Current;
+                next = reply.MoveNextAsync();
             }
         }
         finally
         {
-            events.TryComplete();
+            // However the reading ends (done, RequestAborted, or a failed write to a client that is gone,
+            // which disposes this enumerator before RequestAborted fires), the upstream call ends with it:
+            // no stream is left running for nobody.
+            await cancel.CancelAsync();
+            if (waiting is { IsCompleted: false })
+            {
+                await ((Task)waiting).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            await reply.DisposeAsync();
         }
     }
 
     /// <summary>
-    /// One streamed call on one model. Returns the failure when it failed before the first chunk
-    /// (so the caller may fall back); everything else it reports itself.
+    /// The reply's events (delta, done or error) on the upstream, read one event at a time by the caller, and on
+    /// the fallback model when the first one's attempts ran out. Chunks the upstream has already sent when one is
+    /// read go out as one delta event: under load, when ChatApi falls behind the upstream, the caller gets fewer,
+    /// longer deltas (the same text) instead of ChatApi spending as much per event as the upstream did.
     /// </summary>
-    private async Task<ChatFailure?> ProduceAsync(ChatRequest request, string model, CallProgress progress, ChannelWriter<SseItem<object>> events, CancellationToken cancellationToken)
+    private sealed class StreamedReply(ChatService chat, ChatRequest request, CallProgress progress, CancellationToken cancellationToken) : IAsyncDisposable
     {
-        var idleTimeout = resilience.Value.StreamIdleTimeout;
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // A delta carries at most this many chunks, so a reply the upstream sent all at once still reaches the
+        // page in several steps.
+        private const int MaxChunksPerDelta = 16;
 
-        // Re-arming the idle timer takes the timer queue's lock: per token, under load, that lock is a hot
-        // spot. Re-armed at most once per slack and set for the timeout plus the slack, it still fires no
-        // sooner than the timeout after the last chunk, and at most the slack (up to 100 ms) later.
-        var slack = TimeSpan.FromTicks(Math.Min(idleTimeout.Ticks / 10, TimeSpan.TicksPerMillisecond * 100));
-        var armedAt = 0L;
-        var receivedAny = false;
-        UsageDto? usage = null;
-        var responseModel = model;
-        try
+        private readonly TimeSpan _idleTimeout = chat.StreamIdleTimeout;
+        private readonly StringBuilder _text = new();
+        private CancellationTokenSource? _idle;
+        private IAsyncEnumerator<ChatResponseUpdate>? _updates;
+        private ValueTask<bool>? _pending;
+        private long _armedAt;
+        private bool _receivedAny;
+        private bool _ended;
+        private UsageDto? _usage;
+        private string _model = progress.Model;
+        private string _responseModel = progress.Model;
+
+        public SseItem<object> Current { get; private set; }
+
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        public async ValueTask<bool> MoveNextAsync()
         {
-            await using var updates = clients.Get(model)
-                .GetStreamingResponseAsync(ToMessages(request), cancellationToken: idle.Token)
-                .GetAsyncEnumerator(idle.Token);
-            while (true)
+            while (!_ended)
             {
-                // Until the first chunk the pipeline's attempt timeout guards the wait; after it, the idle timeout.
-                if (receivedAny && (armedAt == 0 || Stopwatch.GetElapsedTime(armedAt) >= slack))
+                try
                 {
-                    idle.CancelAfter(idleTimeout + slack);
-                    armedAt = Stopwatch.GetTimestamp();
+                    Current = await NextAsync();
+                    return true;
                 }
-
-                if (!await updates.MoveNextAsync())
+                catch (Exception ex) when (Fail(ex) is { } failure)
                 {
-                    break;
+                    // Failed before the first chunk: on the fallback model if there is one, else the error.
+                    await EndCallAsync();
+                    if (chat.TryFallBack(progress, failure))
+                    {
+                        continue;
+                    }
+
+                    return End(chat.GiveUp(progress, failure));
                 }
-
-                if (!receivedAny)
+                catch (Exception ex)
                 {
-                    receivedAny = true;
-                    progress.Complete();
-                }
-
-                var update = updates.Current;
-                responseModel = update.ModelId ?? responseModel;
-                if (update.Contents.OfType<UsageContent>().FirstOrDefault() is { } u)
-                {
-                    usage = ToUsage(u.Details);
-                }
-
-                if (update.Text is { Length: > 0 } text)
-                {
-                    events.TryWrite(new SseItem<object>(new DeltaEvent(text), ChatStreamEvents.Delta));
+                    var last = Ended(ex);
+                    await EndCallAsync();
+                    return End(last);
                 }
             }
 
-            progress.Complete();
-            Record(progress, model, "ok");
-            events.TryWrite(new SseItem<object>(new DoneEvent(progress.Attempts, responseModel, usage, TraceId()), ChatStreamEvents.Done));
-            return null;
+            return false;
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+
+        /// <summary>The next delta, or the done event.</summary>
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<SseItem<object>> NextAsync()
         {
-            // The caller went away (Stop, closed tab): the upstream request is cancelled with it; nothing to say.
-            progress.Complete();
-            Record(progress, model, "cancelled");
-            return null;
+            if (_updates is null)
+            {
+                _model = progress.Model;
+                _responseModel = _model;
+                _idle = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                using var scope = progress.Enter();
+                _updates = chat.ClientFor(_model)
+                    .GetStreamingResponseAsync(ToMessages(request), cancellationToken: _idle.Token)
+                    .GetAsyncEnumerator(_idle.Token);
+                _pending = _updates.MoveNextAsync();
+            }
+
+            var chunks = 0;
+            while (true)
+            {
+                var move = _pending ?? MoveNext();
+                _pending = null;
+                if (chunks > 0 && (!move.IsCompletedSuccessfully || chunks == MaxChunksPerDelta))
+                {
+                    // Nothing more is ready (or the delta is full, or the stream broke): send what we have first.
+                    _pending = move;
+                    return Delta();
+                }
+
+                if (!await move)
+                {
+                    if (chunks > 0)
+                    {
+                        _pending = new ValueTask<bool>(false);
+                        return Delta();
+                    }
+
+                    progress.Complete();
+                    chat.Record(progress, _model, "ok");
+                    _ended = true;
+                    return new SseItem<object>(new DoneEvent(progress.Attempts, _responseModel, _usage, TraceId()), ChatStreamEvents.Done);
+                }
+
+                if (!_receivedAny)
+                {
+                    _receivedAny = true;
+                    progress.Complete();
+                }
+
+                var update = _updates!.Current;
+                _responseModel = update.ModelId ?? _responseModel;
+                foreach (var content in update.Contents)
+                {
+                    if (content is TextContent { Text.Length: > 0 } text)
+                    {
+                        _text.Append(text.Text);
+                        chunks++;
+                    }
+                    else if (content is UsageContent usage)
+                    {
+                        _usage = ToUsage(usage.Details);
+                    }
+                }
+            }
         }
-        catch (OperationCanceledException) when (idle.IsCancellationRequested)
+
+        private ValueTask<bool> MoveNext()
+        {
+            // Until the first chunk the pipeline's attempt timeout guards the wait; after it, the idle timeout.
+            // Re-arming the idle timer takes the timer queue's lock: per token, under load, that lock is a hot
+            // spot. Re-armed at most once per slack and set for the timeout plus the slack, it still fires no
+            // sooner than the timeout after the last chunk, and at most the slack (up to 100 ms) later.
+            var slack = TimeSpan.FromTicks(Math.Min(_idleTimeout.Ticks / 10, TimeSpan.TicksPerMillisecond * 100));
+            if (_receivedAny && (_armedAt == 0 || Stopwatch.GetElapsedTime(_armedAt) >= slack))
+            {
+                _idle!.CancelAfter(_idleTimeout + slack);
+                _armedAt = Stopwatch.GetTimestamp();
+            }
+
+            return _updates!.MoveNextAsync();
+        }
+
+        private SseItem<object> Delta()
+        {
+            var text = _text.ToString();
+            _text.Clear();
+            return new SseItem<object>(new DeltaEvent(text), ChatStreamEvents.Delta);
+        }
+
+        private ChatFailure? Fail(Exception exception) =>
+            _receivedAny || exception is OperationCanceledException && (cancellationToken.IsCancellationRequested || _idle?.IsCancellationRequested == true)
+                ? null
+                : ChatFailure.From(exception, progress);
+
+        /// <summary>How a call that will not fall back ends: an error event, or nothing when the caller went away.</summary>
+        private SseItem<object>? Ended(Exception exception)
         {
             progress.Complete();
-            Record(progress, model, "stream_idle_timeout");
-            events.TryWrite(Error(progress, new ChatFailure(StatusCodes.Status504GatewayTimeout, "Stream stalled",
-                $"The model provider sent nothing for {idleTimeout.TotalSeconds:0.###} s (OpenAI:Resilience:StreamIdleTimeout); the reply above is incomplete.",
-                null, "stream_idle_timeout")));
-            return null;
+            switch (exception)
+            {
+                case OperationCanceledException when cancellationToken.IsCancellationRequested:
+                    // The caller went away (Stop, closed tab): the upstream request is cancelled with it; nothing to say.
+                    chat.Record(progress, _model, "cancelled");
+                    return null;
+                case OperationCanceledException when _idle?.IsCancellationRequested == true:
+                    chat.Record(progress, _model, "stream_idle_timeout");
+                    return Error(progress, new ChatFailure(StatusCodes.Status504GatewayTimeout, "Stream stalled",
+                        $"The model provider sent nothing for {_idleTimeout.TotalSeconds:0.###} s (OpenAI:Resilience:StreamIdleTimeout); the reply above is incomplete.",
+                        null, "stream_idle_timeout"));
+                case var ex when _receivedAny:
+                    // Never re-sent after the first token: the partial reply stays as it is, followed by the error.
+                    chat.Record(progress, _model, "stream_broken");
+                    chat.Logger.LogWarning("Stream on {Model} broke after the first token: {Reason}", _model, UpstreamOutcome.DescribeException(ex));
+                    return Error(progress, new ChatFailure(StatusCodes.Status502BadGateway, "Stream interrupted",
+                        "The connection to the model provider broke in the middle of the reply; the reply above is incomplete. It was not re-sent, so nothing is duplicated.",
+                        null, "stream_broken"));
+                case var ex:
+                    // Whatever else goes wrong, the caller gets an ending it can show, not a torn connection.
+                    chat.Record(progress, _model, "internal_error");
+                    chat.Logger.LogError(ex, "Chat stream on {Model} failed unexpectedly", _model);
+                    return Error(progress, new ChatFailure(StatusCodes.Status500InternalServerError, "Unexpected error",
+                        "ChatApi failed in an unexpected way; the details are in its logs under this trace id.", null, "internal_error"));
+            }
         }
-        catch (Exception ex) when (receivedAny)
+
+        private bool End(SseItem<object>? item)
         {
-            // Never re-sent after the first token: the partial reply stays as it is, followed by the error.
-            progress.Complete();
-            Record(progress, model, "stream_broken");
-            logger.LogWarning("Stream on {Model} broke after the first token: {Reason}", model, UpstreamOutcome.DescribeException(ex));
-            events.TryWrite(Error(progress, new ChatFailure(StatusCodes.Status502BadGateway, "Stream interrupted",
-                "The connection to the model provider broke in the middle of the reply; the reply above is incomplete. It was not re-sent, so nothing is duplicated.",
-                null, "stream_broken")));
-            return null;
+            _ended = true;
+            if (item is not { } last)
+            {
+                return false;
+            }
+
+            Current = last;
+            return true;
         }
-        catch (Exception ex) when (ChatFailure.From(ex, progress) is { } failure)
+
+        private async ValueTask EndCallAsync()
         {
             progress.Complete();
-            return failure;
+            _pending = null;
+            _receivedAny = false;
+            _armedAt = 0;
+            _text.Clear();
+            if (_updates is { } updates)
+            {
+                _updates = null;
+                await updates.DisposeAsync();
+            }
+
+            _idle?.Dispose();
+            _idle = null;
         }
-        catch (Exception ex)
+
+        public async ValueTask DisposeAsync()
         {
-            // Whatever else goes wrong, the caller gets an ending it can show, not a torn connection.
-            progress.Complete();
-            Record(progress, model, "internal_error");
-            logger.LogError(ex, "Chat stream on {Model} failed unexpectedly", model);
-            events.TryWrite(Error(progress, new ChatFailure(StatusCodes.Status500InternalServerError, "Unexpected error",
-                "ChatApi failed in an unexpected way; the details are in its logs under this trace id.", null, "internal_error")));
-            return null;
+            if (!_ended && _updates is not null)
+            {
+                // The caller stopped reading before the end (Stop, closed tab): the upstream request ends here.
+                _ended = true;
+                chat.Record(progress, _model, "cancelled");
+            }
+
+            await EndCallAsync();
         }
+    }
+
+    private TimeSpan StreamIdleTimeout => resilience.Value.StreamIdleTimeout;
+
+    private ILogger Logger => logger;
+
+    private IChatClient ClientFor(string model) => clients.Get(model);
+
+    /// <summary>A streamed call whose attempts, and fallback if any, are used up: recorded, logged, and its error event.</summary>
+    private SseItem<object> GiveUp(CallProgress progress, ChatFailure failure)
+    {
+        Record(progress, progress.Model, failure.ErrorType);
+        logger.LogWarning("Chat stream on {Model} failed after {Attempts} attempt(s): {Title}", progress.Model, progress.Attempts, failure.Title);
+        return Error(progress, failure);
     }
 
     private static SseItem<object> Error(CallProgress progress, ChatFailure failure) =>

@@ -93,8 +93,8 @@ public static class BenchMain
         Console.WriteLine();
         Console.WriteLine("Load run of /api/chat/stream...");
         var load = options.Quick
-            ? await StreamLoad.RunAsync(clients: 4, TimeSpan.FromSeconds(1), cancellationToken)
-            : await StreamLoad.RunAsync(clients: 32, TimeSpan.FromSeconds(5), cancellationToken);
+            ? await StreamLoad.RunAsync(clients: 4, TimeSpan.FromSeconds(1), rounds: 1, cancellationToken)
+            : await StreamLoad.RunAsync(clients: 32, TimeSpan.FromSeconds(5), rounds: 3, cancellationToken);
         Console.WriteLine(MarkdownReport.LoadTable(load));
         return load;
     }

@@ -120,6 +120,9 @@ public static class MarkdownReport
         md.AppendLine("telemetry) costs next to the upstream's. The last row reads the same load with the official OpenAI SDK alone (no");
         md.AppendLine("retry pipeline, no telemetry, nothing written back): ChatApi must read its upstream with that SDK, so that row is the");
         md.AppendLine("ceiling for ChatApi's. It runs after ChatApi's row, once ChatApi's host is gone, so ChatApi's row is measured as before.");
+        md.AppendLine("The three rows run in turn three times (5 s each, after a short warm-up); each row shows its median round. In one pass,");
+        md.AppendLine("the first row ran while little was compiled yet and each row met whatever else the machine was doing then: the same");
+        md.AppendLine("code measured 24% to 57% of the direct row from run to run.");
         md.AppendLine("The bench process runs workstation GC, while ChatApi and the emulator ship with server GC (ASP.NET Core's default).");
         md.AppendLine("On two shared cores, server GC cost the ChatApi row about a sixth more CPU per reply and left the direct row where it");
         md.AppendLine("was: workstation GC, if anything, flatters the ChatApi row here.");

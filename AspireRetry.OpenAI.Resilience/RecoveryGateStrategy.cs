@@ -103,7 +103,9 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
 
             waitingSince ??= time.GetTimestamp();
             var waited = time.GetElapsedTime(waitingSince.Value);
-            var left = Min(options.TotalTimeout - CallClock.Elapsed(context, time), options.CircuitBreaker.MaxRecoveryWait - waited);
+            // With a later upstream able to take the call, it does not wait here at all: it fails over.
+            var maxRecoveryWait = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : options.CircuitBreaker.MaxRecoveryWait;
+            var left = Min(options.TotalTimeout - CallClock.Elapsed(context, time), maxRecoveryWait - waited);
             var nextCheck = decision.NextCheck;
             if (nextCheck > left || left <= TimeSpan.Zero)
             {

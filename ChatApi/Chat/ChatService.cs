@@ -34,7 +34,7 @@ public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOpti
                 var response = await clients.Get(progress.Model).GetResponseAsync(ToMessages(request), cancellationToken: cancellationToken);
                 progress.Complete();
                 Record(progress, model, "ok");
-                return (new ChatReply(response.Text, response.ModelId ?? progress.Model, progress.Attempts, TraceId(), ToUsage(response.Usage)), null, progress.Attempts);
+                return (new ChatReply(response.Text, response.ModelId ?? progress.Model, progress.Attempts, TraceId(), ToUsage(response.Usage), progress.Upstream), null, progress.Attempts);
             }
             catch (Exception ex) when (ChatFailure.From(ex, progress) is { } failure)
             {
@@ -187,7 +187,7 @@ public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOpti
 
             progress.Complete();
             Record(progress, model, "ok");
-            events.TryWrite(new SseItem<object>(new DoneEvent(progress.Attempts, responseModel, usage, TraceId()), ChatStreamEvents.Done));
+            events.TryWrite(new SseItem<object>(new DoneEvent(progress.Attempts, responseModel, usage, TraceId(), progress.Upstream), ChatStreamEvents.Done));
             return null;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -47,7 +47,7 @@ public static class OpenAIResilience
             // Shared by every call to this upstream and model (the registry outlives pipeline rebuilds); each upstream its own.
             var gateName = upstream?.Connection.Endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/') ?? context.BuilderName;
             var shared = services.GetRequiredService<UpstreamLimitsRegistry>().For(upstream?.Name ?? upstreamName, gateName, model, options);
-            var limits = options.RateLimit.Enabled ? shared : null;
+            var limits = options.RateLimit.Enabled ? shared.Limits : null;
             var breaker = new CircuitBreakerStateProvider();
             var recovery = shared.Recovery;
 

@@ -139,6 +139,20 @@ public sealed class FailoverTests(ChatApiFixture primary, SecondUpstreamFixture 
     }
 
     [Fact]
+    public async Task A_model_the_primary_does_not_serve_goes_straight_to_the_upstream_that_does()
+    {
+        await using var api = Api(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:openai"] = $"Endpoint={new Uri(primary.EmulatorAddress, "/v1")};Key={ChatApiFixture.ApiKey};Models=gpt-4o-mini",
+        });
+
+        var events = await ChatApiFixture.ClientFor(api, _caller).StreamAsync(ChatApiCalls.Body("Hello", model: "gpt-4o"), Ct);
+
+        Assert.Equal("openai-2", events[^1].Data.GetProperty("upstream").GetString());
+        Assert.Empty(await primary.SeenAsync(_caller));
+    }
+
+    [Fact]
     public async Task With_one_upstream_the_reply_names_it()
     {
         var events = await primary.ClientFor(_caller).StreamAsync(ChatApiCalls.Body("Hello"), Ct);

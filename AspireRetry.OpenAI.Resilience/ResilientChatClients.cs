@@ -46,15 +46,9 @@ public sealed class ResilientChatClients(
     {
         var captureContent = telemetry.Value.CaptureMessageContent ?? environment.IsDevelopment();
 
-        // The upstreams that serve this model; if none says so, every upstream (and the first one's answer tells why not).
-        var serving = upstreams.All.Select((upstream, i) => (Upstream: upstream, Client: _openAI.Value[i]))
-            .Where(u => u.Upstream.Connection.Serves(model))
-            .DefaultIfEmpty()
-            .ToList();
-        if (serving is [{ Upstream: null }])
-        {
-            serving = [.. upstreams.All.Select((upstream, i) => (upstream, _openAI.Value[i]))];
-        }
+        // The upstreams that serve this model, in order; if none says so, every upstream (the first one's answer tells why not).
+        var all = upstreams.All.Select((upstream, i) => (Upstream: upstream, Client: _openAI.Value[i])).ToList();
+        var serving = all.Where(u => u.Upstream.Connection.Serves(model)).ToList() is { Count: > 0 } some ? some : all;
 
         IChatClient failover = new UpstreamFailoverChatClient(
             [.. serving.Select(u => (u.Upstream, u.Client.GetChatClient(model).AsIChatClient()))],

@@ -22,6 +22,13 @@ public sealed class AppHostUpstreamsTests
         Assert.True(References(builder, "chatapi", "openai-2"));
         Assert.True(References(builder, "webfrontend", "openai-emulator"));
         Assert.True(References(builder, "webfrontend", "openai-emulator-2"));
+
+        // Each emulator's row in the dashboard has its own chaos buttons, which act on that emulator.
+        foreach (var emulator in (string[])["openai-emulator", "openai-emulator-2"])
+        {
+            var commands = builder.Resources.Single(r => r.Name == emulator).Annotations.OfType<ResourceCommandAnnotation>().Select(c => c.Name);
+            Assert.Contains("chaos-outage", commands);
+        }
     }
 
     [Fact]

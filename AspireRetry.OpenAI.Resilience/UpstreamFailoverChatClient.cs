@@ -61,6 +61,11 @@ internal sealed class UpstreamFailoverChatClient : FailoverChatClient
     protected override ValueTask OnRoutingUpdateAsync(RoutingContext context, FailoverChatClientAttempt attempt, bool isTerminal, CancellationToken cancellationToken)
     {
         var position = _position.GetValueOrDefault(context);
+        if (attempt.ResponseCompleted)
+        {
+            Answered(_upstreams[position].Upstream);
+        }
+
         if (isTerminal || attempt.Exception is not { } exception)
         {
             _position.TryRemove(context, out _);
@@ -85,6 +90,22 @@ internal sealed class UpstreamFailoverChatClient : FailoverChatClient
         CallProgress.Current?.FailedOver($"{reason}: failing over to {to}");
         _logger.LogInformation("Call to {Model} fails over from {From} to {To}: {Reason}", _model, from, to, reason);
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// The GenAI span (current here) names the upstream that answered; its <c>server.address</c> and <c>server.port</c>,
+    /// which Microsoft.Extensions.AI set from the primary's metadata, become that upstream's.
+    /// </summary>
+    private static void Answered(OpenAIUpstream upstream)
+    {
+        if (Activity.Current is not { } span)
+        {
+            return;
+        }
+
+        span.SetTag(Tags.Upstream, upstream.Name);
+        span.SetTag("server.address", upstream.Connection.Endpoint.Host);
+        span.SetTag("server.port", upstream.Connection.Endpoint.Port);
     }
 
     /// <summary>A later upstream is healthy: not known to be down (one no call has met yet counts as healthy).</summary>

@@ -62,7 +62,10 @@ public sealed class FailoverTests(TwoUpstreamsAppFixture fixture) : IAsyncLifeti
         Assert.Equal(["openai", "openai-2"], attempts.Select(a => a.Attr("upstream.name")));
         Assert.Equal(["503", "200"], attempts.Select(a => a.Attr("http.response.status_code")));
         Assert.NotEqual(attempts[0].Attr("server.port"), attempts[1].Attr("server.port"));
-        var failover = Assert.Single(Assert.Single(spans, s => s.Name == "chat gpt-4o").Events, e => e.Name == "upstream.failover");
+        var genAi = Assert.Single(spans, s => s.Name == "chat gpt-4o");
+        Assert.Equal("openai-2", genAi.Attr("upstream.name"));
+        Assert.Equal(attempts[1].Attr("server.port"), genAi.Attr("server.port"));
+        var failover = Assert.Single(genAi.Events, e => e.Name == "upstream.failover");
         Assert.Equal("openai", failover.Attributes["upstream.name"]);
         Assert.Equal("openai-2", failover.Attributes["upstream.next"]);
         Assert.Equal("503", failover.Attributes["upstream.failover_reason"]);

@@ -52,7 +52,7 @@ internal sealed class UpstreamFailoverChatClient : FailoverChatClient
         var (upstream, client) = _upstreams[position];
         if (CallProgress.Current is { } call)
         {
-            call.Route = new UpstreamRoute(upstream.Name, position + 1, () => CanServeAfter(position));
+            call.Route = new UpstreamRoute(upstream.Name, () => CanServeAfter(position));
         }
 
         return ValueTask.FromResult(client);

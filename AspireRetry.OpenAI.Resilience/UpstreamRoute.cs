@@ -6,11 +6,13 @@ namespace AspireRetry.OpenAI.Resilience;
 /// pipeline reads it to pick that upstream's pipeline (so its breaker, gate and budget) and to decide between waiting
 /// and moving on.
 /// </summary>
-/// <param name="Name">The upstream's name (its connection string's).</param>
-/// <param name="Position">1 for the primary, 2, 3, ... for the ones after it.</param>
+/// <param name="name">The upstream's name (its connection string's).</param>
 /// <param name="canFailOver">Asked at each decision: the answer changes as the later upstreams go down and recover.</param>
-internal sealed record UpstreamRoute(string Name, int Position, Func<bool> canFailOver)
+internal sealed class UpstreamRoute(string name, Func<bool> canFailOver)
 {
+    /// <summary>The upstream's name (its connection string's).</summary>
+    public string Name { get; } = name;
+
     /// <summary>
     /// Whether a later upstream can serve the call now. While it can, this upstream's pipeline neither retries a
     /// transient failure, nor waits for its own recovery, nor waits at its closed rate-limit gate: the call moves on.

@@ -25,7 +25,7 @@ public sealed class FailoverDecisionTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private static CallProgress Call(bool canFailOver) =>
-        new("gpt-4o") { Route = new UpstreamRoute("openai", 1, () => canFailOver) };
+        new("gpt-4o") { Route = new UpstreamRoute("openai", () => canFailOver) };
 
     private ValueTask<HttpResponseMessage> Down(CancellationToken cancellationToken)
     {

@@ -2,16 +2,13 @@ using Microsoft.Extensions.Configuration;
 
 var builder = DistributedApplication.CreateBuilder(args);
 
-// The upstream: the user's own (ConnectionStrings:openai in user secrets or the environment), else the
-// OpenAI emulator, which needs no key and can be told to misbehave.
-IResourceBuilder<ProjectResource>? emulator = null;
-var openai = builder.Configuration.GetConnectionString("openai") is { Length: > 0 }
-    ? builder.AddConnectionString("openai")
-    : builder.AddOpenAIEmulator("openai-emulator", connectionName: "openai", out emulator);
+// The upstreams, in priority order: the user's own (ConnectionStrings:openai, openai-2, ... in user secrets or the
+// environment), else AppHost:Upstreams OpenAI emulators (openai-emulator, openai-emulator-2, ...), which need no key
+// and can be told to misbehave one at a time.
+var (upstreams, emulators) = builder.AddOpenAIUpstreams();
 
 var chatapi = builder.AddProject<Projects.ChatApi>("chatapi")
-    .WithReference(openai)
-    .WaitFor(openai)
+    .WithUpstreams(upstreams)
     .WithHttpHealthCheck("/health");
 
 var webfrontend = builder.AddProject<Projects.WebFrontend>("webfrontend")
@@ -22,9 +19,9 @@ var webfrontend = builder.AddProject<Projects.WebFrontend>("webfrontend")
     .WithExternalHttpEndpoints()
     .WithUrlForEndpoint("http", url => url.DisplayText = "Chat");
 
-if (emulator is not null)
+// The chat page's chaos panel drives the emulators' operator API; with real endpoints it has none.
+foreach (var emulator in emulators)
 {
-    // The chat page's chaos panel drives the emulator's operator API; with a real endpoint it has none.
     webfrontend.WithReference(emulator);
 }
 

@@ -32,6 +32,10 @@ internal static class AttemptTelemetry
         }
 
         activity.SetTag(Attempt.Number, attempt.Number);
+        if (CallProgress.Current?.Upstream is { } upstream)
+        {
+            activity.SetTag(Attempt.Upstream, upstream);
+        }
 
         // Semantic conventions: resend_count is absent on the first attempt and 1, 2, ... on resends.
         if (attempt.Number > 1)

@@ -43,6 +43,15 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
     /// </summary>
     public string Model { get; set; } = model;
 
+    /// <summary>
+    /// The upstream (its connection string's name, e.g. <c>openai</c>, <c>openai-2</c>) being called now; once the call
+    /// has ended, the one that answered. Null before the first attempt.
+    /// </summary>
+    public string? Upstream => Route?.Name;
+
+    /// <summary>Set by the failover before each upstream; read by the pipeline.</summary>
+    internal UpstreamRoute? Route { get; set; }
+
     /// <summary>Attempts started so far, across models.</summary>
     public int Attempts => Volatile.Read(ref _attempts);
 
@@ -107,6 +116,25 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
         }
 
         onAttempt?.Invoke(announced);
+    }
+
+    /// <summary>
+    /// Written by the failover only: the attempt that failed (if one was sent; a pass the upstream's gate or breaker
+    /// refused sent none) is announced with the failover as its reason and no wait.
+    /// </summary>
+    internal void FailedOver(string reason)
+    {
+        AttemptReport? announced;
+        lock (_lock)
+        {
+            announced = _pending is { } pending ? pending with { Reason = reason, Delay = TimeSpan.Zero } : null;
+            _pending = null;
+        }
+
+        if (announced is not null)
+        {
+            onAttempt?.Invoke(announced);
+        }
     }
 
     /// <summary>

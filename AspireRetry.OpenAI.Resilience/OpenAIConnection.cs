@@ -3,7 +3,8 @@ using System.Data.Common;
 namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
-/// The upstream, from a connection string (by default <c>openai</c>): <c>Endpoint=&lt;base url ending in /v1&gt;;Key=&lt;key&gt;</c>.
+/// The upstream, from a connection string (by default <c>openai</c>): <c>Endpoint=&lt;base url ending in /v1&gt;;Key=&lt;key&gt;</c>,
+/// optionally <c>;Models=gpt-4o,gpt-4o-mini</c> when this upstream serves only some models.
 /// Any OpenAI-compatible endpoint works; a missing or malformed string is a start-up error that names it.
 /// </summary>
 /// <param name="Endpoint">The base URL, ending in <c>/v1</c>.</param>
@@ -14,8 +15,15 @@ public sealed record OpenAIConnection(Uri Endpoint, string Key)
     public const string Name = "openai";
     private const string Example = "Endpoint=https://api.openai.com/v1;Key=sk-...";
 
+    /// <summary>The models this upstream serves (<c>Models=</c>); null: every model.</summary>
+    public IReadOnlyList<string>? Models { get; init; }
+
+    /// <summary>Whether this upstream serves <paramref name="model"/>: every model unless <see cref="Models"/> lists some.</summary>
+    /// <param name="model">The model name.</param>
+    public bool Serves(string model) => Models is null || Models.Contains(model, StringComparer.Ordinal);
+
     /// <summary>Never prints the key.</summary>
-    public override string ToString() => $"Endpoint={Endpoint}";
+    public override string ToString() => Models is null ? $"Endpoint={Endpoint}" : $"Endpoint={Endpoint};Models={string.Join(',', Models)}";
 
     /// <summary>Reads a connection string; throws with a message that names the setting (never quoting the key) when it is missing or malformed.</summary>
     /// <param name="connectionString">The connection string's value.</param>
@@ -56,6 +64,16 @@ public sealed record OpenAIConnection(Uri Endpoint, string Key)
                 $"ConnectionStrings:{name} needs Key=<api key>, e.g. '{Example}'.");
         }
 
-        return new OpenAIConnection(endpoint, key);
+        var modelsText = builder.TryGetValue("Models", out var m) ? m?.ToString() : null;
+        if (modelsText is not null && ParseModels(modelsText) is not { Count: > 0 })
+        {
+            throw new InvalidOperationException(
+                $"ConnectionStrings:{name} has Models= with no model in it: list the models this upstream serves (Models=gpt-4o,gpt-4o-mini), or leave Models out for every model.");
+        }
+
+        return new OpenAIConnection(endpoint, key) { Models = modelsText is null ? null : ParseModels(modelsText) };
     }
+
+    private static List<string> ParseModels(string text) =>
+        [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal)];
 }

@@ -43,15 +43,16 @@ public static class OpenAIResilience
             var services = context.ServiceProvider;
             var options = services.GetRequiredService<IOptions<ResilienceOptions>>().Value;
             var time = services.GetService<TimeProvider>() ?? TimeProvider.System;
-            var model = context.InstanceName;
+            var (upstreamName, model) = SplitPipelineKey(context.InstanceName);
+            var upstreams = services.GetService<OpenAIUpstreams>();
+            var upstream = (upstreamName.Length > 0 ? upstreams?.Find(upstreamName) : null) ?? upstreams?.All[0];
 
-            // Shared by every call to this upstream and model (the registry outlives pipeline rebuilds).
-            var upstream = services.GetService<OpenAIConnection>()?.Endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/') ?? context.BuilderName;
-            var limits = options.RateLimit.Enabled
-                ? services.GetRequiredService<UpstreamLimitsRegistry>().For(upstream, model, options.RateLimit)
-                : null;
+            // Shared by every call to this upstream and model (the registry outlives pipeline rebuilds); each upstream its own.
+            var gateName = upstream?.Connection.Endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/') ?? context.BuilderName;
+            var shared = services.GetRequiredService<UpstreamLimitsRegistry>().For(upstream?.Name ?? upstreamName, gateName, model, options);
+            var limits = options.RateLimit.Enabled ? shared.Limits : null;
             var breaker = new CircuitBreakerStateProvider();
-            var recovery = new RecoveryGate(options.CircuitBreaker, time);
+            var recovery = shared.Recovery;
 
             // The gate strategy is built by Polly (so it gets its telemetry) when the pipeline is built, before
             // any call: the retry's budget check asks it then.
@@ -87,13 +88,19 @@ public static class OpenAIResilience
 
             pipeline.AddTimeout(AttemptTimeoutOptions(options, time));
         })
-        // One pipeline, so one breaker, per model: an overloaded gpt-4o must not block gpt-4o-mini,
-        // which is what the fallback model is for.
-        .SelectPipelineBy(_ => _ => CallProgress.Current?.Model ?? "");
+        // One pipeline, so one breaker, per upstream and model: an overloaded gpt-4o must not block gpt-4o-mini,
+        // which is what the fallback model is for, and a down primary must not block the secondary.
+        .SelectPipelineBy(_ => _ => PipelineKey(CallProgress.Current));
 
         return builder.AddHttpMessageHandler(services =>
             new AttemptHandler());
     }
+
+    /// <summary>The pipeline instance of a call: <c>{upstream}/{model}</c> (a model name may itself contain '/'; an upstream's name does not).</summary>
+    internal static string PipelineKey(CallProgress? call) => $"{call?.Upstream}/{call?.Model}";
+
+    internal static (string Upstream, string Model) SplitPipelineKey(string key) =>
+        key.IndexOf('/', StringComparison.Ordinal) is var slash and >= 0 ? (key[..slash], key[(slash + 1)..]) : ("", key);
 
     /// <summary>The attempt timeout; it also starts the <see cref="AttemptClock"/> that tells the retry how fast a failure came back.</summary>
     internal static HttpTimeoutStrategyOptions AttemptTimeoutOptions(ResilienceOptions options, TimeProvider time) => new()
@@ -189,6 +196,12 @@ public static class OpenAIResilience
         Func<ResilienceContext, string?>? trySpendRetry = null, int attemptNumber = 0)
     {
         var (retryable, stop) = await IsRetryableAsync(outcome, context, options, time).ConfigureAwait(false);
+
+        // A later upstream can take the call: it moves there now rather than retry here (the failover says so on the span).
+        if (retryable && UpstreamRoute.CurrentCanFailOver)
+        {
+            return false;
+        }
 
         // Polly asks about the last attempt too; only a retry that would really happen spends the budget.
         if (retryable && trySpendRetry is not null && attemptNumber < options.MaxRetryAttempts && trySpendRetry(context) is { } spent)

@@ -104,7 +104,8 @@ internal sealed class RateLimitGateStrategy(
         while (true)
         {
             var left = options.TotalTimeout - CallClock.Elapsed(context, time);
-            var budget = left < options.MaxServerDelay ? left : options.MaxServerDelay;
+            // With a later upstream able to take the call, a wait here is refused at once: the call fails over instead.
+            var budget = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : left < options.MaxServerDelay ? left : options.MaxServerDelay;
             var decision = Gate.Reserve(budget);
             switch (decision.Kind)
             {

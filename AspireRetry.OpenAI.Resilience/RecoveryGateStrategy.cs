@@ -109,7 +109,9 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
 
             waitingSince ??= time.GetTimestamp();
             var waited = time.GetElapsedTime(waitingSince.Value);
-            var left = Min(options.TotalTimeout - CallClock.Elapsed(context, time), options.CircuitBreaker.MaxRecoveryWait - waited);
+            // With a later upstream able to take the call, it does not wait here at all: it fails over.
+            var maxRecoveryWait = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : options.CircuitBreaker.MaxRecoveryWait;
+            var left = Min(options.TotalTimeout - CallClock.Elapsed(context, time), maxRecoveryWait - waited);
             // While a check is under way the wait is for its outcome, which no budget can be sure to cover: never refused for it.
             var nextCheck = decision.Kind == RecoveryDecisionKind.Wait ? decision.NextCheck : TimeSpan.Zero;
             if (nextCheck > left || left <= TimeSpan.Zero)

@@ -10,14 +10,15 @@ namespace AspireRetry.OpenAI.Resilience;
 public static class ResilientOpenAIExtensions
 {
     /// <summary>
-    /// Registers the upstream (from the connection string <paramref name="connectionName"/>), the options of
+    /// Registers the upstreams (the connection string <paramref name="connectionName"/>, then <c>{connectionName}-2</c>,
+    /// <c>-3</c>, ... in priority order, see <see cref="OpenAIUpstreams"/>), the options of
     /// sections <c>OpenAI:Resilience</c> and <c>OpenAI:Telemetry</c> (validated at start-up, with messages that
     /// name the bad key), the <see cref="RetryTelemetryConstants.PipelineName"/> HttpClient with the one retry
     /// layer, the attempt tags on its HTTP client spans, and <see cref="ResilientChatClients"/>, which hands out
     /// one <c>IChatClient</c> per model.
     /// </summary>
     /// <param name="builder">The application's host builder.</param>
-    /// <param name="connectionName">The connection string: <c>Endpoint=&lt;base url ending in /v1&gt;;Key=&lt;key&gt;</c>.</param>
+    /// <param name="connectionName">The first (or only) upstream's connection string: <c>Endpoint=&lt;base url ending in /v1&gt;;Key=&lt;key&gt;</c>.</param>
     /// <returns>A builder to chain further configuration of the HttpClient on.</returns>
     /// <exception cref="InvalidOperationException">The connection string is missing or malformed (the message names it).</exception>
     public static ResilientOpenAIBuilder AddResilientOpenAI(this IHostApplicationBuilder builder, string connectionName = OpenAIConnection.Name)
@@ -25,8 +26,9 @@ public static class ResilientOpenAIExtensions
         ArgumentNullException.ThrowIfNull(builder);
 
         // Parsed now, so a missing or malformed connection string stops start-up with a message that names it.
-        var connection = OpenAIConnection.Parse(builder.Configuration.GetConnectionString(connectionName), connectionName);
-        builder.Services.AddSingleton(connection);
+        var upstreams = OpenAIUpstreams.Read(builder.Configuration, connectionName);
+        builder.Services.AddSingleton(upstreams);
+        builder.Services.AddSingleton(upstreams.All[0].Connection);
 
         builder.Services.AddOptions<ResilienceOptions>()
             .Bind(builder.Configuration.GetSection(ResilienceOptions.SectionName))

@@ -44,6 +44,12 @@ public static class RetryTelemetryConstants
 
         /// <summary>How long the layer waited before sending this attempt, in milliseconds.</summary>
         public const string DelayMs = "retry.delay_ms";
+
+        /// <summary>
+        /// The upstream the attempt went to: its connection string's name (<c>openai</c>, <c>openai-2</c>), short and never
+        /// secret; <c>server.address</c> beside it (from the HttpClient instrumentation) says where that is.
+        /// </summary>
+        public const string Upstream = "upstream.name";
     }
 
     /// <summary>Events added to the current span (the GenAI <c>chat {model}</c> span) and their attributes.</summary>
@@ -81,6 +87,9 @@ public static class RetryTelemetryConstants
 
         /// <summary>The retry budget is spent, so a retry is not made: the budget's counts, breaker and gate state.</summary>
         public const string BudgetExhausted = "retry_budget.exhausted";
+
+        /// <summary>The call leaves one upstream for the next: <see cref="Tags.Upstream"/> (from), <see cref="Tags.FailoverTo"/>, <see cref="Tags.FailoverReason"/>.</summary>
+        public const string Failover = "upstream.failover";
     }
 
     /// <summary>Attributes of the events in <see cref="Events"/> and tags of the metric.</summary>
@@ -136,6 +145,15 @@ public static class RetryTelemetryConstants
 
         /// <summary>Retries the window allows.</summary>
         public const string BudgetAllowed = "retry_budget.allowed";
+
+        /// <summary>The upstream an event is about (the one a failover leaves).</summary>
+        public const string Upstream = Attempt.Upstream;
+
+        /// <summary>The upstream a failover goes to.</summary>
+        public const string FailoverTo = "upstream.next";
+
+        /// <summary>Why the call left the upstream ("503", "429 insufficient_quota", "upstream down (circuit breaker open)").</summary>
+        public const string FailoverReason = "upstream.failover_reason";
 
         /// <summary>The model asked for (GenAI semantic conventions).</summary>
         public const string Model = "gen_ai.request.model";

@@ -5,8 +5,10 @@ namespace AspireRetry.Contracts;
 /// on the emulator's row in the dashboard. <see cref="Profile"/> is the emulator's chaos profile (it applies
 /// to every caller of the emulator); <see cref="PerMessage"/>, when set, is queued as a script for the
 /// page's own messages before each send, for scenarios that must play out the same way every time.
+/// With several upstreams (emulators), a scenario's profile applies to every one of them unless it is
+/// <see cref="PrimaryOnly"/>: then only the primary misbehaves and the others are calm.
 /// </summary>
-public sealed record ChaosScenario(string Name, string Description, IReadOnlyDictionary<string, object>? Profile, IReadOnlyList<string>? PerMessage = null)
+public sealed record ChaosScenario(string Name, string Description, IReadOnlyDictionary<string, object>? Profile, IReadOnlyList<string>? PerMessage = null, bool PrimaryOnly = false)
 {
     public static readonly ChaosScenario Calm = new("Calm", "Every request succeeds.", null);
 
@@ -36,7 +38,21 @@ public sealed record ChaosScenario(string Name, string Description, IReadOnlyDic
             new Dictionary<string, object> { ["insufficientQuota"] = 1.0 }),
     ];
 
-    public static ChaosScenario? Find(string? name) => All.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.Ordinal));
+    /// <summary>The scenarios that need a second upstream: the primary misbehaves, the others stay calm.</summary>
+    public static IReadOnlyList<ChaosScenario> Failover { get; } =
+    [
+        new("Primary down", "The primary upstream answers every request with 503; the secondary is healthy. Each message goes to the secondary without a wait; pick Calm and traffic returns to the primary within one check of its recovery.",
+            new Dictionary<string, object> { ["serviceUnavailable503"] = 1.0, ["retryAfterMs"] = 1000 }, PrimaryOnly: true),
+        new("Primary rate limited", "The primary upstream answers every request with 429 rate_limit_exceeded (retry-after 10 s); messages go to the secondary instead of waiting.",
+            new Dictionary<string, object> { ["rateLimit"] = 1.0, ["retryAfterMs"] = 10000 }, PrimaryOnly: true),
+        new("Primary out of quota", "The primary upstream answers 429 insufficient_quota: each message goes to the secondary, and is never retried on the primary.",
+            new Dictionary<string, object> { ["insufficientQuota"] = 1.0 }, PrimaryOnly: true),
+    ];
+
+    /// <summary>The chaos panel's scenarios for an app with this many emulators: the failover ones only from two on.</summary>
+    public static IReadOnlyList<ChaosScenario> For(int emulators) => emulators >= 2 ? [.. All, .. Failover] : All;
+
+    public static ChaosScenario? Find(string? name) => All.Concat(Failover).FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.Ordinal));
 
     /// <summary>
     /// The body of <c>PUT /emulator/chaos</c> for this scenario: its profile, named after it, so the

@@ -7,8 +7,8 @@ public sealed record ChatRequest(string? Model, IReadOnlyList<ChatMessageDto>? M
 
 public sealed record ChatMessageDto(string? Role, string? Content);
 
-/// <summary>Reply of <c>POST /api/chat</c>.</summary>
-public sealed record ChatReply(string Content, string Model, int Attempts, string? TraceId, UsageDto? Usage);
+/// <summary>Reply of <c>POST /api/chat</c>. <see cref="Upstream"/> names the upstream that answered (absent from older ChatApis).</summary>
+public sealed record ChatReply(string Content, string Model, int Attempts, string? TraceId, UsageDto? Usage, string? Upstream = null);
 
 public sealed record UsageDto(long? InputTokens, long? OutputTokens);
 

@@ -35,6 +35,7 @@ public sealed record AttemptEvent(int Number, string Outcome, int? StatusCode, s
 
 public sealed record DeltaEvent(string Text) : ChatStreamEvent;
 
-public sealed record DoneEvent(int Attempts, string Model, UsageDto? Usage, string? TraceId) : ChatStreamEvent;
+/// <summary>The reply is complete. <see cref="Upstream"/> names the upstream that answered (absent from older ChatApis).</summary>
+public sealed record DoneEvent(int Attempts, string Model, UsageDto? Usage, string? TraceId, string? Upstream = null) : ChatStreamEvent;
 
 public sealed record ErrorEvent(int Status, string Title, string Detail, long? RetryAfterMs, int Attempts, string? TraceId) : ChatStreamEvent;

@@ -15,6 +15,11 @@ builder.Services.AddHttpClient<ChatApiClient>(client =>
 });
 // The emulator's operator API for the chaos panel: present only when the AppHost referenced the emulator.
 builder.Services.AddHttpClient<EmulatorChaosClient>(client => client.BaseAddress = new Uri($"https+http://{EmulatorChaosClient.ServiceName}"));
+foreach (var name in EmulatorChaosClient.OtherNames(builder.Configuration))
+{
+    // With AppHost:Upstreams > 1: the panel's scenarios reach every emulator, the "Primary ..." ones calm the others.
+    builder.Services.AddHttpClient(name, client => client.BaseAddress = new Uri($"https+http://{name}"));
+}
 builder.Services.Configure<DashboardOptions>(builder.Configuration.GetSection(DashboardOptions.SectionName));
 
 var app = builder.Build();

@@ -35,7 +35,7 @@ public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOpti
                 var response = await clients.Get(progress.Model).GetResponseAsync(ToMessages(request), cancellationToken: cancellationToken);
                 progress.Complete();
                 Record(progress, model, "ok");
-                return (new ChatReply(response.Text, response.ModelId ?? progress.Model, progress.Attempts, TraceId(), ToUsage(response.Usage)), null, progress.Attempts);
+                return (new ChatReply(response.Text, response.ModelId ?? progress.Model, progress.Attempts, TraceId(), ToUsage(response.Usage), progress.Upstream), null, progress.Attempts);
             }
             catch (Exception ex) when (ChatFailure.From(ex, progress) is { } failure)
             {
@@ -245,7 +245,7 @@ public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOpti
                     progress.Complete();
                     chat.Record(progress, _model, "ok");
                     _ended = true;
-                    return new SseItem<object>(new DoneEvent(progress.Attempts, _responseModel, _usage, TraceId()), ChatStreamEvents.Done);
+                    return new SseItem<object>(new DoneEvent(progress.Attempts, _responseModel, _usage, TraceId(), progress.Upstream), ChatStreamEvents.Done);
                 }
 
                 if (!_receivedAny)

@@ -4,20 +4,39 @@ using System.Text.Json;
 namespace AspireRetry.WebFrontend.Services;
 
 /// <summary>
-/// The emulator's operator API (<c>/emulator/chaos</c>), for the chaos panel. It exists only when the
-/// AppHost started the emulator and referenced it from this app; with a real OpenAI endpoint there is
-/// nothing to break on purpose, and <see cref="IsAvailable"/> is false.
+/// The emulators' operator API (<c>/emulator/chaos</c>), for the chaos panel. It exists only when the
+/// AppHost started the emulators and referenced them from this app; with a real OpenAI endpoint there is
+/// nothing to break on purpose, and <see cref="IsAvailable"/> is false. <paramref name="http"/> reaches the
+/// primary (<c>openai-emulator</c>); the others (<c>openai-emulator-2</c>, ...) are named clients of the factory.
 /// </summary>
-public sealed class EmulatorChaosClient(HttpClient http, IConfiguration configuration)
+public sealed class EmulatorChaosClient(HttpClient http, IHttpClientFactory factory, IConfiguration configuration)
 {
     public const string ServiceName = "openai-emulator";
+
+    // The AppHost starts at most five emulators (AppHost:Upstreams).
+    public const int MaxEmulators = 5;
+
     private static readonly JsonSerializerOptions Json = JsonSerializerOptions.Web;
 
     /// <summary>True when service discovery knows the emulator (the AppHost's WithReference).</summary>
     public bool IsAvailable { get; } = IsConfigured(configuration);
 
-    public static bool IsConfigured(IConfiguration configuration) =>
-        configuration.GetSection($"services:{ServiceName}").GetChildren().Any();
+    /// <summary>The emulators after the primary that service discovery knows, in order: <c>openai-emulator-2</c>, ...</summary>
+    public IReadOnlyList<string> Others { get; } = OtherNames(configuration);
+
+    /// <summary>How many emulators this app's upstreams are (0 with a real endpoint).</summary>
+    public int Count => IsAvailable ? 1 + Others.Count : 0;
+
+    public static bool IsConfigured(IConfiguration configuration) => IsConfigured(configuration, ServiceName);
+
+    /// <summary>The service name of the emulator at this position: <c>openai-emulator</c>, <c>openai-emulator-2</c>, ...</summary>
+    public static string NameAt(int position) => position == 1 ? ServiceName : $"{ServiceName}-{position}";
+
+    public static IReadOnlyList<string> OtherNames(IConfiguration configuration) =>
+        [.. Enumerable.Range(2, MaxEmulators - 1).Select(NameAt).TakeWhile(name => IsConfigured(configuration, name))];
+
+    private static bool IsConfigured(IConfiguration configuration, string name) =>
+        configuration.GetSection($"services:{name}").GetChildren().Any();
 
     /// <summary>The name of the emulator's current chaos profile; "Calm" when it has none.</summary>
     public async Task<string> GetScenarioNameAsync(CancellationToken cancellationToken = default)
@@ -26,15 +45,27 @@ public sealed class EmulatorChaosClient(HttpClient http, IConfiguration configur
         return profile.TryGetProperty("name", out var name) && name.GetString() is { Length: > 0 } n ? n : ChaosScenario.Calm.Name;
     }
 
-    /// <summary>Replaces the emulator's profile with the scenario's (named after it) and clears this page's script.</summary>
+    /// <summary>
+    /// Replaces the emulators' profile with the scenario's (named after it) and clears this page's script: every
+    /// emulator's, or for a <see cref="ChaosScenario.PrimaryOnly"/> scenario the primary's, the others made calm.
+    /// </summary>
     public async Task ApplyAsync(ChaosScenario scenario, string caller, CancellationToken cancellationToken = default)
     {
-        using (var response = await http.PutAsJsonAsync("/emulator/chaos", scenario.ProfileBody(), Json, cancellationToken))
+        await PutAsync(http, scenario.ProfileBody(), cancellationToken);
+        var others = scenario.PrimaryOnly ? ChaosScenario.Calm.ProfileBody() : scenario.ProfileBody();
+        foreach (var name in Others)
         {
-            await EnsureAcceptedAsync(response, cancellationToken);
+            using var other = factory.CreateClient(name);
+            await PutAsync(other, others, cancellationToken);
         }
 
         await ClearScriptAsync(caller, cancellationToken);
+    }
+
+    private static async Task PutAsync(HttpClient emulator, IReadOnlyDictionary<string, object> profile, CancellationToken cancellationToken)
+    {
+        using var response = await emulator.PutAsJsonAsync("/emulator/chaos", profile, Json, cancellationToken);
+        await EnsureAcceptedAsync(response, cancellationToken);
     }
 
     /// <summary>Drops whatever is left of this page's script.</summary>

@@ -192,6 +192,8 @@ public static class MarkdownReport
         Row("Requests per call, retry storm", "storm", m => m.RequestsPerCall, "0.00", "at most 1.25 (the limit is learned from 429s)", (o, _) => o <= 1.25);
         Row("Requests per call, quota exhausted", "quota", m => m.RequestsPerCall, "0.00", "1 (no retry of a final error)", (o, _) => Math.Abs(o - 1) < 1e-9);
         Row("Requests to the upstream while down", "outage", m => m.RequestsWhileDown, "0", "fewest", (o, others) => others.All(x => o <= x));
+        Row("Answered, primary down (failover)", "failover", m => m.SuccessRate, "0%", "100%", (o, _) => o >= 1);
+        Row("Latency over ideal, primary down (failover)", "failover", m => m.OverIdeal, "0.00x", "at most 1.1x", (o, _) => o <= 1.1);
         return md.ToString();
     }
 

@@ -21,6 +21,9 @@ public abstract class Scenario
     /// <summary>False where the right outcome is a failure (exhausted quota): the ideal is then to fail at once.</summary>
     public virtual bool SuccessExpected => true;
 
+    /// <summary>How many upstreams (emulators) each strategy gets, in priority order: one, except for the failover.</summary>
+    public virtual int Upstreams => 1;
+
     /// <summary>True where the upstream is down for a while, so requests that reached it then are counted.</summary>
     public virtual bool HasOutage => false;
 
@@ -41,6 +44,7 @@ public abstract class Scenario
         new SlowCompletions(),
         new QuotaExhausted(),
         new RetryStorm(),
+        new Failover(),
     ];
 
     /// <summary>Runs <paramref name="count"/> calls with at most <paramref name="concurrency"/> at once.</summary>
@@ -62,13 +66,17 @@ public abstract class Scenario
     }
 }
 
-/// <summary>One scenario against one strategy, on that strategy's own emulator.</summary>
-public sealed class ScenarioRun(EmulatorHost emulator, IStrategy strategy, TimeScale scale, Calibration calibration, bool quick,
+/// <summary>One scenario against one strategy, on that strategy's own emulators (the first is its primary upstream).</summary>
+public sealed class ScenarioRun(IReadOnlyList<EmulatorHost> emulators, IStrategy strategy, TimeScale scale, Calibration calibration, bool quick,
     Func<Task<IStrategy>> newClient)
 {
     public const string Prompt = "In one sentence: why should a client honour Retry-After?";
 
-    public EmulatorHost Emulator { get; } = emulator;
+    /// <summary>The (primary) upstream.</summary>
+    public EmulatorHost Emulator => Emulators[0];
+
+    /// <summary>Every upstream, in priority order (<see cref="Scenario.Upstreams"/> of them).</summary>
+    public IReadOnlyList<EmulatorHost> Emulators { get; } = emulators;
 
     public TimeScale Scale { get; } = scale;
 

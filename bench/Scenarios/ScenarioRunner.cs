@@ -25,7 +25,7 @@ public sealed class ScenarioRunner(Func<Task<EmulatorHost>> startEmulator, TimeS
 
     public async Task<ScenarioResult> RunAsync(Scenario scenario, CancellationToken cancellationToken)
     {
-        var emulators = await Task.WhenAll(StrategyKind.All.Select(_ => startEmulator()));
+        var emulators = await Task.WhenAll(StrategyKind.All.Select(async _ => await Task.WhenAll(Enumerable.Range(0, scenario.Upstreams).Select(_ => startEmulator()))));
         try
         {
             var elapsed = Stopwatch.StartNew();
@@ -34,25 +34,26 @@ public sealed class ScenarioRunner(Func<Task<EmulatorHost>> startEmulator, TimeS
         }
         finally
         {
-            foreach (var emulator in emulators)
+            foreach (var emulator in emulators.SelectMany(e => e))
             {
                 await emulator.DisposeAsync();
             }
         }
     }
 
-    private async Task<StrategyResult> RunOneAsync(Scenario scenario, StrategyKind kind, EmulatorHost emulator, CancellationToken cancellationToken)
+    private async Task<StrategyResult> RunOneAsync(Scenario scenario, StrategyKind kind, IReadOnlyList<EmulatorHost> emulators, CancellationToken cancellationToken)
     {
         // A fresh strategy per scenario: no breaker state or pooled connection carries over from the last one.
-        await using var strategy = await kind.CreateAsync(emulator.OpenAIEndpoint, scale);
+        var endpoints = emulators.Select(e => e.OpenAIEndpoint).ToList();
+        await using var strategy = await kind.CreateAsync(endpoints, scale);
 
         if (scenario.WarmUpProfile is { } warmUp)
         {
-            await emulator.SetProfileAsync(warmUp, cancellationToken);
+            await emulators[0].SetProfileAsync(warmUp, cancellationToken);
         }
 
         await WarmUpAsync(kind, strategy, cancellationToken);
-        var calls = await scenario.RunAsync(new ScenarioRun(emulator, strategy, scale, calibration, quick, () => kind.CreateAsync(emulator.OpenAIEndpoint, scale)), cancellationToken);
+        var calls = await scenario.RunAsync(new ScenarioRun(emulators, strategy, scale, calibration, quick, () => kind.CreateAsync(endpoints, scale)), cancellationToken);
         return new StrategyResult(kind, Metrics.From(calls, scenario.SuccessExpected, scenario.HasOutage ? DownStatus : null), calls);
     }
 

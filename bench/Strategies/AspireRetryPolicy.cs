@@ -21,7 +21,13 @@ namespace AspireRetry.Bench.Strategies;
 public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) : IStrategy
 {
     /// <param name="recordAttempts">Adds the attempt recorder inside the pipeline; off for the overhead benchmark.</param>
-    public static async Task<AspireRetryPolicy> CreateAsync(Uri endpoint, TimeScale scale, bool recordAttempts)
+    public static Task<AspireRetryPolicy> CreateAsync(Uri endpoint, TimeScale scale, bool recordAttempts) =>
+        CreateAsync([endpoint], scale, recordAttempts);
+
+    /// <param name="endpoints">The upstreams in priority order: connection strings <c>openai</c>, <c>openai-2</c>, ...</param>
+    /// <param name="scale">The run's time scale.</param>
+    /// <param name="recordAttempts">Adds the attempt recorder inside the pipeline; off for the overhead benchmark.</param>
+    public static async Task<AspireRetryPolicy> CreateAsync(IReadOnlyList<Uri> endpoints, TimeScale scale, bool recordAttempts)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
@@ -30,7 +36,12 @@ public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) 
             EnvironmentName = Environments.Production,
             ApplicationName = "ChatApi",
         });
-        builder.Configuration.AddInMemoryCollection(Settings(endpoint, scale));
+        builder.Configuration.AddInMemoryCollection(Settings(endpoints[0], scale));
+        for (var i = 1; i < endpoints.Count; i++)
+        {
+            builder.Configuration[$"ConnectionStrings:{OpenAIUpstreams.NameAt(OpenAIConnection.Name, i + 1)}"] = $"Endpoint={endpoints[i]};Key={OpenAISdk.Key}";
+        }
+
 
         builder.AddServiceDefaults();
         var openAI = builder.AddResilientOpenAI();
@@ -57,7 +68,7 @@ public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) 
                 $"{d.MaxRetryAttempts} retries from {d.BaseDelay.TotalSeconds:0.###} s, exponential{(d.UseJitter ? " with jitter" : "")}, " +
                 $"server waits (`retry-after-ms`, then `Retry-After`) plus {OpenAIResilience.ServerDelayMargin.TotalMilliseconds:0} ms, " +
                 $"no retry of `insufficient_quota`, {d.AttemptTimeout.TotalSeconds:0.###} s attempt and {d.TotalTimeout.TotalSeconds:0.###} s total timeouts, " +
-                $"circuit breaker per model ({d.CircuitBreaker.FailureRatio:0%} of at least {d.CircuitBreaker.MinimumThroughput} attempts, " +
+                $"circuit breaker per upstream and model ({d.CircuitBreaker.FailureRatio:0%} of at least {d.CircuitBreaker.MinimumThroughput} attempts, " +
                 $"a call that meets it open waits up to {d.CircuitBreaker.MaxRecoveryWait.TotalSeconds:0.###} s for the upstream to recover, checked from {d.CircuitBreaker.BreakDuration.TotalSeconds / 4:0.###} s up to every {d.CircuitBreaker.BreakDuration.TotalSeconds:0.###} s)");
         }
     }

@@ -7,16 +7,19 @@ namespace AspireRetry.Bench.Strategies;
 /// <summary>
 /// What people write first: catch everything, sleep <c>initial_delay * 2^attempt</c> (1, 2, 4, 8 s), try
 /// 5 times. No Retry-After, no jitter, no idea which errors are final. The SDK's own retries are off so
-/// the loop is measured alone (left on, they would multiply it: 5 x 4 = 20 requests).
+/// the loop is measured alone (left on, they would multiply it: 5 x 4 = 20 requests). Given more than one
+/// upstream, each retry goes to the next one in turn: the first thing people write for a second deployment.
 /// </summary>
-public sealed class NaiveLoop(ChatClient client, HttpClient http, TimeScale scale) : IStrategy
+public sealed class NaiveLoop(IReadOnlyList<ChatClient> clients, HttpClient http, TimeScale scale) : IStrategy
 {
     private const int Attempts = 5;
 
-    public static NaiveLoop Create(Uri endpoint, TimeScale scale)
+    public static NaiveLoop Create(IReadOnlyList<Uri> endpoints, TimeScale scale)
     {
         var http = new HttpClient(new RecordingHandler(new SocketsHttpHandler())) { Timeout = scale.Scale(TimeSpan.FromSeconds(100)) };
-        return new NaiveLoop(OpenAISdk.Create(endpoint, http, new ClientRetryPolicy(maxRetries: 0), scale.Scale(OpenAISdk.DefaultNetworkTimeout)), http, scale);
+        return new NaiveLoop(
+            [.. endpoints.Select(endpoint => OpenAISdk.Create(endpoint, http, new ClientRetryPolicy(maxRetries: 0), scale.Scale(OpenAISdk.DefaultNetworkTimeout)))],
+            http, scale);
     }
 
     public async Task<string?> ChatAsync(string prompt, CancellationToken cancellationToken)
@@ -25,7 +28,7 @@ public sealed class NaiveLoop(ChatClient client, HttpClient http, TimeScale scal
         {
             try
             {
-                return await OpenAISdk.CompleteAsync(client, prompt, cancellationToken);
+                return await OpenAISdk.CompleteAsync(clients[attempt % clients.Count], prompt, cancellationToken);
             }
             catch (Exception) when (attempt < Attempts - 1 && !cancellationToken.IsCancellationRequested)
             {

@@ -6,18 +6,33 @@ namespace AspireRetry.Bench.Strategies;
 
 /// <summary>
 /// The OpenAI SDK as it comes: its <see cref="ClientRetryPolicy"/> (3 retries, exponential backoff) and
-/// no resilience handler. Only the time scale is applied to the SDK's own backoff.
+/// no resilience handler. Only the time scale is applied to the SDK's own backoff. Given more than one
+/// upstream, one client each, and the next one when a client's own retries are spent (a try/catch around it).
 /// </summary>
-public sealed class SdkDefault(ChatClient client, HttpClient http) : IStrategy
+public sealed class SdkDefault(IReadOnlyList<ChatClient> clients, HttpClient http) : IStrategy
 {
-    public static SdkDefault Create(Uri endpoint, TimeScale scale)
+    public static SdkDefault Create(IReadOnlyList<Uri> endpoints, TimeScale scale)
     {
         var http = new HttpClient(new RecordingHandler(new SocketsHttpHandler())) { Timeout = scale.Scale(TimeSpan.FromSeconds(100)) };
-        return new SdkDefault(OpenAISdk.Create(endpoint, http, new ScaledClientRetryPolicy(scale), scale.Scale(OpenAISdk.DefaultNetworkTimeout)), http);
+        return new SdkDefault(
+            [.. endpoints.Select(endpoint => OpenAISdk.Create(endpoint, http, new ScaledClientRetryPolicy(scale), scale.Scale(OpenAISdk.DefaultNetworkTimeout)))],
+            http);
     }
 
-    public Task<string?> ChatAsync(string prompt, CancellationToken cancellationToken) =>
-        OpenAISdk.CompleteAsync(client, prompt, cancellationToken);
+    public async Task<string?> ChatAsync(string prompt, CancellationToken cancellationToken)
+    {
+        for (var i = 0; ; i++)
+        {
+            try
+            {
+                return await OpenAISdk.CompleteAsync(clients[i], prompt, cancellationToken);
+            }
+            catch (Exception) when (i < clients.Count - 1 && !cancellationToken.IsCancellationRequested)
+            {
+                // The next upstream.
+            }
+        }
+    }
 
     public ValueTask DisposeAsync()
     {

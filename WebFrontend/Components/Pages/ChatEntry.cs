@@ -23,6 +23,9 @@ public sealed class ChatEntry(string role, string text = "")
     public bool InProgress { get; set; }
 
     public string? Model { get; set; }
+
+    /// <summary>The upstream that answered (its connection string's name, e.g. <c>openai-2</c>), when ChatApi says.</summary>
+    public string? Upstream { get; set; }
     public int MaxAttempts { get; set; }
     public int Attempts { get; set; }
     public string? TraceId { get; set; }

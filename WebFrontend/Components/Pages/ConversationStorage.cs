@@ -110,7 +110,7 @@ public sealed class ConversationStorage(IJSObjectReference module, ILogger logge
     private static SavedEntry Save(ChatEntry e) => new(e.Role, e.Text, e.Model, e.MaxAttempts, e.Attempts, e.TraceId, e.Usage, e.WaitedMs,
         e.Latency is { } latency ? (long)latency.TotalMilliseconds : null,
         e.Error is { } error ? new SavedError(error.Status, error.Title, error.Detail, error.RetryAfterMs) : null,
-        e.Stopped, e.Interrupted || e.InProgress);
+        e.Stopped, e.Interrupted || e.InProgress, e.Upstream);
 
     private static ChatEntry Restore(SavedEntry s) => new(s.Role!, s.Text!)
     {
@@ -125,12 +125,13 @@ public sealed class ConversationStorage(IJSObjectReference module, ILogger logge
         Stopped = s.Stopped,
         // Saved while streaming: the rest of that reply never arrived, and it is not asked for again.
         Interrupted = s.Interrupted,
+        Upstream = s.Upstream,
     };
 
     private sealed record SavedConversation(int Version, List<SavedEntry>? Entries);
 
     private sealed record SavedEntry(string? Role, string? Text, string? Model, int MaxAttempts, int Attempts, string? TraceId, UsageInfo? Usage,
-        long WaitedMs, long? LatencyMs, SavedError? Error, bool Stopped, bool Interrupted);
+        long WaitedMs, long? LatencyMs, SavedError? Error, bool Stopped, bool Interrupted, string? Upstream = null);
 
     private sealed record SavedError(int Status, string? Title, string? Detail, long? RetryAfterMs);
 }

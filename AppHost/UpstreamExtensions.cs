@@ -1,0 +1,81 @@
+using System.Globalization;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Configuration;
+
+namespace Aspire.Hosting;
+
+/// <summary>The upstreams ChatApi calls, in priority order: real endpoints from connection strings, or emulators.</summary>
+internal static class UpstreamExtensions
+{
+    /// <summary>The first upstream's connection string; the others are <c>openai-2</c>, <c>openai-3</c>, ... (what the retry library reads).</summary>
+    private const string ConnectionName = "openai";
+
+    /// <summary>The first emulator's resource name; the others are <c>openai-emulator-2</c>, ...</summary>
+    private const string EmulatorName = "openai-emulator";
+
+    /// <summary>Key of the number of emulators to start when no real endpoint is configured.</summary>
+    private const string UpstreamsKey = "AppHost:Upstreams";
+
+    // More emulators than this is a typo, not a demo: each is a process on the developer's machine.
+    private const int MaxEmulators = 5;
+
+    /// <summary>
+    /// With <c>ConnectionStrings:openai</c> set: that one and every <c>openai-2</c>, <c>openai-3</c>, ... after it. Otherwise
+    /// <c>AppHost:Upstreams</c> emulators (1 by default: one upstream is the usual app), each with its own key and chaos buttons.
+    /// </summary>
+    public static (IReadOnlyList<IResourceBuilder<IResourceWithConnectionString>> Upstreams, IReadOnlyList<IResourceBuilder<ProjectResource>> Emulators)
+        AddOpenAIUpstreams(this IDistributedApplicationBuilder builder)
+    {
+        var upstreams = new List<IResourceBuilder<IResourceWithConnectionString>>();
+        var emulators = new List<IResourceBuilder<ProjectResource>>();
+        if (builder.Configuration.GetConnectionString(ConnectionName) is { Length: > 0 })
+        {
+            for (var position = 1; builder.Configuration.GetConnectionString(Numbered(ConnectionName, position)) is { Length: > 0 }; position++)
+            {
+                upstreams.Add(builder.AddConnectionString(Numbered(ConnectionName, position)));
+            }
+
+            return (upstreams, emulators);
+        }
+
+        var count = EmulatorCount(builder.Configuration);
+        for (var position = 1; position <= count; position++)
+        {
+            upstreams.Add(builder.AddOpenAIEmulator(Numbered(EmulatorName, position), Numbered(ConnectionName, position), out var emulator));
+            emulators.Add(emulator);
+        }
+
+        return (upstreams, emulators);
+    }
+
+    /// <summary>ChatApi references every upstream (its connection string reaches it) and waits for them all.</summary>
+    public static IResourceBuilder<ProjectResource> WithUpstreams(this IResourceBuilder<ProjectResource> project, IEnumerable<IResourceBuilder<IResourceWithConnectionString>> upstreams)
+    {
+        foreach (var upstream in upstreams)
+        {
+            project.WithReference(upstream).WaitFor(upstream);
+        }
+
+        return project;
+    }
+
+    /// <summary><c>name</c> for the first, <c>name-2</c>, <c>name-3</c>, ... after it.</summary>
+    private static string Numbered(string name, int position) =>
+        position == 1 ? name : $"{name}-{position.ToString(CultureInfo.InvariantCulture)}";
+
+    private static int EmulatorCount(IConfiguration configuration)
+    {
+        var text = configuration[UpstreamsKey];
+        if (text is null)
+        {
+            return 1;
+        }
+
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count is < 1 or > MaxEmulators)
+        {
+            throw new InvalidOperationException($"{UpstreamsKey} must be a whole number from 1 to {MaxEmulators} (emulators to start, in priority order); it is '{text}'.");
+        }
+
+        return count;
+    }
+}

@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using Aspire.Hosting.Testing;
+using Microsoft.Playwright;
+
+namespace AspireRetry.EndToEnd.Tests;
+
+/// <summary>
+/// Two upstreams, the primary misbehaving: what a user sees on the page (which upstream answered, no wait), what
+/// an operator sees in the dashboard (a failover event, each attempt naming its upstream), and what each emulator saw.
+/// </summary>
+[Collection(TwoUpstreamsCollection.Name)]
+public sealed class FailoverTests(TwoUpstreamsAppFixture fixture) : IAsyncLifetime
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => await fixture.ResetAsync(Ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        // Leave the primary calm for the next test (its reset also waits for the primary to serve again).
+        (await fixture.PrimaryEmulator.DeleteAsync("/emulator/chaos")).EnsureSuccessStatusCode();
+    }
+
+    [Fact]
+    public async Task Primary_down_every_chat_on_the_page_is_answered_by_the_secondary_with_no_visible_wait()
+    {
+        var page = await Browser.NewPageAsync();
+        await page.GotoAsync(fixture.App.GetEndpoint("webfrontend", "http").ToString());
+        await page.Locator(".chat[data-interactive=true]").WaitForAsync();
+        await page.Locator("details.chaos summary").ClickAsync();
+        await page.GetByLabel("Scenario").SelectOptionAsync("Primary down");
+        await Assertions.Expect(page.Locator(".chaos summary .current")).ToHaveTextAsync("Primary down");
+
+        var replies = page.Locator("article.assistant");
+        for (var i = 1; i <= 3; i++)
+        {
+            await page.GetByLabel("Message").FillAsync($"Message {i}: who answers?");
+            await page.GetByLabel("Message").PressAsync("Enter");
+            var reply = replies.Nth(i - 1);
+            await Assertions.Expect(reply.Locator(".meta .upstream")).ToHaveTextAsync("via openai-2", new() { Timeout = 15_000 });
+            await Assertions.Expect(reply.Locator(".markdown")).ToContainTextAsync($"Message {i}: who answers?");
+
+            // No wait was shown or counted: no retry countdown, no recovery wait, nothing under "waited".
+            await Assertions.Expect(reply.Locator(".meta")).Not.ToContainTextAsync("waited");
+        }
+
+        await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("chat-failover.png") });
+
+        // The primary was never retried: at most one 503 per message (fewer once its breaker skipped it); the secondary answered each.
+        var primary = await TwoUpstreamsAppFixture.OutcomesAsync(fixture.PrimaryEmulator, null, Ct);
+        Assert.InRange(primary.Count, 1, 3);
+        Assert.All(primary, outcome => Assert.Equal("service_unavailable", outcome));
+        Assert.Equal(["ok", "ok", "ok"], await TwoUpstreamsAppFixture.OutcomesAsync(fixture.SecondaryEmulator, null, Ct));
+
+        // The first message's trace: its GenAI span says it failed over, and each attempt names its upstream.
+        var href = await replies.First.GetByRole(AriaRole.Link, new() { Name = "View trace" }).GetAttributeAsync("href");
+        var traceId = System.Text.RegularExpressions.Regex.Match(href ?? "", "/traces/detail/([0-9a-f]{32})$").Groups[1].Value;
+        var dashboard = await DashboardTelemetry.ConnectAsync(fixture.App, AspireAppFixture.DashboardApiKey, Ct);
+        var spans = await dashboard.WaitForTraceAsync(traceId, s => s.Count(x => x.IsUpstreamAttempt) == 2 && s.Any(x => x.Name == "chat gpt-4o"), Ct);
+        var attempts = spans.Where(s => s.IsUpstreamAttempt).OrderBy(s => s.StartTimeUnixNano).ToList();
+        Assert.Equal(["openai", "openai-2"], attempts.Select(a => a.Attr("upstream.name")));
+        Assert.Equal(["503", "200"], attempts.Select(a => a.Attr("http.response.status_code")));
+        Assert.NotEqual(attempts[0].Attr("server.port"), attempts[1].Attr("server.port"));
+        var genAi = Assert.Single(spans, s => s.Name == "chat gpt-4o");
+        Assert.Equal("openai-2", genAi.Attr("upstream.name"));
+        Assert.Equal(attempts[1].Attr("server.port"), genAi.Attr("server.port"));
+        var failover = Assert.Single(genAi.Events, e => e.Name == "upstream.failover");
+        Assert.Equal("openai", failover.Attributes["upstream.name"]);
+        Assert.Equal("openai-2", failover.Attributes["upstream.next"]);
+        Assert.Equal("503", failover.Attributes["upstream.failover_reason"]);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Primary_back_traffic_returns_to_it_within_its_probe_interval()
+    {
+        var caller = $"return-{Guid.NewGuid():N}";
+        using var chatApi = fixture.ChatApiFor(caller);
+        using (var down = await fixture.PrimaryEmulator.PutAsJsonAsync("/emulator/chaos", new { name = "Primary down", serviceUnavailable503 = 1.0 }, Ct))
+        {
+            down.EnsureSuccessStatusCode();
+        }
+
+        // Two 503s in a row take the primary down; every chat meanwhile is answered by the secondary.
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal("openai-2", await TwoUpstreamsAppFixture.ChatAsync(chatApi, "Anyone there?", Ct));
+        }
+
+        (await fixture.PrimaryEmulator.DeleteAsync("/emulator/chaos", Ct)).EnsureSuccessStatusCode();
+        var back = Stopwatch.StartNew();
+        await Poll.UntilAsync(TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20),
+            async () => await TwoUpstreamsAppFixture.ChatAsync(chatApi, "Back?", Ct) == "openai");
+
+        // The primary is checked at least every BreakDuration (0.5 s here); a chat or two of slack on top.
+        Assert.True(back.Elapsed < TimeSpan.FromSeconds(1.5), $"Traffic returned to the primary after {back.Elapsed.TotalMilliseconds:0} ms.");
+        Assert.Equal("openai", await TwoUpstreamsAppFixture.ChatAsync(chatApi, "Still you?", Ct));
+    }
+
+    [Fact]
+    public async Task Primary_rate_limited_calls_go_to_the_secondary_instead_of_waiting()
+    {
+        var caller = $"limited-{Guid.NewGuid():N}";
+        using var chatApi = fixture.ChatApiFor(caller);
+        using (var script = await fixture.PrimaryEmulator.PostAsJsonAsync("/emulator/chaos/script", new { outcomes = new[] { "429:retry-after-ms=2000" }, caller }, Ct))
+        {
+            script.EnsureSuccessStatusCode();
+        }
+
+        var elapsed = Stopwatch.StartNew();
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal("openai-2", await TwoUpstreamsAppFixture.ChatAsync(chatApi, "Limited?", Ct));
+        }
+
+        // Waiting for the primary (its retry, then its closed gate) would have taken 2 s at least.
+        Assert.True(elapsed.Elapsed < TimeSpan.FromSeconds(1.5), $"Three chats took {elapsed.Elapsed.TotalMilliseconds:0} ms.");
+        Assert.Equal(["rate_limit"], await TwoUpstreamsAppFixture.OutcomesAsync(fixture.PrimaryEmulator, caller, Ct));
+        Assert.Equal(["ok", "ok", "ok"], await TwoUpstreamsAppFixture.OutcomesAsync(fixture.SecondaryEmulator, caller, Ct));
+    }
+
+    [Fact]
+    public async Task Quota_exhausted_on_the_primary_goes_to_the_secondary_and_is_never_retried_on_the_primary()
+    {
+        var caller = $"quota-{Guid.NewGuid():N}";
+        using var chatApi = fixture.ChatApiFor(caller);
+        using (var script = await fixture.PrimaryEmulator.PostAsJsonAsync("/emulator/chaos/script", new { outcomes = new[] { "quota", "quota" }, caller }, Ct))
+        {
+            script.EnsureSuccessStatusCode();
+        }
+
+        Assert.Equal("openai-2", await TwoUpstreamsAppFixture.ChatAsync(chatApi, "Out of quota?", Ct));
+        Assert.Equal("openai-2", await TwoUpstreamsAppFixture.ChatAsync(chatApi, "Still out?", Ct));
+
+        // One request per chat reached the primary: an exhausted quota is never retried there.
+        Assert.Equal(["insufficient_quota", "insufficient_quota"], await TwoUpstreamsAppFixture.OutcomesAsync(fixture.PrimaryEmulator, caller, Ct));
+        Assert.Equal(["ok", "ok"], await TwoUpstreamsAppFixture.OutcomesAsync(fixture.SecondaryEmulator, caller, Ct));
+    }
+}

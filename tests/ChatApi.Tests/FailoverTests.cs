@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace AspireRetry.ChatApi.Tests;
+
+/// <summary>
+/// ChatApi with two upstreams: the primary (the assembly's emulator) misbehaves for this test's caller only, the
+/// secondary is healthy. What a user sees (which upstream answered, no wait) and what each upstream saw.
+/// </summary>
+public sealed class FailoverTests(ChatApiFixture primary, SecondUpstreamFixture secondary) : IClassFixture<SecondUpstreamFixture>
+{
+    private readonly string _caller = $"failover-{Guid.NewGuid():N}";
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    // A breaker that notices an outage after two failures in a row (a quarter of MinimumThroughput, at least 2)
+    // and checks it again after a quarter of BreakDuration (0.5 s is the least allowed), then every 0.5 s.
+    private static readonly Dictionary<string, string?> Breaker = new()
+    {
+        ["OpenAI:Resilience:CircuitBreaker:MinimumThroughput"] = "8",
+        ["OpenAI:Resilience:CircuitBreaker:BreakDuration"] = "00:00:00.500",
+    };
+
+    private WebApplicationFactory<Program> Api(IReadOnlyDictionary<string, string?>? settings = null) =>
+        secondary.CreateApi(primary, Breaker.Concat(settings ?? new Dictionary<string, string?>()).ToDictionary());
+
+    [Fact]
+    public async Task Primary_down_every_chat_is_answered_by_the_secondary_with_no_wait_and_no_retry_on_the_primary()
+    {
+        await using var api = Api();
+        await primary.ScriptAsync(_caller, [.. Enumerable.Repeat("503", 20)]);
+        var client = ChatApiFixture.ClientFor(api, _caller);
+
+        for (var i = 0; i < 6; i++)
+        {
+            var events = await client.StreamAsync(ChatApiCalls.Body($"Hello {i}"), Ct);
+
+            Assert.Equal("done", events[^1].Type);
+            Assert.Equal("openai-2", events[^1].Data.GetProperty("upstream").GetString());
+            Assert.DoesNotContain(events, e => e.Type == "attempt" && e.Data.GetProperty("delayMs") is { ValueKind: JsonValueKind.Number } d && d.GetInt64() > 0);
+        }
+
+        // Never more than one request per chat reached the primary: its 503s were never retried there.
+        var primarySaw = await primary.SeenAsync(_caller);
+        Assert.InRange(primarySaw.Count, 1, 6);
+        Assert.All(primarySaw, r => Assert.Equal("service_unavailable", r.Outcome));
+        Assert.Equal(6, (await secondary.SeenAsync(_caller)).Count);
+    }
+
+    [Fact]
+    public async Task Primary_back_traffic_returns_to_it_within_its_probe_interval()
+    {
+        await using var api = Api();
+        await primary.ScriptAsync(_caller, "503", "503");
+        var client = ChatApiFixture.ClientFor(api, _caller);
+
+        // Two failures in a row: the primary is down, and the chats went to the secondary.
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal("openai-2", await UpstreamOfAsync(client));
+        }
+
+        // A bounded poll, one chat every 20 ms or so: enough to meet the first check, without loading the emulators
+        // that the other test classes share.
+        var down = Stopwatch.StartNew();
+        string? upstream;
+        while ((upstream = await UpstreamOfAsync(client)) != "openai" && down.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(20, Ct);
+        }
+
+        Assert.Equal("openai", upstream);
+
+        // The first check comes a quarter of BreakDuration after the outage (125 ms), and it succeeds.
+        Assert.True(down.Elapsed < TimeSpan.FromSeconds(1), $"Traffic returned to the primary after {down.Elapsed.TotalMilliseconds:0} ms.");
+        Assert.Equal(["service_unavailable", "service_unavailable", "ok"], (await primary.SeenAsync(_caller)).Select(r => r.Outcome));
+    }
+
+    [Fact]
+    public async Task Primary_rate_limited_calls_go_to_the_secondary_instead_of_waiting()
+    {
+        await using var api = Api(new Dictionary<string, string?> { ["OpenAI:Resilience:RateLimit:Enabled"] = "true" });
+        await primary.ScriptAsync(_caller, "429:retry-after-ms=2000");
+        var client = ChatApiFixture.ClientFor(api, _caller);
+
+        var elapsed = Stopwatch.StartNew();
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal("openai-2", await UpstreamOfAsync(client));
+        }
+
+        // Waiting for the primary (a retry there, or its closed gate) would have taken 2 s, within MaxServerDelay (3 s);
+        // the gate kept the 2nd and 3rd calls from it.
+        Assert.True(elapsed.Elapsed < TimeSpan.FromSeconds(1.5), $"Three chats took {elapsed.Elapsed.TotalMilliseconds:0} ms.");
+        Assert.Single(await primary.SeenAsync(_caller));
+        Assert.Equal(3, (await secondary.SeenAsync(_caller)).Count);
+    }
+
+    [Fact]
+    public async Task Quota_exhausted_on_the_primary_goes_to_the_secondary_and_is_never_retried_on_the_primary()
+    {
+        await using var api = Api();
+        await primary.ScriptAsync(_caller, "quota", "quota");
+        var client = ChatApiFixture.ClientFor(api, _caller);
+
+        using var response = await client.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("Hello"), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var reply = await response.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal("openai-2", reply.GetProperty("upstream").GetString());
+        Assert.Equal(2, reply.GetProperty("attempts").GetInt32());
+        Assert.Equal(["insufficient_quota"], (await primary.SeenAsync(_caller)).Select(r => r.Outcome));
+    }
+
+    [Fact]
+    public async Task A_stream_broken_after_its_first_chunk_is_not_sent_to_the_secondary()
+    {
+        await using var api = Api();
+        await primary.ScriptAsync(_caller, "disconnect:after=2");
+
+        var events = await ChatApiFixture.ClientFor(api, _caller).StreamAsync(ChatApiCalls.Body("Hello"), Ct);
+
+        Assert.Contains(events, e => e.Type == "delta");
+        Assert.Equal("error", events[^1].Type);
+        Assert.Empty(await secondary.SeenAsync(_caller));
+    }
+
+    [Fact]
+    public async Task A_request_the_primary_rejects_as_bad_is_not_sent_to_the_secondary()
+    {
+        await using var api = Api();
+        await primary.ScriptAsync(_caller, "400");
+
+        using var response = await ChatApiFixture.ClientFor(api, _caller).PostAsJsonAsync("/api/chat", ChatApiCalls.Body("Hello"), Ct);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Empty(await secondary.SeenAsync(_caller));
+    }
+
+    [Fact]
+    public async Task A_model_the_primary_does_not_serve_goes_straight_to_the_upstream_that_does()
+    {
+        await using var api = Api(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:openai"] = $"Endpoint={new Uri(primary.EmulatorAddress, "/v1")};Key={ChatApiFixture.ApiKey};Models=gpt-4o-mini",
+        });
+
+        var events = await ChatApiFixture.ClientFor(api, _caller).StreamAsync(ChatApiCalls.Body("Hello", model: "gpt-4o"), Ct);
+
+        Assert.Equal("openai-2", events[^1].Data.GetProperty("upstream").GetString());
+        Assert.Empty(await primary.SeenAsync(_caller));
+    }
+
+    [Fact]
+    public async Task With_one_upstream_the_reply_names_it()
+    {
+        var events = await primary.ClientFor(_caller).StreamAsync(ChatApiCalls.Body("Hello"), Ct);
+
+        Assert.Equal("openai", events[^1].Data.GetProperty("upstream").GetString());
+    }
+
+    private static async Task<string?> UpstreamOfAsync(HttpClient client)
+    {
+        var events = await client.StreamAsync(ChatApiCalls.Body("Hello"), Ct);
+        Assert.Equal("done", events[^1].Type);
+        return events[^1].Data.GetProperty("upstream").GetString();
+    }
+}

@@ -42,6 +42,14 @@ internal static class UpstreamExtensions
         for (var position = 1; position <= count; position++)
         {
             upstreams.Add(builder.AddOpenAIEmulator(Numbered(EmulatorName, position), Numbered(ConnectionName, position), out var emulator));
+            if (position > 1)
+            {
+                // Every emulator is the same project with the same launch profile (http://localhost:5199): two endpoints on
+                // one port are load-balanced as if they were replicas, so half of openai's requests reached openai-2 and
+                // were refused its key (401). The first keeps 5199; the others get a free port (the dashboard links them).
+                emulator.WithEndpoint("http", endpoint => endpoint.Port = null);
+            }
+
             emulators.Add(emulator);
         }
 

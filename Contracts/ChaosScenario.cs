@@ -18,7 +18,7 @@ public sealed record ChaosScenario(string Name, string Description, IReadOnlyDic
             ["serverError500"] = 0.1, ["badGateway502"] = 0.05, ["serviceUnavailable503"] = 0.1, ["reset"] = 0.05, ["retryAfterMs"] = 500,
         });
 
-    public static readonly ChaosScenario Outage = new("Outage", "Every request gets 503 with Retry-After 1 s: retries run out, then the circuit breaker opens.",
+    public static readonly ChaosScenario Outage = new("Outage", "Every request gets 503 with Retry-After 1 s: a message's 5 attempts fail, then the upstream counts as down and the next messages wait for it to recover, one check at a time. Pick Calm to end it.",
         new Dictionary<string, object> { ["serviceUnavailable503"] = 1.0, ["retryAfterMs"] = 1000 });
 
     /// <summary>The scenarios of the chaos panel, in the order it lists them. Field names are the emulator's profile fields.</summary>

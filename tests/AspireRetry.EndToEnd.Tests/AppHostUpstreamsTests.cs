@@ -23,6 +23,13 @@ public sealed class AppHostUpstreamsTests
         Assert.True(References(builder, "webfrontend", "openai-emulator"));
         Assert.True(References(builder, "webfrontend", "openai-emulator-2"));
 
+        // Under `dotnet run` the first emulator keeps its launch profile's port; another on the same port would be
+        // load-balanced with it (requests for openai reached openai-2 and were refused its key).
+        var ports = (string[])["openai-emulator", "openai-emulator-2"];
+        var fixedPorts = ports.Select(name => builder.Resources.Single(r => r.Name == name).Annotations.OfType<EndpointAnnotation>().Single(e => e.Name == "http").Port).ToList();
+        Assert.Equal(5199, fixedPorts[0]);
+        Assert.Null(fixedPorts[1]);
+
         // Each emulator's row in the dashboard has its own chaos buttons, which act on that emulator.
         foreach (var emulator in (string[])["openai-emulator", "openai-emulator-2"])
         {

@@ -16,12 +16,19 @@ namespace AspireRetry.ChatApi.Chat;
 /// One conversation turn against the upstream: plain or streamed, with every attempt reported.
 /// Retries are not here: they live in the "openai" HttpClient's pipeline; this class only listens.
 /// </summary>
-public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOptions> models, IOptions<ResilienceOptions> resilience, ILogger<ChatService> logger, IMeterFactory meters)
+public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams upstreams, IOptions<ModelOptions> models, IOptions<ResilienceOptions> resilience, ILogger<ChatService> logger, IMeterFactory meters)
 {
     private readonly Histogram<int> _attemptsPerCall = meters.Create(RetryTelemetryConstants.MeterName)
         .CreateHistogram<int>("aspireretry.chat.attempts", unit: "{attempt}", description: "Upstream attempts per chat call.");
 
     public string ResolveModel(ChatRequest request) => request.Model ?? models.Value.DefaultModel;
+
+    /// <summary>
+    /// The most attempts one call can make: each upstream that serves the model may take all of its own (one that can
+    /// fail over usually takes one), so the page never shows "attempt 6 of 5" after a failover.
+    /// </summary>
+    private int MaxAttempts(string model) =>
+        (resilience.Value.MaxRetryAttempts + 1) * Math.Max(1, upstreams.All.Count(u => u.Connection.Serves(model)));
 
     public async Task<(ChatReply? Reply, ChatFailure? Failure, int Attempts)> CompleteAsync(ChatRequest request, CancellationToken cancellationToken)
     {
@@ -87,7 +94,7 @@ public sealed class ChatService(ResilientChatClients clients, IOptions<ModelOpti
         var attempts = Channel.CreateUnbounded<SseItem<object>>();
         var progress = new CallProgress(model, attempt => attempts.Writer.TryWrite(new SseItem<object>(ToEvent(attempt), ChatStreamEvents.Attempt)));
 
-        yield return new SseItem<object>(new StartEvent(TraceId(), model, resilience.Value.MaxRetryAttempts + 1), ChatStreamEvents.Start);
+        yield return new SseItem<object>(new StartEvent(TraceId(), model, MaxAttempts(model)), ChatStreamEvents.Start);
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var reply = new StreamedReply(this, request, progress, cancel.Token);

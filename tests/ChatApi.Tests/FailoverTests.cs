@@ -39,6 +39,8 @@ public sealed class FailoverTests(ChatApiFixture primary, SecondUpstreamFixture 
 
             Assert.Equal("done", events[^1].Type);
             Assert.Equal("openai-2", events[^1].Data.GetProperty("upstream").GetString());
+            // The page's "attempt N of M": each of the two upstreams may take all 4 of its attempts (3 retries), so never "6 of 4".
+            Assert.Equal(2 * 4, events[0].Data.GetProperty("maxAttempts").GetInt32());
             Assert.DoesNotContain(events, e => e.Type == "attempt" && e.Data.GetProperty("delayMs") is { ValueKind: JsonValueKind.Number } d && d.GetInt64() > 0);
         }
 

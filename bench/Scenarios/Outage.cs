@@ -61,10 +61,4 @@ public sealed class Outage : Scenario
 
         return records;
     }
-
-    private static Task DelayUntilAsync(ScenarioRun run, double atMs, CancellationToken cancellationToken)
-    {
-        var wait = atMs - run.Clock.NowMs;
-        return wait > 0 ? Task.Delay(TimeSpan.FromMilliseconds(wait), cancellationToken) : Task.CompletedTask;
-    }
 }

@@ -47,6 +47,13 @@ public abstract class Scenario
         new Failover(),
     ];
 
+    /// <summary>Waits until <paramref name="atMs"/> on the run's clock (at once when that has passed).</summary>
+    protected static Task DelayUntilAsync(ScenarioRun run, double atMs, CancellationToken cancellationToken)
+    {
+        var wait = atMs - run.Clock.NowMs;
+        return wait > 0 ? Task.Delay(TimeSpan.FromMilliseconds(wait), cancellationToken) : Task.CompletedTask;
+    }
+
     /// <summary>Runs <paramref name="count"/> calls with at most <paramref name="concurrency"/> at once.</summary>
     protected static async Task<IReadOnlyList<CallRecord>> RunCallsAsync(
         ScenarioRun run, int count, int concurrency, Func<int, string> caller, CancellationToken cancellationToken)

@@ -37,7 +37,7 @@ public sealed class AspireAppFixture : IAsyncLifetime
             ],
             cancel.Token);
 
-        builder.CreateResourceBuilder(Project(builder, "chatapi"))
+        builder.CreateResourceBuilder(AppModel.Project(builder, "chatapi"))
             .WithEnvironment("OpenAI__Resilience__MaxRetryAttempts", MaxRetryAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture))
             .WithEnvironment("OpenAI__Resilience__BaseDelay", "00:00:00.050")
             .WithEnvironment("OpenAI__Resilience__MaxDelay", "00:00:00.200")
@@ -46,7 +46,7 @@ public sealed class AspireAppFixture : IAsyncLifetime
             .WithEnvironment("OpenAI__Resilience__CircuitBreaker__MinimumThroughput", "100000")
             // The tests' direct calls all come from one address: ChatApi's per-client limit is not what they test.
             .WithEnvironment("Chat__RateLimit__PermitsPerWindow", "100000");
-        builder.CreateResourceBuilder(Project(builder, "openai-emulator"))
+        builder.CreateResourceBuilder(AppModel.Project(builder, "openai-emulator"))
             .WithEnvironment("Emulator__FirstTokenDelayMs", "20")
             .WithEnvironment("Emulator__TokensPerSecond", "400");
 
@@ -61,16 +61,8 @@ public sealed class AspireAppFixture : IAsyncLifetime
         Emulator = App.CreateHttpClient("openai-emulator", "http");
     }
 
-    private static ProjectResource Project(IDistributedApplicationTestingBuilder builder, string name) =>
-        builder.Resources.OfType<ProjectResource>().Single(r => r.Name == name);
-
     /// <summary>A client for ChatApi whose calls carry this caller key, as W3C baggage, through to the emulator.</summary>
-    public HttpClient ChatApiFor(string caller)
-    {
-        var client = App.CreateHttpClient("chatapi", "http");
-        client.DefaultRequestHeaders.Add("baggage", $"emulator.caller={caller}");
-        return client;
-    }
+    public HttpClient ChatApiFor(string caller) => AppModel.ChatApiFor(App, caller);
 
     /// <summary>Queues exact outcomes; scoped to a caller key, or for every caller (the browser's requests carry none).</summary>
     public async Task ScriptAsync(string? caller, params string[] outcomes)

@@ -33,7 +33,7 @@ public sealed class TwoUpstreamsAppFixture : IAsyncLifetime
             ],
             cancel.Token);
 
-        builder.CreateResourceBuilder(Project(builder, "chatapi"))
+        builder.CreateResourceBuilder(AppModel.Project(builder, "chatapi"))
             .WithEnvironment("OpenAI__Resilience__MaxRetryAttempts", AspireAppFixture.MaxRetryAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture))
             .WithEnvironment("OpenAI__Resilience__BaseDelay", "00:00:00.050")
             .WithEnvironment("OpenAI__Resilience__MaxDelay", "00:00:00.200")
@@ -44,7 +44,7 @@ public sealed class TwoUpstreamsAppFixture : IAsyncLifetime
             .WithEnvironment("Chat__RateLimit__PermitsPerWindow", "100000");
         foreach (var emulator in (string[])[Primary, Secondary])
         {
-            builder.CreateResourceBuilder(Project(builder, emulator))
+            builder.CreateResourceBuilder(AppModel.Project(builder, emulator))
                 .WithEnvironment("Emulator__FirstTokenDelayMs", "20")
                 .WithEnvironment("Emulator__TokensPerSecond", "400");
         }
@@ -60,16 +60,8 @@ public sealed class TwoUpstreamsAppFixture : IAsyncLifetime
         SecondaryEmulator = App.CreateHttpClient(Secondary, "http");
     }
 
-    private static ProjectResource Project(IDistributedApplicationTestingBuilder builder, string name) =>
-        builder.Resources.OfType<ProjectResource>().Single(r => r.Name == name);
-
     /// <summary>A client for ChatApi whose calls carry this caller key, as W3C baggage, through to both emulators.</summary>
-    public HttpClient ChatApiFor(string caller)
-    {
-        var client = App.CreateHttpClient("chatapi", "http");
-        client.DefaultRequestHeaders.Add("baggage", $"emulator.caller={caller}");
-        return client;
-    }
+    public HttpClient ChatApiFor(string caller) => AppModel.ChatApiFor(App, caller);
 
     /// <summary>One streamed chat; returns the upstream its done event names (null if it did not end with done).</summary>
     public static async Task<string?> ChatAsync(HttpClient chatApi, string text, CancellationToken cancellationToken)

@@ -74,7 +74,7 @@ public static class OpenAIResilience
                 })
                 .AddRetry(RetryOptions(options, time, trySpendRetry))
                 // Outside the breaker: a call that meets it open waits there for the upstream to recover.
-                .AddStrategy(strategy => new RecoveryGateStrategy(strategy.Telemetry, recovery, options, time, model), new RecoveryGateStrategyOptions())
+                .AddStrategy(strategy => new RecoveryGateStrategy(strategy.Telemetry, recovery, options, time, model, upstream?.Name), new RecoveryGateStrategyOptions())
                 .AddCircuitBreaker(BreakerOptions(options, breaker, recovery));
             if (limits is not null)
             {

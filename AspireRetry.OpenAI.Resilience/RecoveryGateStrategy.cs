@@ -20,9 +20,10 @@ internal sealed class RecoveryGateStrategyOptions : ResilienceStrategyOptions
 /// and goes the moment a check succeeds; when the next check is further away than it may wait, it fails at once
 /// with <see cref="UpstreamDownException"/>, carrying the wait. A call whose attempt was the check and failed keeps
 /// waiting: a failed check is the gate's business, not one of the call's retries. Each wait and refusal is
-/// reported through Polly's telemetry, as a span event and to the call's <see cref="CallProgress"/>.
+/// reported through Polly's telemetry, as a span event (naming the upstream, when the pipeline knows it) and to the
+/// call's <see cref="CallProgress"/>.
 /// </summary>
-internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, RecoveryGate gate, ResilienceOptions options, TimeProvider time, string model)
+internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, RecoveryGate gate, ResilienceOptions options, TimeProvider time, string model, string? upstream = null)
     : ResilienceStrategy<HttpResponseMessage>
 {
     /// <summary>
@@ -123,6 +124,7 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
             {
                 [Tags.NextCheckMs] = (long)Math.Ceiling(nextCheck.TotalMilliseconds),
                 [Tags.RecoveryWaitedMs] = (long)waited.TotalMilliseconds,
+                [Tags.Upstream] = upstream,
             }));
             polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.RecoveryWait), context, nextCheck);
             CallProgress.Current?.RecoveryWait(nextCheck);
@@ -161,6 +163,7 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
         {
             [Tags.NextCheckMs] = (long)Math.Ceiling(nextCheck.TotalMilliseconds),
             [Tags.BudgetLeftMs] = (long)Math.Max(0, left.TotalMilliseconds),
+            [Tags.Upstream] = upstream,
         }));
         polly.Report(new ResilienceEvent(ResilienceEventSeverity.Warning, PollyEvents.RecoveryRejected), context, nextCheck);
         return new UpstreamDownException(message, nextCheck);

@@ -24,12 +24,12 @@ public sealed class RecoveryGateTests
     private volatile bool _down = true;
     private int _sent;
 
-    private ResiliencePipeline<HttpResponseMessage> Pipeline()
+    private ResiliencePipeline<HttpResponseMessage> Pipeline(string? upstream = null)
     {
         // No jitter here, so the schedule is exact: 2 s, 4 s, 8 s, 8 s...
         var gate = new RecoveryGate(_options.CircuitBreaker, _time, jitter: () => 0);
         return new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time }
-            .AddStrategy(context => new RecoveryGateStrategy(context.Telemetry, gate, _options, _time, "gpt-4o"), new RecoveryGateStrategyOptions())
+            .AddStrategy(context => new RecoveryGateStrategy(context.Telemetry, gate, _options, _time, "gpt-4o", upstream), new RecoveryGateStrategyOptions())
             .AddCircuitBreaker(OpenAIResilience.BreakerOptions(_options, new CircuitBreakerStateProvider(), gate))
             .ConfigureTelemetry(new TelemetryOptions { TelemetryListeners = { new Recorder(_pollyEvents) } })
             .Build();
@@ -232,6 +232,21 @@ public sealed class RecoveryGateTests
 
         check.SetResult(new HttpResponseMessage(HttpStatusCode.ServiceUnavailable));
         Assert.False(first.IsCompleted);
+    }
+
+    [Fact]
+    public async Task A_refusal_to_wait_for_a_down_upstream_names_the_upstream_on_the_span()
+    {
+        _options.CircuitBreaker.MaxRecoveryWait = TimeSpan.FromMilliseconds(500);
+        var pipeline = Pipeline(upstream: "openai-2");
+        await OpenAsync(pipeline, Send);
+
+        // An Activity of our own, not from an ActivitySource: no listener needed, so no other test's can interfere.
+        using var span = new System.Diagnostics.Activity("chat gpt-4o").Start();
+        await Assert.ThrowsAsync<UpstreamDownException>(() => pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken).AsTask());
+
+        var refused = Assert.Single(span.Events, e => e.Name == Events.RecoveryRejected);
+        Assert.Contains(refused.Tags, t => t.Key == Tags.Upstream && (string?)t.Value == "openai-2");
     }
 
     [Fact]

@@ -127,23 +127,12 @@ internal sealed class RateLimitGateStrategy(
                 }
 
                 case GateDecisionKind.WaitThenAsk:
-                {
-                    RateLimitTelemetry.WaitEvent(Gate, decision.Reason, decision.Wait);
-                    polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateWait), context, decision.Wait);
-                    var waitStarted = time.GetTimestamp();
-                    await Task.Delay(decision.Wait, time, cancellationToken).ConfigureAwait(false);
-                    telemetry.Waited(model, decision.Reason, time.GetElapsedTime(waitStarted));
+                    await SleepAsync(decision, context, tellCaller: false).ConfigureAwait(false);
                     continue;
-                }
 
                 default:
                 {
-                    RateLimitTelemetry.WaitEvent(Gate, decision.Reason, decision.Wait);
-                    polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateWait), context, decision.Wait);
-                    CallProgress.Current?.RateLimitWait(decision.Wait);
-                    var waitStarted = time.GetTimestamp();
-                    await Task.Delay(decision.Wait, time, cancellationToken).ConfigureAwait(false);
-                    telemetry.Waited(model, decision.Reason, time.GetElapsedTime(waitStarted));
+                    await SleepAsync(decision, context, tellCaller: true).ConfigureAwait(false);
 
                     // Closed again while we waited (another call met a 429): the start time no longer holds.
                     if (Gate.Generation != decision.Generation)
@@ -155,6 +144,24 @@ internal sealed class RateLimitGateStrategy(
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Sleeps the gate's wait, reported as a span event, in Polly's telemetry and in the wait histogram; the caller's
+    /// <see cref="CallProgress"/> hears of every wait but the slow start's spacing between the attempts of its window.
+    /// </summary>
+    private async Task SleepAsync(GateDecision decision, ResilienceContext context, bool tellCaller)
+    {
+        RateLimitTelemetry.WaitEvent(Gate, decision.Reason, decision.Wait);
+        polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateWait), context, decision.Wait);
+        if (tellCaller)
+        {
+            CallProgress.Current?.RateLimitWait(decision.Wait);
+        }
+
+        var waitStarted = time.GetTimestamp();
+        await Task.Delay(decision.Wait, time, context.CancellationToken).ConfigureAwait(false);
+        telemetry.Waited(model, decision.Reason, time.GetElapsedTime(waitStarted));
     }
 
     private RateLimitGateRejectedException Reject(TimeSpan wait, TimeSpan left, ResilienceContext context)

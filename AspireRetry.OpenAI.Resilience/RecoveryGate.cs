@@ -176,8 +176,7 @@ internal sealed class RecoveryGate
             }
             else
             {
-                _failures++;
-                _slowestFailure = Max(_slowestFailure, took);
+                NoteFailure(took);
                 _noSignOfLife |= _state == RecoveryState.Checking;
                 if (_state != RecoveryState.Up || _failures < _failuresInARow)
                 {
@@ -234,8 +233,7 @@ internal sealed class RecoveryGate
         {
             if (_state == RecoveryState.Up)
             {
-                _failures++;
-                _slowestFailure = Max(_slowestFailure, took);
+                NoteFailure(took);
                 return;
             }
 
@@ -243,6 +241,13 @@ internal sealed class RecoveryGate
         }
 
         Down();
+    }
+
+    /// <summary>One more failure in a row, and how long the slowest of them took (under the lock).</summary>
+    private void NoteFailure(TimeSpan took)
+    {
+        _failures++;
+        _slowestFailure = Max(_slowestFailure, took);
     }
 
     private void Up()

@@ -16,7 +16,7 @@ public sealed class FailoverTests(ChatApiFixture primary, SecondUpstreamFixture 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     // A breaker that notices an outage after two failures in a row (a quarter of MinimumThroughput, at least 2)
-    // and checks it again after a quarter of BreakDuration (0.5 s is the least allowed), then every 0.5 s.
+    // and checks it again after a quarter of BreakDuration, doubling up to every 0.5 s.
     private static readonly Dictionary<string, string?> Breaker = new()
     {
         ["OpenAI:Resilience:CircuitBreaker:MinimumThroughput"] = "8",

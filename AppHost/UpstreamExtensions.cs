@@ -1,5 +1,6 @@
 using System.Globalization;
 using Aspire.Hosting.ApplicationModel;
+using AspireRetry.Contracts;
 using Microsoft.Extensions.Configuration;
 
 namespace Aspire.Hosting;
@@ -10,14 +11,8 @@ internal static class UpstreamExtensions
     /// <summary>The first upstream's connection string; the others are <c>openai-2</c>, <c>openai-3</c>, ... (what the retry library reads).</summary>
     private const string ConnectionName = "openai";
 
-    /// <summary>The first emulator's resource name; the others are <c>openai-emulator-2</c>, ...</summary>
-    private const string EmulatorName = "openai-emulator";
-
     /// <summary>Key of the number of emulators to start when no real endpoint is configured.</summary>
     private const string UpstreamsKey = "AppHost:Upstreams";
-
-    // More emulators than this is a typo, not a demo: each is a process on the developer's machine.
-    private const int MaxEmulators = 5;
 
     /// <summary>
     /// With <c>ConnectionStrings:openai</c> set: that one and every <c>openai-2</c>, <c>openai-3</c>, ... after it. Otherwise
@@ -41,7 +36,7 @@ internal static class UpstreamExtensions
         var count = EmulatorCount(builder.Configuration);
         for (var position = 1; position <= count; position++)
         {
-            upstreams.Add(builder.AddOpenAIEmulator(Numbered(EmulatorName, position), Numbered(ConnectionName, position), out var emulator));
+            upstreams.Add(builder.AddOpenAIEmulator(EmulatorNames.At(position), Numbered(ConnectionName, position), out var emulator));
             if (position > 1)
             {
                 // Every emulator is the same project with the same launch profile (http://localhost:5199): two endpoints on
@@ -79,9 +74,9 @@ internal static class UpstreamExtensions
             return 1;
         }
 
-        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count is < 1 or > MaxEmulators)
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count is < 1 or > EmulatorNames.Max)
         {
-            throw new InvalidOperationException($"{UpstreamsKey} must be a whole number from 1 to {MaxEmulators} (emulators to start, in priority order); it is '{text}'.");
+            throw new InvalidOperationException($"{UpstreamsKey} must be a whole number from 1 to {EmulatorNames.Max} (emulators to start, in priority order); it is '{text}'.");
         }
 
         return count;

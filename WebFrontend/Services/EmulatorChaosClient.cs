@@ -11,10 +11,7 @@ namespace AspireRetry.WebFrontend.Services;
 /// </summary>
 public sealed class EmulatorChaosClient(HttpClient http, IHttpClientFactory factory, IConfiguration configuration)
 {
-    public const string ServiceName = "openai-emulator";
-
-    // The AppHost starts at most five emulators (AppHost:Upstreams).
-    public const int MaxEmulators = 5;
+    public const string ServiceName = EmulatorNames.First;
 
     private static readonly JsonSerializerOptions Json = JsonSerializerOptions.Web;
 
@@ -29,11 +26,8 @@ public sealed class EmulatorChaosClient(HttpClient http, IHttpClientFactory fact
 
     public static bool IsConfigured(IConfiguration configuration) => IsConfigured(configuration, ServiceName);
 
-    /// <summary>The service name of the emulator at this position: <c>openai-emulator</c>, <c>openai-emulator-2</c>, ...</summary>
-    public static string NameAt(int position) => position == 1 ? ServiceName : $"{ServiceName}-{position}";
-
     public static IReadOnlyList<string> OtherNames(IConfiguration configuration) =>
-        [.. Enumerable.Range(2, MaxEmulators - 1).Select(NameAt).TakeWhile(name => IsConfigured(configuration, name))];
+        [.. Enumerable.Range(2, EmulatorNames.Max - 1).Select(EmulatorNames.At).TakeWhile(name => IsConfigured(configuration, name))];
 
     private static bool IsConfigured(IConfiguration configuration, string name) =>
         configuration.GetSection($"services:{name}").GetChildren().Any();

@@ -25,7 +25,7 @@ public sealed record AttemptReport(int Number, string Outcome, int? StatusCode, 
 /// the pipeline's thread: keep it short (write to a channel, say). Call <see cref="Complete"/> when the
 /// call ends, to hear the last failed attempt, which no retry followed.
 /// </remarks>
-/// <param name="model">The model called; the pipeline, and so the circuit breaker and gate, is chosen by it.</param>
+/// <param name="model">The model called; the pipeline, and so the circuit breaker and gate, is chosen by it and the upstream.</param>
 /// <param name="onAttempt">Hears each <see cref="AttemptReport"/>; null to only count.</param>
 public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt = null)
 {
@@ -39,7 +39,7 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
 
     /// <summary>
     /// The model being called now. Set it before calling another model within the same call (a fallback):
-    /// each model has its own pipeline, so its own breaker and gate.
+    /// each upstream and model has its own pipeline, so its own breaker and gate.
     /// </summary>
     public string Model { get; set; } = model;
 
@@ -72,14 +72,7 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
     /// <summary>Reports the last failed attempt, which no retry followed. Call it once the call has ended (or its first token arrived).</summary>
     public void Complete()
     {
-        AttemptReport? last;
-        lock (_lock)
-        {
-            last = _pending;
-            _pending = null;
-        }
-
-        if (last is not null)
+        if (TakePending() is { } last)
         {
             onAttempt?.Invoke(last);
         }
@@ -106,17 +99,8 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
     }
 
     /// <summary>Written by the retry strategy's OnRetry only.</summary>
-    internal void RetryScheduled(string reason, TimeSpan delay)
-    {
-        AttemptReport announced;
-        lock (_lock)
-        {
-            announced = (_pending ?? new AttemptReport(Attempts, reason, null, null, null)) with { Reason = reason, Delay = delay };
-            _pending = null;
-        }
-
-        onAttempt?.Invoke(announced);
-    }
+    internal void RetryScheduled(string reason, TimeSpan delay) =>
+        onAttempt?.Invoke((TakePending() ?? new AttemptReport(Attempts, reason, null, null, null)) with { Reason = reason, Delay = delay });
 
     /// <summary>
     /// Written by the failover only: the attempt that failed (if one was sent; a pass the upstream's gate or breaker
@@ -124,16 +108,20 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
     /// </summary>
     internal void FailedOver(string reason)
     {
-        AttemptReport? announced;
+        if (TakePending() is { } pending)
+        {
+            onAttempt?.Invoke(pending with { Reason = reason, Delay = TimeSpan.Zero });
+        }
+    }
+
+    /// <summary>The failed attempt not yet announced, if any; it is announced once, by whoever takes it.</summary>
+    private AttemptReport? TakePending()
+    {
         lock (_lock)
         {
-            announced = _pending is { } pending ? pending with { Reason = reason, Delay = TimeSpan.Zero } : null;
+            var pending = _pending;
             _pending = null;
-        }
-
-        if (announced is not null)
-        {
-            onAttempt?.Invoke(announced);
+            return pending;
         }
     }
 

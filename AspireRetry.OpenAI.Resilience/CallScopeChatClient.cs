@@ -5,7 +5,9 @@ namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
 /// Opens a <see cref="CallProgress"/> for a call made without one, so the pipeline is still chosen by the
-/// model (each model its own breaker and gate) when the caller does not observe the call.
+/// upstream and model (each its own breaker and gate) when the caller does not observe the call: the scope is also
+/// where the failover writes which upstream an attempt goes to. A caller with a scope of its own must have it current
+/// both when it asks for a stream and at the stream's first MoveNextAsync.
 /// </summary>
 internal sealed class CallScopeChatClient(IChatClient inner, string model) : DelegatingChatClient(inner)
 {

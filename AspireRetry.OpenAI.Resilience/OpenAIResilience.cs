@@ -45,7 +45,7 @@ public static class OpenAIResilience
             var time = services.GetService<TimeProvider>() ?? TimeProvider.System;
             var (upstreamName, model) = SplitPipelineKey(context.InstanceName);
             var upstreams = services.GetService<OpenAIUpstreams>();
-            var upstream = (upstreamName.Length > 0 ? upstreams?.Find(upstreamName) : null) ?? upstreams?.All[0];
+            var upstream = upstreams?.Find(upstreamName) ?? upstreams?.All[0];
 
             // Shared by every call to this upstream and model (the registry outlives pipeline rebuilds); each upstream its own.
             var gateName = upstream?.Connection.Endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/') ?? context.BuilderName;

@@ -55,9 +55,14 @@ public sealed class OpenAIUpstreams
         {
             new(connectionName, OpenAIConnection.Parse(configuration.GetConnectionString(connectionName), connectionName)),
         };
-        for (var position = 2; configuration.GetConnectionString(NameAt(connectionName, position)) is { Length: > 0 } value; position++)
+        for (var position = 2; ; position++)
         {
             var name = NameAt(connectionName, position);
+            if (configuration.GetConnectionString(name) is not { Length: > 0 } value)
+            {
+                break;
+            }
+
             upstreams.Add(new(name, OpenAIConnection.Parse(value, name)));
         }
 

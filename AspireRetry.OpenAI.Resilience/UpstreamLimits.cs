@@ -21,7 +21,7 @@ internal sealed class UpstreamLimitsRegistry(TimeProvider time)
     private readonly ConcurrentDictionary<(string Upstream, string Model), UpstreamState> _state = new();
 
     /// <param name="upstream">The upstream's name (its connection string's).</param>
-    /// <param name="gateName">How the gate names itself in telemetry: the upstream's endpoint and the model.</param>
+    /// <param name="gateName">How the gate names itself in telemetry: the upstream's endpoint.</param>
     /// <param name="model">The model.</param>
     /// <param name="options">The options at the first call; later changes do not rebuild shared state.</param>
     public UpstreamState For(string upstream, string gateName, string model, ResilienceOptions options) =>

@@ -13,9 +13,9 @@ namespace AspireRetry.ChatApi.Chat;
 /// Writes a chat stream as server-sent events, byte for byte what <c>TypedResults.ServerSentEvents</c> writes
 /// (the same headers, <c>event:</c> and <c>data:</c> lines, the same JSON), but straight into the response's
 /// PipeWriter, and flushed only when the next event is not ready yet. An event that is the last one ready
-/// (the start, an attempt, the first token) goes out at once, as before; events that are ready together
-/// (tokens that arrived in one read from the upstream) go out in one chunk and one socket write instead of
-/// one each, which under load is most of what a streamed reply costs ChatApi.
+/// (the start, an attempt, the first token) goes out at once; events that are ready together (the start and the
+/// attempts before a reply, or the deltas of a reply longer than one delta's 16 chunks that arrived at once) go out
+/// in one socket write instead of one each. Tokens ready together are already one delta (ChatService).
 /// </summary>
 internal sealed class ChatEventStreamResult(IAsyncEnumerable<SseItem<object>> events) : IResult
 {

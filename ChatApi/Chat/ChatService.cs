@@ -105,7 +105,7 @@ public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams up
             if (!next.IsCompleted)
             {
                 // The attempts are made while we wait for the reply's first event: whichever comes first, an
-                // attempt's report or the reply. Only here, once per call, is a task allocated to wait on both.
+                // attempt's report or the reply. Only here, before the first event, are tasks allocated to wait on both.
                 waiting = next.AsTask();
                 while (!waiting.IsCompleted)
                 {
@@ -114,7 +114,7 @@ public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams up
                     {
                         await Task.WhenAny(waiting, reported.AsTask());
                     }
-                    else if (reported.AsTask().IsCanceled)
+                    else if (reported.IsCanceled)
                     {
                         cancellationToken.ThrowIfCancellationRequested();
                     }
@@ -168,6 +168,11 @@ public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams up
         private const int MaxChunksPerDelta = 16;
 
         private readonly TimeSpan _idleTimeout = chat.StreamIdleTimeout;
+
+        // Re-arming the idle timer takes the timer queue's lock: per token, under load, that lock is a hot spot.
+        // Re-armed at most once per slack and set for the timeout plus the slack, it still fires no sooner than the
+        // timeout after the last chunk, and at most the slack (up to 100 ms) later.
+        private readonly TimeSpan _slack = TimeSpan.FromTicks(Math.Min(chat.StreamIdleTimeout.Ticks / 10, TimeSpan.TicksPerMillisecond * 100));
         private readonly StringBuilder _text = new();
         private CancellationTokenSource? _idle;
         private IAsyncEnumerator<ChatResponseUpdate>? _updates;
@@ -281,13 +286,9 @@ public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams up
         private ValueTask<bool> MoveNext()
         {
             // Until the first chunk the pipeline's attempt timeout guards the wait; after it, the idle timeout.
-            // Re-arming the idle timer takes the timer queue's lock: per token, under load, that lock is a hot
-            // spot. Re-armed at most once per slack and set for the timeout plus the slack, it still fires no
-            // sooner than the timeout after the last chunk, and at most the slack (up to 100 ms) later.
-            var slack = TimeSpan.FromTicks(Math.Min(_idleTimeout.Ticks / 10, TimeSpan.TicksPerMillisecond * 100));
-            if (_receivedAny && (_armedAt == 0 || Stopwatch.GetElapsedTime(_armedAt) >= slack))
+            if (_receivedAny && (_armedAt == 0 || Stopwatch.GetElapsedTime(_armedAt) >= _slack))
             {
-                _idle!.CancelAfter(_idleTimeout + slack);
+                _idle!.CancelAfter(_idleTimeout + _slack);
                 _armedAt = Stopwatch.GetTimestamp();
             }
 

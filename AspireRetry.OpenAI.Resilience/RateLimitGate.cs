@@ -83,9 +83,12 @@ internal sealed class RateLimitGate
     private bool _spacing;
     private bool _startedSinceClosing;
 
-    // Without published limits: the refill interval learned from 429s, and when recent attempts started (to
-    // count how many the upstream admitted between two of its "next request at" answers).
+    // Without published limits: the refill interval learned from 429s.
     private TimeSpan? _learnedInterval;
+
+    // When recent attempts started (or are reserved to start): without published limits, to count how many the
+    // upstream admitted between two of its "next request at" answers; with them, to take the attempts still in
+    // flight off a published count that cannot include them yet.
     private readonly Queue<TimeSpan> _starts = new();
 
     // Bumped on each closing: a start time reserved before it no longer holds.
@@ -194,13 +197,13 @@ internal sealed class RateLimitGate
                 return new GateDecision(GateDecisionKind.Reject, wait, reason, _generation, null);
             }
 
+            RecordStart(start);
             if (_ratePerMs is not null)
             {
                 _usable -= 1;
             }
             else
             {
-                RecordStart(start);
                 var interval = _learnedInterval ?? _options.ReleaseInterval;
                 if (_spacing && _startedSinceClosing && start >= _nextRelease + interval)
                 {
@@ -263,9 +266,12 @@ internal sealed class RateLimitGate
                 if (_ratePerMs is { } known)
                 {
                     // The count was taken when the upstream admitted the request, at most `age` ago; it has
-                    // refilled since. Our own later requests are already taken off the mirror.
+                    // refilled since. The attempts we started after it was sent (still in flight, or reserved for
+                    // later) are most likely not in that count: taken off it, or they are spent twice (20 callers
+                    // meeting a shrunken limit sent 65 requests into a bucket of 60 + 6 refilled, and met a 429).
                     Refill(now, known);
-                    _usable = Math.Min(_usable, requests.Remaining - reserve + (known * age.TotalMilliseconds));
+                    var ours = StartsSince(now - age);
+                    _usable = Math.Min(_usable, requests.Remaining - reserve - ours + (known * age.TotalMilliseconds));
                 }
             }
 
@@ -447,6 +453,20 @@ internal sealed class RateLimitGate
 
     // Enough to count the attempts between two 429s in any storm a gate sees; older ones cannot matter.
     private const int MaxStarts = 256;
+
+    private int StartsSince(TimeSpan sent)
+    {
+        var count = 0;
+        foreach (var start in _starts)
+        {
+            if (start > sent)
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
 
     private void RecordStart(TimeSpan start)
     {

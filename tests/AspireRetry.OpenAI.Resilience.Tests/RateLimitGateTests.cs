@@ -414,6 +414,54 @@ public sealed class RateLimitGateTests
         Assert.InRange(starts.Max().TotalSeconds, 4.0, 4.6);
     }
 
+    /// <summary>
+    /// 20 callers chat back to back (each sends, reads its response one 20 ms round trip later, asks again) when the
+    /// upstream's limit shrinks under them: its published limit was generous (as the emulator's is outside its
+    /// rate-limit mode), now it is 60 a second. The first response with the new count was counted by the upstream
+    /// before the 19 requests still in flight: the gate must take those off what that count leaves, or it spends
+    /// them twice (measured: 65 requests in the first 102 ms against a 60 + 60/s bucket, and a 429).
+    /// </summary>
+    [Fact]
+    public void A_count_read_while_our_own_requests_are_in_flight_does_not_spend_them_twice()
+    {
+        var gate = Gate(reserve: 0.1);
+        gate.Observe(new RateLimitHeaders(new RateLimitDimension(10_000, 9_999, TimeSpan.FromMilliseconds(6)), null), serverWait: null);
+        var upstream = new SimulatedBucket(capacity: 60, perSecond: 60, _time);
+        var origin = _time.GetUtcNow();
+        var roundTrip = TimeSpan.FromMilliseconds(20);
+
+        // Per caller: when its request goes (after the gate's wait), and when its response is read.
+        var next = Enumerable.Range(0, 20).Select(_ => (Send: origin + gate.Reserve(Plenty).Wait, Read: (DateTimeOffset?)null, Sent: origin, Headers: (RateLimitHeaders?)null)).ToArray();
+        var refused = 0;
+        var sent = 0;
+        for (var now = origin; now < origin + TimeSpan.FromSeconds(2); now += TimeSpan.FromMilliseconds(0.5))
+        {
+            _time.SetUtcNow(now);
+            for (var caller = 0; caller < next.Length; caller++)
+            {
+                var state = next[caller];
+                if (state.Read is { } read && read <= now)
+                {
+                    gate.Observe(state.Headers!, serverWait: null, age: now - state.Sent);
+                    state = (now + gate.Reserve(Plenty).Wait, null, now, null);
+                }
+
+                if (state.Read is null && state.Send <= now)
+                {
+                    sent++;
+                    var headers = upstream.Admit();
+                    refused += headers is null ? 1 : 0;
+                    state = (DateTimeOffset.MaxValue, now + roundTrip, now, headers ?? new RateLimitHeaders(new RateLimitDimension(60, 0, TimeSpan.FromSeconds(1)), null));
+                }
+
+                next[caller] = state;
+            }
+        }
+
+        Assert.True(sent > 100, $"the callers sent only {sent} requests");
+        Assert.Equal(0, refused);
+    }
+
     /// <summary>The emulator's token bucket in miniature: continuous refill, headers as OpenAI sends them.</summary>
     private sealed class SimulatedBucket(int capacity, double perSecond, TimeProvider time)
     {

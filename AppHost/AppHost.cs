@@ -9,7 +9,9 @@ var (upstreams, emulators) = builder.AddOpenAIUpstreams();
 
 var chatapi = builder.AddProject<Projects.ChatApi>("chatapi")
     .WithUpstreams(upstreams)
-    .WithHttpHealthCheck("/health");
+    .WithHttpHealthCheck("/health")
+    // ChatApi:Replicas (1 by default); above 1, the replicas share rate limits, retry budget and breaker through Redis.
+    .WithSharedStateReplicas();
 
 var webfrontend = builder.AddProject<Projects.WebFrontend>("webfrontend")
     .WithReference(chatapi)

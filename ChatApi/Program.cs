@@ -1,12 +1,14 @@
 using AspireRetry.ChatApi;
 using AspireRetry.ChatApi.Chat;
 using AspireRetry.ChatApi.Protection;
+using AspireRetry.ChatApi.SharedState;
 using AspireRetry.OpenAI.Resilience;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
 builder.AddResilientOpenAI();
+builder.AddSharedState();
 builder.AddChat();
 builder.Services.AddProblemDetails();
 builder.Services.AddChatProtection();

@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace AspireRetry.ChatApi.SharedState;
+
+/// <summary>
+/// The Redis that ChatApi replicas share their rate limits, retry budget and breaker through, when the AppHost runs more
+/// than one (it then sets <c>ConnectionStrings:redis</c>). A single ChatApi has no Redis and keeps its state in process.
+/// </summary>
+public static class SharedStateExtensions
+{
+    /// <summary>The connection string's name, the AppHost's Redis resource's.</summary>
+    public const string RedisConnectionName = "redis";
+
+    /// <summary>What Aspire.StackExchange.Redis names the health check of a client without a service key.</summary>
+    internal const string RedisHealthCheckName = "StackExchange.Redis";
+
+    /// <summary>With <c>ConnectionStrings:redis</c>: Aspire's Redis client (connection, health check, tracing). Without it, nothing.</summary>
+    public static IHostApplicationBuilder AddSharedState(this IHostApplicationBuilder builder)
+    {
+        if (builder.Configuration.GetConnectionString(RedisConnectionName) is not { Length: > 0 })
+        {
+            return builder;
+        }
+
+        builder.AddRedisClient(RedisConnectionName, configureOptions: options =>
+        {
+            // Start, and keep reconnecting, when Redis is not up yet or goes away: the replica serves chats on its
+            // in-process state meanwhile and rejoins the others when a connection succeeds (Redis never fails a chat).
+            options.AbortOnConnectFail = false;
+        });
+
+        // Degraded, not Unhealthy: a replica without Redis still serves every chat, on its own state. Unhealthy would have
+        // the AppHost hold back the frontend (WaitFor) and show a working replica as failed.
+        builder.Services.PostConfigure<HealthCheckServiceOptions>(options =>
+        {
+            foreach (var registration in options.Registrations.Where(r => r.Name == RedisHealthCheckName))
+            {
+                registration.FailureStatus = HealthStatus.Degraded;
+            }
+        });
+
+        return builder;
+    }
+}

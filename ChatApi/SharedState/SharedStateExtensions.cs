@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using StackExchange.Redis;
 
 namespace AspireRetry.ChatApi.SharedState;
 
@@ -27,6 +28,12 @@ public static class SharedStateExtensions
             // Start, and keep reconnecting, when Redis is not up yet or goes away: the replica serves chats on its
             // in-process state meanwhile and rejoins the others when a connection succeeds (Redis never fails a chat).
             options.AbortOnConnectFail = false;
+
+            // While disconnected, fail a command at once instead of queueing it until the client's timeout (5 s): the
+            // replica then decides on its own state straight away. Measured with the default backlog: /health took 7 s
+            // against an unreachable Redis (its ping waited; the health check's own Timeout cannot cut it short, as
+            // StackExchange.Redis takes no cancellation token).
+            options.BacklogPolicy = BacklogPolicy.FailFast;
         });
 
         // Degraded, not Unhealthy: a replica without Redis still serves every chat, on its own state. Unhealthy would have

@@ -30,6 +30,12 @@ public sealed class AppHostReplicasTests
         var redis = Assert.Single(builder.Resources, r => r.Name == "redis");
         // Aspire's container where a container runtime answers, redis-server from the PATH where none does (as on CI).
         Assert.IsAssignableFrom<IResourceWithConnectionString>(redis);
+        if (redis is ExecutableResource)
+        {
+            // ChatApi talks to redis-server itself: behind DCP's proxy a killed Redis hung its clients instead of refusing them.
+            Assert.False(redis.Annotations.OfType<EndpointAnnotation>().Single().IsProxied);
+        }
+
         Assert.Contains(ChatApi(builder).Annotations.OfType<ResourceRelationshipAnnotation>(), a => a.Resource.Name == "redis");
     }
 

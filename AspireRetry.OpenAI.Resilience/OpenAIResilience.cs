@@ -4,6 +4,7 @@ using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;
@@ -36,6 +37,11 @@ public static class OpenAIResilience
         builder.Services.AddMetrics();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.TryAddSingleton<UpstreamLimitsRegistry>();
+        builder.Services.TryAddSingleton(services => new SharedStateLink(
+            services.GetService<IUpstreamSharedState>(),
+            services.GetRequiredService<IOptions<ResilienceOptions>>().Value.SharedState,
+            services.GetService<TimeProvider>() ?? TimeProvider.System,
+            services.GetService<ILogger<SharedStateLink>>()));
         builder.Services.TryAddSingleton<RateLimitTelemetry>();
 
         builder.AddResilienceHandler(PipelineName, static (pipeline, context) =>
@@ -57,9 +63,11 @@ public static class OpenAIResilience
             // The gate strategy is built by Polly (so it gets its telemetry) when the pipeline is built, before
             // any call: the retry's budget check asks it then.
             RateLimitGateStrategy? gate = null;
-            Func<ResilienceContext, string?>? trySpendRetry = limits is null
+            Func<ResilienceContext, ValueTask<string?>>? trySpendRetry = limits is null
                 ? null
-                : ctx => gate!.TrySpendRetryBudget(ctx, breaker.CircuitState.ToString());
+                : ctx => gate!.TrySpendRetryBudgetAsync(ctx, breaker.CircuitState.ToString());
+            var link = services.GetRequiredService<SharedStateLink>();
+            var key = new SharedStateKey(upstream?.Name ?? upstreamName, gateName, model);
 
             pipeline
                 .AddTimeout(new HttpTimeoutStrategyOptions
@@ -74,7 +82,7 @@ public static class OpenAIResilience
                 })
                 .AddRetry(RetryOptions(options, time, trySpendRetry))
                 // Outside the breaker: a call that meets it open waits there for the upstream to recover.
-                .AddStrategy(strategy => new RecoveryGateStrategy(strategy.Telemetry, recovery, options, time, model, upstream?.Name), new RecoveryGateStrategyOptions())
+                .AddStrategy(strategy => new RecoveryGateStrategy(strategy.Telemetry, recovery, options, time, model, upstream?.Name, link, key), new RecoveryGateStrategyOptions())
                 .AddCircuitBreaker(BreakerOptions(options, breaker, recovery));
             if (limits is not null)
             {
@@ -82,7 +90,7 @@ public static class OpenAIResilience
                 // the attempt timeout (a wait at the gate is not the upstream being slow).
                 var telemetry = services.GetRequiredService<RateLimitTelemetry>();
                 pipeline.AddStrategy(
-                    strategy => gate = new RateLimitGateStrategy(strategy.Telemetry, limits, options, time, telemetry, model),
+                    strategy => gate = new RateLimitGateStrategy(strategy.Telemetry, limits, options, time, telemetry, model, link, key),
                     new RateLimitGateStrategyOptions());
             }
 
@@ -114,7 +122,7 @@ public static class OpenAIResilience
     };
 
     internal static HttpRetryStrategyOptions RetryOptions(
-        ResilienceOptions options, TimeProvider time, Func<ResilienceContext, string?>? trySpendRetry = null) => new()
+        ResilienceOptions options, TimeProvider time, Func<ResilienceContext, ValueTask<string?>>? trySpendRetry = null) => new()
     {
         MaxRetryAttempts = options.MaxRetryAttempts,
         BackoffType = DelayBackoffType.Exponential,
@@ -193,7 +201,7 @@ public static class OpenAIResilience
     /// </summary>
     internal static async ValueTask<bool> ShouldRetryAsync(
         Outcome<HttpResponseMessage> outcome, ResilienceContext context, ResilienceOptions options, TimeProvider time,
-        Func<ResilienceContext, string?>? trySpendRetry = null, int attemptNumber = 0)
+        Func<ResilienceContext, ValueTask<string?>>? trySpendRetry = null, int attemptNumber = 0)
     {
         var (retryable, stop) = await IsRetryableAsync(outcome, context, options, time).ConfigureAwait(false);
 
@@ -204,7 +212,7 @@ public static class OpenAIResilience
         }
 
         // Polly asks about the last attempt too; only a retry that would really happen spends the budget.
-        if (retryable && trySpendRetry is not null && attemptNumber < options.MaxRetryAttempts && trySpendRetry(context) is { } spent)
+        if (retryable && trySpendRetry is not null && attemptNumber < options.MaxRetryAttempts && await trySpendRetry(context).ConfigureAwait(false) is { } spent)
         {
             (retryable, stop) = (false, (spent, null));
         }

@@ -275,13 +275,9 @@ internal sealed class RateLimitGate
                 }
             }
 
-            // Tokens: a request's cost is unknown before it is sent, so the token budget is not mirrored;
-            // at its reserve (at least one token), the gate closes until it has refilled to it.
-            if (headers.Tokens is { Reset: { } tokenReset } tokens && tokens.RatePerMs is { } tokenRate
-                && tokens.Remaining < Math.Max(1, ReserveOf(tokens.Limit)))
+            if (TokenWait(headers) is { } tokenWait)
             {
-                var refill = TimeSpan.FromMilliseconds((Math.Max(1, ReserveOf(tokens.Limit)) - tokens.Remaining) / tokenRate);
-                closedFor = CloseUntil(now, now + Min(refill, tokenReset));
+                closedFor = CloseUntil(now, now + tokenWait);
             }
 
             if (serverWait is { } wait)
@@ -487,9 +483,28 @@ internal sealed class RateLimitGate
         }
     }
 
-    // Rounded down: a small limit (a few requests a minute) keeps all of it usable. Rounded up, a limit of
-    // 1 was all reserve, and each call waited a whole extra window after the server's Retry-After.
-    private long ReserveOf(long limit) => (long)Math.Floor(limit * _options.Reserve);
+    /// <summary>
+    /// Tokens: a request's cost is unknown before it is sent, so the token budget is not mirrored; at its reserve (at
+    /// least one token), the gate closes until it has refilled to it. Null when the tokens are above it.
+    /// </summary>
+    public TimeSpan? TokenWait(RateLimitHeaders headers)
+    {
+        if (headers.Tokens is { Reset: { } tokenReset } tokens && tokens.RatePerMs is { } tokenRate
+            && tokens.Remaining < Math.Max(1, ReserveOf(tokens.Limit)))
+        {
+            var refill = TimeSpan.FromMilliseconds((Math.Max(1, ReserveOf(tokens.Limit)) - tokens.Remaining) / tokenRate);
+            return Min(refill, tokenReset);
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Requests of a published <paramref name="limit"/> kept unspent. Rounded down: a small limit (a few requests a
+    /// minute) keeps all of it usable. Rounded up, a limit of 1 was all reserve, and each call waited a whole extra
+    /// window after the server's Retry-After.
+    /// </summary>
+    public long ReserveOf(long limit) => (long)Math.Floor(limit * _options.Reserve);
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 

@@ -21,10 +21,15 @@ internal sealed class RateLimitGateStrategyOptions : ResilienceStrategyOptions
 /// through Polly's telemetry (so it reaches <c>resilience.polly.strategy.events</c> and Polly's logs),
 /// as a span event, and to the call's <see cref="CallProgress"/>.
 /// </summary>
+/// With an <see cref="IUpstreamSharedState"/> (replicas), the shared state decides the start time and the budget, and
+/// learns from every response; what it does not answer in time is decided on this replica's own gate and budget.
 internal sealed class RateLimitGateStrategy(
-    ResilienceStrategyTelemetry polly, UpstreamLimits limits, ResilienceOptions options, TimeProvider time, RateLimitTelemetry telemetry, string model)
+    ResilienceStrategyTelemetry polly, UpstreamLimits limits, ResilienceOptions options, TimeProvider time, RateLimitTelemetry telemetry, string model,
+    SharedStateLink? sharedState = null, SharedStateKey key = default)
     : ResilienceStrategy<HttpResponseMessage>
 {
+    private readonly SharedStateLink shared = sharedState ?? SharedStateLink.None;
+
     private static readonly ResiliencePropertyKey<int> GateAttemptsKey = new("aspireretry.gate.attempts");
 
     private RateLimitGate Gate => limits.Gate;
@@ -47,6 +52,11 @@ internal sealed class RateLimitGateStrategy(
         if (attempts == 1)
         {
             limits.Budget.RecordRequest();
+            if (shared.Configured)
+            {
+                await shared.TryAsync((store, ct) => store.RecordRequestAsync(key, options.RateLimit.RetryBudget, ct), context.CancellationToken)
+                    .ConfigureAwait(context.ContinueOnCapturedContext);
+            }
         }
 
         var sent = time.GetTimestamp();
@@ -80,19 +90,21 @@ internal sealed class RateLimitGateStrategy(
     /// Takes one retry from the shared budget: null when taken; when it is spent, says so on the span and in
     /// Polly's telemetry and returns why, for the retry strategy to tell the call.
     /// </summary>
-    public string? TrySpendRetryBudget(ResilienceContext context, string breakerState)
+    public async ValueTask<string?> TrySpendRetryBudgetAsync(ResilienceContext context, string breakerState)
     {
-        if (limits.Budget.TryRetry())
+        var (fromShared, decision) = await shared.TryAsync((store, ct) => store.TryRetryAsync(key, options.RateLimit.RetryBudget, ct), context.CancellationToken)
+            .ConfigureAwait(false);
+        if (fromShared ? decision.Allowed : limits.Budget.TryRetry())
         {
             return null;
         }
 
-        var snapshot = limits.Budget.Snapshot();
+        var snapshot = fromShared ? (decision.Requests, decision.Retries, decision.Limit) : limits.Budget.Snapshot();
         var budget = options.RateLimit.RetryBudget;
         var gateState = Gate.Describe();
-        RateLimitTelemetry.BudgetExhaustedEvent(Gate, snapshot, breakerState, gateState);
+        RateLimitTelemetry.BudgetExhaustedEvent(Gate, snapshot, breakerState, gateState, fromShared);
         polly.Report(new ResilienceEvent(ResilienceEventSeverity.Warning, PollyEvents.BudgetExhausted), context, snapshot);
-        return $"Not retried: the retry budget is spent ({snapshot.Retries} retries for {snapshot.Requests} calls in the last {OpenAIResilience.Seconds(budget.Window)}; " +
+        return $"Not retried: the retry budget{(fromShared ? " the replicas share" : "")} is spent ({snapshot.Item2} retries for {snapshot.Item1} calls in the last {OpenAIResilience.Seconds(budget.Window)}; " +
             $"{RateLimitOptions.SectionName}:RetryBudget allows {budget.Ratio.ToString("0.##", CultureInfo.InvariantCulture)} per call " +
             $"plus {budget.MinRetriesPerSecond.ToString("0.##", CultureInfo.InvariantCulture)} a second). Circuit breaker: {breakerState}; rate-limit gate: {gateState}.";
     }
@@ -107,6 +119,49 @@ internal sealed class RateLimitGateStrategy(
             // With a later upstream able to take the call, a wait here is refused at once: the call fails over instead.
             var budget = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : left < options.MaxServerDelay ? left : options.MaxServerDelay;
             var decision = Gate.Reserve(budget);
+
+            // The replicas' shared gate decides the start time of every attempt this replica's gate lets go (its probe and
+            // slow-start window only tune one process's concurrency, so they keep their places while the shared gate holds them).
+            if (decision.Kind is not (GateDecisionKind.WaitForProbe or GateDecisionKind.WaitThenAsk or GateDecisionKind.Reject) && shared.Configured)
+            {
+                var (answered, reservation) = await shared.TryAsync((store, ct) => store.ReserveAsync(key, budget, ct), cancellationToken).ConfigureAwait(false);
+                if (answered && reservation.Known)
+                {
+                    var kind = decision.Kind == GateDecisionKind.Wait ? GateDecisionKind.Go : decision.Kind;
+                    var current = true;
+                    try
+                    {
+                        if (reservation.Rejected)
+                        {
+                            throw Reject(reservation.Wait, left, context, fromShared: true);
+                        }
+
+                        if (reservation.Wait > TimeSpan.Zero)
+                        {
+                            var reason = reservation.Closed ? GateWaitReason.Closed : GateWaitReason.Paced;
+                            await SleepAsync(new GateDecision(GateDecisionKind.Wait, reservation.Wait, reason, 0, null), context, tellCaller: true, fromShared: true).ConfigureAwait(false);
+
+                            // Closed again while we waited (a replica met a 429): the start time no longer holds. Unanswered: it holds.
+                            var (checkedNow, holds) = await shared.TryAsync((store, ct) => store.IsCurrentAsync(key, reservation.Generation, ct), cancellationToken).ConfigureAwait(false);
+                            current = !checkedNow || holds;
+                        }
+                    }
+                    catch
+                    {
+                        Release(kind);
+                        throw;
+                    }
+
+                    if (current)
+                    {
+                        return kind;
+                    }
+
+                    Release(kind);
+                    continue;
+                }
+            }
+
             switch (decision.Kind)
             {
                 case GateDecisionKind.Go or GateDecisionKind.GoAsProbe or GateDecisionKind.GoInWindow:
@@ -146,13 +201,26 @@ internal sealed class RateLimitGateStrategy(
         }
     }
 
+    /// <summary>Gives back the probe's or the slow-start window's place of an attempt that does not go after all.</summary>
+    private void Release(GateDecisionKind kind)
+    {
+        if (kind == GateDecisionKind.GoAsProbe)
+        {
+            Gate.ProbeEnded();
+        }
+        else if (kind == GateDecisionKind.GoInWindow)
+        {
+            Gate.WindowAttemptEnded(succeeded: false);
+        }
+    }
+
     /// <summary>
     /// Sleeps the gate's wait, reported as a span event, in Polly's telemetry and in the wait histogram; the caller's
     /// <see cref="CallProgress"/> hears of every wait but the slow start's spacing between the attempts of its window.
     /// </summary>
-    private async Task SleepAsync(GateDecision decision, ResilienceContext context, bool tellCaller)
+    private async Task SleepAsync(GateDecision decision, ResilienceContext context, bool tellCaller, bool fromShared = false)
     {
-        RateLimitTelemetry.WaitEvent(Gate, decision.Reason, decision.Wait);
+        RateLimitTelemetry.WaitEvent(Gate, decision.Reason, decision.Wait, fromShared);
         polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateWait), context, decision.Wait);
         if (tellCaller)
         {
@@ -164,13 +232,13 @@ internal sealed class RateLimitGateStrategy(
         telemetry.Waited(model, decision.Reason, time.GetElapsedTime(waitStarted));
     }
 
-    private RateLimitGateRejectedException Reject(TimeSpan wait, TimeSpan left, ResilienceContext context)
+    private RateLimitGateRejectedException Reject(TimeSpan wait, TimeSpan left, ResilienceContext context, bool fromShared = false)
     {
         var limit = left < options.MaxServerDelay
             ? $"more than the {OpenAIResilience.Seconds(left)} left of {ResilienceOptions.SectionName}:TotalTimeout"
             : $"longer than {ResilienceOptions.SectionName}:MaxServerDelay ({OpenAIResilience.Seconds(options.MaxServerDelay)})";
         var message = $"The upstream's rate limit for {model} is reached: waiting for it to reset would take {OpenAIResilience.Seconds(wait)}, {limit}. No request was sent.";
-        RateLimitTelemetry.RejectedEvent(Gate, wait, left);
+        RateLimitTelemetry.RejectedEvent(Gate, wait, left, fromShared);
         polly.Report(new ResilienceEvent(ResilienceEventSeverity.Warning, PollyEvents.GateRejected), context, wait);
 
         // The caller learns why, and the wait, from the exception itself.
@@ -200,9 +268,25 @@ internal sealed class RateLimitGateStrategy(
 
         var headers = RateLimitHeaders.Read(response);
         var closedFor = Gate.Observe(headers, serverWait, age);
+        var fromShared = false;
+        if (shared.Configured)
+        {
+            var closeFor = serverWait is { } w ? w + OpenAIResilience.ServerDelayMargin : Gate.TokenWait(headers);
+            var observation = new SharedRateLimitObservation(
+                headers.Requests?.Limit, headers.Requests?.Remaining, headers.Requests?.RatePerMs,
+                headers.Requests is { } requests ? Gate.ReserveOf(requests.Limit) : 0, closeFor, age);
+            var (answered, sharedClosedFor) = await shared.TryAsync((store, ct) => store.ObserveAsync(key, observation, ct), CancellationToken.None)
+                .ConfigureAwait(false);
+            if (answered)
+            {
+                // One replica reports a closing the others then only wait for.
+                (closedFor, fromShared) = (sharedClosedFor, true);
+            }
+        }
+
         if (closedFor is { } closed)
         {
-            RateLimitTelemetry.ClosedEvent(Gate, closed, serverWait is not null ? "429 rate_limit_exceeded" : "token budget at its reserve");
+            RateLimitTelemetry.ClosedEvent(Gate, closed, serverWait is not null ? "429 rate_limit_exceeded" : "token budget at its reserve", fromShared);
             polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateClosed), context, closed);
         }
 

@@ -27,31 +27,37 @@ internal sealed class RateLimitTelemetry(IMeterFactory meters)
             new KeyValuePair<string, object?>(Tags.Model, model),
             new KeyValuePair<string, object?>(Tags.GateReason, Name(reason)));
 
-    public static void WaitEvent(RateLimitGate gate, GateWaitReason reason, TimeSpan wait) =>
+    /// <summary>The <see cref="Tags.StateSource"/> value: the decision came from the state replicas share, or this replica's own.</summary>
+    public static string Source(bool shared) => shared ? "shared" : "local";
+
+    public static void WaitEvent(RateLimitGate gate, GateWaitReason reason, TimeSpan wait, bool shared = false) =>
         Activity.Current?.AddEvent(new ActivityEvent(Events.GateWait, tags: new ActivityTagsCollection
         {
             [Tags.GateWaitMs] = (long)Math.Ceiling(wait.TotalMilliseconds),
             [Tags.GateReason] = Name(reason),
             [Tags.Gate] = gate.Name,
+            [Tags.StateSource] = Source(shared),
         }));
 
-    public static void ClosedEvent(RateLimitGate gate, TimeSpan closedFor, string cause) =>
+    public static void ClosedEvent(RateLimitGate gate, TimeSpan closedFor, string cause, bool shared = false) =>
         Activity.Current?.AddEvent(new ActivityEvent(Events.GateClosed, tags: new ActivityTagsCollection
         {
             [Tags.GateClosedMs] = (long)Math.Ceiling(closedFor.TotalMilliseconds),
             [Tags.GateCause] = cause,
             [Tags.Gate] = gate.Name,
+            [Tags.StateSource] = Source(shared),
         }));
 
-    public static void RejectedEvent(RateLimitGate gate, TimeSpan wait, TimeSpan left) =>
+    public static void RejectedEvent(RateLimitGate gate, TimeSpan wait, TimeSpan left, bool shared = false) =>
         Activity.Current?.AddEvent(new ActivityEvent(Events.GateRejected, tags: new ActivityTagsCollection
         {
             [Tags.GateWaitMs] = (long)Math.Ceiling(wait.TotalMilliseconds),
             [Tags.BudgetLeftMs] = (long)Math.Max(0, left.TotalMilliseconds),
             [Tags.Gate] = gate.Name,
+            [Tags.StateSource] = Source(shared),
         }));
 
-    public static void BudgetExhaustedEvent(RateLimitGate gate, (int Requests, int Retries, int Allowed) budget, string breakerState, string gateState) =>
+    public static void BudgetExhaustedEvent(RateLimitGate gate, (int Requests, int Retries, int Allowed) budget, string breakerState, string gateState, bool shared = false) =>
         Activity.Current?.AddEvent(new ActivityEvent(Events.BudgetExhausted, tags: new ActivityTagsCollection
         {
             [Tags.BudgetRequests] = budget.Requests,
@@ -60,5 +66,6 @@ internal sealed class RateLimitTelemetry(IMeterFactory meters)
             [Tags.BreakerState] = breakerState,
             [Tags.GateState] = gateState,
             [Tags.Gate] = gate.Name,
+            [Tags.StateSource] = Source(shared),
         }));
 }

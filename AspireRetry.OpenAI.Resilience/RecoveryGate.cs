@@ -81,6 +81,9 @@ internal sealed class RecoveryGate
     // early has failed (the upstream is still down, and the check is just slow).
     private bool _noSignOfLife;
     private bool _releasedOnSignOfLife;
+    // With shared state: the state replicas share knows this gate's "down" (it was reported there, or came from there),
+    // so a shared "up" is news and not a report still on its way.
+    private bool _downShared;
     private TaskCompletionSource _changed = NewSignal();
 
     /// <param name="options">The breaker's settings: <c>BreakDuration</c> and <c>MinimumThroughput</c>.</param>
@@ -110,6 +113,92 @@ internal sealed class RecoveryGate
     }
 
     private TimeSpan Now => _time.GetElapsedTime(_origin);
+
+    /// <summary>While down: how long until the next check is due (zero when it is due, or the upstream is up).</summary>
+    public TimeSpan NextCheckIn
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _state == RecoveryState.Up || _checkAt <= Now ? TimeSpan.Zero : _checkAt - Now;
+            }
+        }
+    }
+
+    /// <summary>Whether the shared state knows of this gate's "down" (see <see cref="DownShared"/>).</summary>
+    public bool IsDownShared
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _downShared;
+            }
+        }
+    }
+
+    /// <summary>The shared state has heard of this gate's "down".</summary>
+    public void DownShared()
+    {
+        lock (_lock)
+        {
+            _downShared = _state != RecoveryState.Up;
+        }
+    }
+
+    /// <summary>Another replica found the upstream down: wait as if this one had, with the shared next check.</summary>
+    public void AdoptDown(TimeSpan nextCheckIn)
+    {
+        TaskCompletionSource changed;
+        lock (_lock)
+        {
+            if (_state != RecoveryState.Up)
+            {
+                return;
+            }
+
+            _state = RecoveryState.Down;
+            _checkAt = Now + nextCheckIn;
+            _downShared = true;
+            changed = Pulse();
+        }
+
+        changed.TrySetResult();
+    }
+
+    /// <summary>Another replica's check (or call) found the upstream up: release the waiting calls, when the shared state knew it down.</summary>
+    public void AdoptUp()
+    {
+        lock (_lock)
+        {
+            if (_state == RecoveryState.Up || !_downShared)
+            {
+                return;
+            }
+        }
+
+        Up();
+    }
+
+    /// <summary>Another replica holds the check (or it is not due on the shared clock): ask again after <paramref name="retryIn"/>.</summary>
+    public void CheckDeferred(TimeSpan retryIn)
+    {
+        TaskCompletionSource changed;
+        lock (_lock)
+        {
+            if (_state != RecoveryState.Checking)
+            {
+                return;
+            }
+
+            _state = RecoveryState.Down;
+            _checkAt = Now + retryIn;
+            changed = Pulse();
+        }
+
+        changed.TrySetResult();
+    }
 
     /// <summary>
     /// The wait before the next check once <paramref name="failedChecks"/> checks have failed: a quarter of
@@ -256,6 +345,7 @@ internal sealed class RecoveryGate
         lock (_lock)
         {
             _state = RecoveryState.Up;
+            _downShared = false;
             _failedChecks = 0;
             _failures = 0;
             _slowestFailure = TimeSpan.Zero;
@@ -291,6 +381,7 @@ internal sealed class RecoveryGate
         {
             _state = RecoveryState.Down;
             _checkAt = Now + Interval(_failedChecks++, _longest, _jitter());
+            _downShared = false;
             changed = Pulse();
         }
 

@@ -22,10 +22,19 @@ internal sealed class RecoveryGateStrategyOptions : ResilienceStrategyOptions
 /// waiting: a failed check is the gate's business, not one of the call's retries. Each wait and refusal is
 /// reported through Polly's telemetry, as a span event (naming the upstream, when the pipeline knows it) and to the
 /// call's <see cref="CallProgress"/>.
+/// With an <see cref="IUpstreamSharedState"/> (replicas), one replica's "down" makes every replica wait (each reads the
+/// shared verdict before each pass), only the replica holding the shared check sends it, and its "up" releases them all.
 /// </summary>
-internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, RecoveryGate gate, ResilienceOptions options, TimeProvider time, string model, string? upstream = null)
+internal sealed class RecoveryGateStrategy(
+    ResilienceStrategyTelemetry polly, RecoveryGate gate, ResilienceOptions options, TimeProvider time, string model, string? upstream = null,
+    SharedStateLink? sharedState = null, SharedStateKey key = default)
     : ResilienceStrategy<HttpResponseMessage>
 {
+    /// <summary>While another replica holds the check: how often to ask whether it has ended.</summary>
+    internal static readonly TimeSpan SharedCheckPoll = TimeSpan.FromMilliseconds(100);
+
+    private readonly SharedStateLink shared = sharedState ?? SharedStateLink.None;
+
     /// <summary>
     /// The breaker's own break. The breaker only detects that the upstream is down; this strategy times the checks
     /// and lets nothing else through meanwhile, so the breaker's break only has to be over by the first check.
@@ -43,7 +52,26 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
         long? waitingSince = null;
         while (true)
         {
+            var fromShared = shared.Configured && await SyncFromSharedAsync(context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext);
             var decision = gate.Enter();
+            if (decision.Kind == RecoveryDecisionKind.GoAsCheck && fromShared)
+            {
+                // One replica checks at a time: the others ask again shortly (or go, when the shared verdict is up).
+                var (answered, take) = await shared.TryAsync(
+                    (store, ct) => store.TryTakeCheckAsync(key, options.AttemptTimeout + SharedCheckPoll, ct), context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext);
+                if (answered && take.Kind == SharedCheckKind.Up && gate.IsDownShared)
+                {
+                    gate.AdoptUp();
+                    continue;
+                }
+
+                if (answered && take.Kind == SharedCheckKind.Wait)
+                {
+                    gate.CheckDeferred(Min(take.Wait, SharedCheckPoll));
+                    continue;
+                }
+            }
+
             if (decision.Kind is RecoveryDecisionKind.Go or RecoveryDecisionKind.GoAsCheck)
             {
                 if (waitingSince is { } since)
@@ -60,6 +88,7 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
                 var isCheck = decision.Kind == RecoveryDecisionKind.GoAsCheck;
                 var sent = time.GetTimestamp();
                 Outcome<HttpResponseMessage> outcome;
+                var before = gate.State;
                 try
                 {
                     outcome = await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
@@ -86,16 +115,19 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
                         gate.CheckAbandoned();
                     }
 
+                    await TellSharedAsync(before).ConfigureAwait(context.ContinueOnCapturedContext);
                     return outcome;
                 }
                 else if (!isCheck)
                 {
                     gate.Observe(CountsAsDown(outcome), time.GetElapsedTime(sent));
+                    await TellSharedAsync(before).ConfigureAwait(context.ContinueOnCapturedContext);
                     return outcome;
                 }
                 else if (!CountsAsDown(outcome))
                 {
                     gate.CheckEnded(up: true, time.GetElapsedTime(sent));
+                    await TellSharedAsync(before).ConfigureAwait(context.ContinueOnCapturedContext);
                     return outcome;
                 }
                 else
@@ -105,6 +137,7 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
                     outcome.Result?.Dispose();
                 }
 
+                await TellSharedAsync(before).ConfigureAwait(context.ContinueOnCapturedContext);
                 continue;
             }
 
@@ -125,6 +158,7 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
                 [Tags.NextCheckMs] = (long)Math.Ceiling(nextCheck.TotalMilliseconds),
                 [Tags.RecoveryWaitedMs] = (long)waited.TotalMilliseconds,
                 [Tags.Upstream] = upstream,
+                [Tags.StateSource] = RateLimitTelemetry.Source(fromShared),
             }));
             polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.RecoveryWait), context, nextCheck);
             CallProgress.Current?.RecoveryWait(nextCheck);
@@ -139,6 +173,61 @@ internal sealed class RecoveryGateStrategy(ResilienceStrategyTelemetry polly, Re
             {
                 return Outcome.FromException<HttpResponseMessage>(ex);
             }
+        }
+    }
+
+    /// <summary>
+    /// Reads the shared verdict into this replica's gate: another replica's "down" makes this one wait for the shared
+    /// check, and a shared "up" after a "down" it knew of releases the waiting calls. A "down" of this replica's own
+    /// that the shared state never heard of (it did not answer then) is told now. False when it did not answer.
+    /// </summary>
+    private async ValueTask<bool> SyncFromSharedAsync(CancellationToken cancellationToken)
+    {
+        var (answered, verdict) = await shared.TryAsync((store, ct) => store.ReadRecoveryAsync(key, ct), cancellationToken).ConfigureAwait(false);
+        if (!answered)
+        {
+            return false;
+        }
+
+        var local = gate.State;
+        if (local == RecoveryState.Up && verdict.Down)
+        {
+            gate.AdoptDown(verdict.NextCheckIn);
+        }
+        else if (local != RecoveryState.Up && !verdict.Down)
+        {
+            if (gate.IsDownShared)
+            {
+                gate.AdoptUp();
+            }
+            else if (await shared.TryAsync((store, ct) => store.ReportDownAsync(key, gate.NextCheckIn, ct), cancellationToken).ConfigureAwait(false))
+            {
+                gate.DownShared();
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Tells the shared state what this pass changed: the upstream went down (or its check failed), or came up.</summary>
+    private async ValueTask TellSharedAsync(RecoveryState before)
+    {
+        if (!shared.Configured)
+        {
+            return;
+        }
+
+        var after = gate.State;
+        if (after == RecoveryState.Down && before != RecoveryState.Down)
+        {
+            if (await shared.TryAsync((store, ct) => store.ReportDownAsync(key, gate.NextCheckIn, ct), CancellationToken.None).ConfigureAwait(false))
+            {
+                gate.DownShared();
+            }
+        }
+        else if (after == RecoveryState.Up && before != RecoveryState.Up)
+        {
+            await shared.TryAsync((store, ct) => store.ReportUpAsync(key, ct), CancellationToken.None).ConfigureAwait(false);
         }
     }
 

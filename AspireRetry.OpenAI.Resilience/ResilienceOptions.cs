@@ -64,6 +64,13 @@ public sealed class ResilienceOptions : IValidatableObject
     public RateLimitOptions RateLimit { get; set; } = new();
 
     /// <summary>
+    /// Section <c>OpenAI:Resilience:SharedState</c>: how the retry layer uses an <see cref="IUpstreamSharedState"/>
+    /// (replicas sharing one rate limit, budget and breaker), when one is registered.
+    /// </summary>
+    [ValidateObjectMembers]
+    public SharedStateOptions SharedState { get; set; } = new();
+
+    /// <summary>
     /// Model to try once more with when the requested model's attempts are exhausted by transient errors.
     /// Null (the default) turns the fallback off. The caller makes that call (a new <see cref="CallProgress.Model"/>).
     /// </summary>
@@ -137,4 +144,20 @@ public sealed class CircuitBreakerOptions
     /// </summary>
     [Range(typeof(TimeSpan), ResilienceOptions.Zero, ResilienceOptions.Forever)]
     public TimeSpan MaxRecoveryWait { get; set; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>Section <c>OpenAI:Resilience:SharedState</c>: the deadline of each shared-state call, and when to ask again after one failed.</summary>
+public sealed class SharedStateOptions
+{
+    /// <summary>
+    /// How long one shared-state call may take before the replica decides on its own state instead. A Redis on the same
+    /// network answers in well under a millisecond and an upstream attempt takes hundreds: 50 ms is long enough not to
+    /// give up on a busy machine and short enough to be invisible in a chat. Raise it for a Redis far away.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00")]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>After a failed call, how long the replica decides alone before asking the shared state again (then rejoining).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

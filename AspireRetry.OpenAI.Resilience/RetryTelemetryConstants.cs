@@ -122,6 +122,12 @@ public static class RetryTelemetryConstants
         /// <summary>The gate's upstream and model.</summary>
         public const string Gate = "rate_limit.gate";
 
+        /// <summary>
+        /// Where a gate, budget or recovery decision came from: <c>shared</c> (the state replicas share, see
+        /// <see cref="IUpstreamSharedState"/>) or <c>local</c> (this replica's own: none registered, or it did not answer).
+        /// </summary>
+        public const string StateSource = "aspireretry.state_source";
+
         /// <summary>The gate's state in words ("closed for 800 ms", "pacing at one request every 1000 ms").</summary>
         public const string GateState = "rate_limit.gate_state";
 

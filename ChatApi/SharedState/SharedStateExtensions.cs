@@ -1,3 +1,4 @@
+using AspireRetry.OpenAI.Resilience.Redis;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using StackExchange.Redis;
 
@@ -15,7 +16,11 @@ public static class SharedStateExtensions
     /// <summary>What Aspire.StackExchange.Redis names the health check of a client without a service key.</summary>
     internal const string RedisHealthCheckName = "StackExchange.Redis";
 
-    /// <summary>With <c>ConnectionStrings:redis</c>: Aspire's Redis client (connection, health check, tracing). Without it, nothing.</summary>
+    /// <summary>
+    /// With <c>ConnectionStrings:redis</c>: Aspire's Redis client (connection, health check, tracing) and the retry layer's
+    /// state shared through it (one rate-limit gate, retry budget and breaker for every replica). Without it, nothing:
+    /// the state stays in process.
+    /// </summary>
     public static IHostApplicationBuilder AddSharedState(this IHostApplicationBuilder builder)
     {
         if (builder.Configuration.GetConnectionString(RedisConnectionName) is not { Length: > 0 })
@@ -35,6 +40,8 @@ public static class SharedStateExtensions
             // StackExchange.Redis takes no cancellation token).
             options.BacklogPolicy = BacklogPolicy.FailFast;
         });
+
+        builder.Services.AddRedisUpstreamSharedState();
 
         // Degraded, not Unhealthy: a replica without Redis still serves every chat, on its own state. Unhealthy would have
         // the AppHost hold back the frontend (WaitFor) and show a working replica as failed.

@@ -230,7 +230,7 @@ public sealed class RateLimitGateStrategyTests : IDisposable
     }
 
     [Fact]
-    public void A_spent_retry_budget_refuses_the_retry_says_why_and_reaches_pollys_telemetry()
+    public async Task A_spent_retry_budget_refuses_the_retry_says_why_and_reaches_pollys_telemetry()
     {
         _ = Pipeline();
         var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
@@ -241,7 +241,7 @@ public sealed class RateLimitGateStrategyTests : IDisposable
         // 10 retries a second over a 10 s window are always allowed: the 101st in the window is refused.
         while (refused is null && spent <= 101)
         {
-            refused = _strategy!.TrySpendRetryBudget(context, "Closed");
+            refused = await _strategy!.TrySpendRetryBudgetAsync(context, "Closed");
             spent++;
         }
 

@@ -29,7 +29,7 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
     // The rate-limit gate's reservation: RateLimitGate.Reserve's arithmetic, on the shared mirror.
     // KEYS: gate, starts. ARGV: maxWaitMs, a unique id for this start, startsKeptMs, expiryMs.
     // Returns {known, rejected, waitMs (string), generation, closed}.
-    private const string ReserveScript = Clock + """
+    private const string ReserveScript = Clock + "\n" + """
         local g = redis.call('HMGET', KEYS[1], 'rate', 'limit', 'reserve', 'usable', 'usableAt', 'openAt', 'gen')
         local rate = tonumber(g[1])
         local limit = tonumber(g[2]) or 0
@@ -76,7 +76,7 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
     // generation and voids the start times reserved after it.
     // KEYS: gate, starts. ARGV: limit, remaining, ratePerMs, reserve, closeForMs ('' when none), ageMs, expiryMs.
     // Returns closedForMs (string), or '-1' when this observation closed nothing.
-    private const string ObserveScript = Clock + """
+    private const string ObserveScript = Clock + "\n" + """
         local g = redis.call('HMGET', KEYS[1], 'rate', 'usable', 'usableAt', 'openAt', 'gen', 'limit', 'reserve')
         local rate = tonumber(g[1])
         local usable = tonumber(g[2]) or 0
@@ -129,7 +129,7 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
     // The retry budget's sliding window in ten slots of Redis time: fields r:<slot> (first attempts) and t:<slot> (retries).
     // KEYS: budget. ARGV: 'request' | 'retry', slotMs, ratio, minRetriesPerSecond, windowSeconds, expiryMs.
     // Returns {allowed, requests, retries, limit}.
-    private const string BudgetScript = Clock + """
+    private const string BudgetScript = Clock + "\n" + """
         local slot = math.floor(now / tonumber(ARGV[2]))
         local requests, retries = 0, 0
         local all = redis.call('HGETALL', KEYS[1])
@@ -162,7 +162,7 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
     //   'down', nextCheckInMs, replica  -> sets down with its next check, gives up this replica's lease
     //   'take', leaseMs, replica, expiryMs -> {0} up, {1} check, {2, waitMs (string)} wait
     //   'up'                            -> clears the verdict and the lease
-    private const string RecoveryScript = Clock + """
+    private const string RecoveryScript = Clock + "\n" + """
         local op = ARGV[1]
         if op == 'up' then
           redis.call('DEL', KEYS[1], KEYS[2])

@@ -18,9 +18,12 @@ public sealed class RedisServerFixture : IAsyncLifetime
     /// <summary>The connection string ChatApi reads, in the AppHost's form: <c>host:port</c>.</summary>
     public string ConnectionString { get; private set; } = "";
 
+    /// <summary>A fixed port (a test that restarts Redis where the replicas knew it); a free one when not set.</summary>
+    public int? Port { get; init; }
+
     public async ValueTask InitializeAsync()
     {
-        var port = FreeLoopbackPort();
+        var port = Port ?? FreeLoopbackPort();
         var start = new ProcessStartInfo("redis-server")
         {
             ArgumentList = { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" },

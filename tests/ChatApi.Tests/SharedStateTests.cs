@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using AspireRetry.ChatApi.SharedState;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
@@ -5,7 +6,11 @@ using StackExchange.Redis;
 
 namespace AspireRetry.ChatApi.Tests;
 
-/// <summary>ChatApi's Redis client: present only when the AppHost gives it <c>ConnectionStrings:redis</c> (replicas).</summary>
+/// <summary>
+/// ChatApi's Redis client, present only when the AppHost gives it <c>ConnectionStrings:redis</c> (replicas), and the state
+/// replicas share through it: two ChatApi apps on one real redis-server are two replicas, each with its own container,
+/// registry and gates. Each test calls the upstream as its own caller, so the emulator's log says which replica sent what.
+/// </summary>
 public sealed class SharedStateTests(ChatApiFixture fixture, RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -53,5 +58,161 @@ public sealed class SharedStateTests(ChatApiFixture fixture, RedisServerFixture 
         // The client fails commands at once while disconnected (about 7 s measured when it queued them); 4 s leaves room
         // for a loaded CI machine and still fails on a queued ping.
         Assert.InRange(asked.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(4));
+    }
+
+    /// <summary>Two replicas sharing this Redis, with the rate-limit gate on; the Redis is emptied first (tests share it).</summary>
+    private async Task<(WebApplicationFactory<Program> A, WebApplicationFactory<Program> B)> ReplicasAsync(Dictionary<string, string?>? settings = null)
+    {
+        await using (var admin = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString + ",allowAdmin=true"))
+        {
+            await admin.GetServer(admin.GetEndPoints()[0]).FlushAllDatabasesAsync();
+        }
+
+        var all = new Dictionary<string, string?>(settings ?? [])
+        {
+            [$"ConnectionStrings:{SharedStateExtensions.RedisConnectionName}"] = redis.ConnectionString,
+            ["OpenAI:Resilience:RateLimit:Enabled"] = "true",
+        };
+        return (fixture.CreateApi(all), fixture.CreateApi(all));
+    }
+
+    [Fact]
+    public async Task A_429_met_by_one_replica_holds_the_other_replicas_next_request_until_the_servers_wait_is_over()
+    {
+        var (a, b) = await ReplicasAsync();
+        await using var _ = a;
+        await using var __ = b;
+        string callerA = $"replica-a-{Guid.NewGuid():N}", callerB = $"replica-b-{Guid.NewGuid():N}";
+        using var clientA = ChatApiFixture.ClientFor(a, callerA);
+        using var clientB = ChatApiFixture.ClientFor(b, callerB);
+
+        // Both replicas have learned the upstream's limits (their first call is each one's probe).
+        (await clientA.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("warm up"), Ct)).EnsureSuccessStatusCode();
+        (await clientB.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("warm up"), Ct)).EnsureSuccessStatusCode();
+
+        await fixture.ScriptAsync(callerA, "429:retry-after-ms=1500");
+        var chatA = clientA.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("meets the 429"), Ct);
+        var limited = await Poll.UntilAsync(async () => (await fixture.SeenAsync(callerA)).FirstOrDefault(r => r.StatusCode == 429), "replica A's request answered 429");
+
+        var chatB = clientB.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("sent while the gate is closed"), Ct);
+        using var responseB = await chatB;
+        using var responseA = await chatA;
+        responseA.EnsureSuccessStatusCode();
+        responseB.EnsureSuccessStatusCode();
+
+        // B's own gate never saw a 429: only the shared one can have held its request.
+        var sentByB = (await fixture.SeenAsync(callerB)).Last();
+        var heldFor = sentByB.ReceivedAt - limited.ReceivedAt;
+        TestContext.Current.TestOutputHelper?.WriteLine($"Replica B's request came {heldFor.TotalMilliseconds:0} ms after replica A's 429 (Retry-After 1500 ms).");
+        Assert.True(heldFor >= TimeSpan.FromMilliseconds(1400), $"replica B's request came {heldFor.TotalMilliseconds:0} ms after A's 429 with a 1500 ms wait");
+    }
+
+    [Fact]
+    public async Task An_outage_seen_by_one_replica_stops_the_other_replicas_requests_until_the_shared_check()
+    {
+        // Two failures in a row take an upstream down (a quarter of MinimumThroughput 8); the first check comes 1.6-2 s after.
+        var (a, b) = await ReplicasAsync(new()
+        {
+            ["OpenAI:Resilience:CircuitBreaker:MinimumThroughput"] = "8",
+            ["OpenAI:Resilience:CircuitBreaker:BreakDuration"] = "00:00:08",
+        });
+        await using var _ = a;
+        await using var __ = b;
+        string callerA = $"replica-a-{Guid.NewGuid():N}", callerB = $"replica-b-{Guid.NewGuid():N}";
+        using var clientA = ChatApiFixture.ClientFor(a, callerA);
+        using var clientB = ChatApiFixture.ClientFor(b, callerB);
+        (await clientB.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("warm up"), Ct)).EnsureSuccessStatusCode();
+
+        // Replica A meets the outage (its caller's requests fail); replica B's would not, had they been sent.
+        await fixture.ScriptAsync(callerA, [.. Enumerable.Repeat("503", 20)]);
+        var chatA = clientA.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("meets the outage"), Ct);
+        await using var direct = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        await Poll.UntilAsync(async () =>
+        {
+            var keys = direct.GetServer(direct.GetEndPoints()[0]).KeysAsync(pattern: "aspireretry:*:recovery");
+            await foreach (var key in keys)
+            {
+                if ((string?)await direct.GetDatabase().HashGetAsync(key, "state") == "down")
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }, "replica A's 'down' in Redis");
+        var down = DateTimeOffset.UtcNow;
+
+        using var responseB = await clientB.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("sent during the outage"), Ct);
+        var seenB = (await fixture.SeenAsync(callerB)).Skip(1).ToList();
+        TestContext.Current.TestOutputHelper?.WriteLine(
+            $"Replica B: {(int)responseB.StatusCode}; its requests after A's 'down', in ms: {string.Join(", ", seenB.Select(r => (r.ReceivedAt - down).TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture)))}");
+        Assert.NotEmpty(seenB);
+        Assert.All(seenB, r => Assert.True(r.ReceivedAt - down >= TimeSpan.FromSeconds(1), $"replica B sent a request {(r.ReceivedAt - down).TotalMilliseconds:0} ms after A found the upstream down"));
+
+        // B's request after the wait was the shared check: it succeeded, so the upstream is up for A too.
+        responseB.EnsureSuccessStatusCode();
+        await fixture.ScriptAsync(callerA, "ok");
+        (await chatA).Dispose();
+    }
+
+    /// <summary>
+    /// The issue's fault test: redis-server is killed once the emulator has seen half of a burst of 100 chats spread over two
+    /// replicas. No chat fails for it: each replica decides on its own state from then on. A redis-server started again on
+    /// the same port is rejoined: the replicas write their shared state there again.
+    /// </summary>
+    [Fact]
+    public async Task Killing_redis_mid_burst_fails_no_chat_and_a_redis_back_on_its_port_is_rejoined()
+    {
+        var port = RedisServerFixture.FreeLoopbackPort();
+        var own = new RedisServerFixture { Port = port };
+        await own.InitializeAsync();
+        var settings = new Dictionary<string, string?>
+        {
+            [$"ConnectionStrings:{SharedStateExtensions.RedisConnectionName}"] = own.ConnectionString,
+            ["OpenAI:Resilience:RateLimit:Enabled"] = "true",
+        };
+        await using var a = fixture.CreateApi(settings);
+        await using var b = fixture.CreateApi(settings);
+        var caller = $"redis-killed-{Guid.NewGuid():N}";
+        using var clientA = ChatApiFixture.ClientFor(a, caller);
+        using var clientB = ChatApiFixture.ClientFor(b, caller);
+
+        var killed = Task.Run(async () =>
+        {
+            await Poll.UntilAsync(async () => (await fixture.SeenAsync(caller)).Count >= 50, "50 of the burst's requests");
+            await own.DisposeAsync();
+        }, Ct);
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
+        {
+            using var response = await (i % 2 == 0 ? clientA : clientB).PostAsJsonAsync("/api/chat", ChatApiCalls.Body($"Burst message {i}"), Ct);
+            return response.IsSuccessStatusCode ? "ok" : $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync(Ct)}";
+        }));
+        await killed;
+
+        Assert.All(statuses, status => Assert.Equal("ok", status));
+        TestContext.Current.TestOutputHelper?.WriteLine($"{statuses.Length} chats, every one answered; redis-server was killed after the emulator had seen 50 requests.");
+
+        // Back on the same port: after the replicas' retry interval (1 s) and the client's reconnect, they write to it again.
+        var back = new RedisServerFixture { Port = port };
+        await back.InitializeAsync();
+        try
+        {
+            await using var direct = await ConnectionMultiplexer.ConnectAsync(back.ConnectionString);
+            await Poll.UntilAsync(async () =>
+            {
+                (await clientA.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("after Redis is back"), Ct)).EnsureSuccessStatusCode();
+                (await clientB.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("after Redis is back"), Ct)).EnsureSuccessStatusCode();
+                await foreach (var _ in direct.GetServer(direct.GetEndPoints()[0]).KeysAsync(pattern: "aspireretry:*:budget"))
+                {
+                    return true;
+                }
+
+                return false;
+            }, "the replicas' shared state in the restarted Redis");
+        }
+        finally
+        {
+            await back.DisposeAsync();
+        }
     }
 }

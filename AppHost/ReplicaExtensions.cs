@@ -15,6 +15,12 @@ internal static class ReplicaExtensions
     /// <summary>Key of the number of ChatApi replicas.</summary>
     public const string ReplicasKey = "ChatApi:Replicas";
 
+    /// <summary>
+    /// Key of the switch for sharing (true by default): false runs the replicas without Redis, each on its own state, to
+    /// measure what sharing buys.
+    /// </summary>
+    public const string SharedStateKey = "ChatApi:SharedState";
+
     /// <summary>The Redis resource's name, and so the connection string ChatApi reads (<c>ConnectionStrings:redis</c>).</summary>
     public const string RedisName = "redis";
 
@@ -36,6 +42,11 @@ internal static class ReplicaExtensions
         if (replicas == 1)
         {
             return chatapi;
+        }
+
+        if (!SharingOn(builder.Configuration))
+        {
+            return chatapi.WithReplicas(replicas);
         }
 
         // No WaitFor: a replica that starts before Redis answers keeps its state in process and joins the others when
@@ -79,6 +90,11 @@ internal static class ReplicaExtensions
                 context.Args.Add("no");
             });
     }
+
+    private static bool SharingOn(IConfiguration configuration) =>
+        configuration[SharedStateKey] is not { } text ? true
+        : bool.TryParse(text, out var on) ? on
+        : throw new InvalidOperationException($"{SharedStateKey} must be true or false (whether ChatApi replicas share state through Redis); it is '{text}'.");
 
     private static int ReplicaCount(IConfiguration configuration)
     {

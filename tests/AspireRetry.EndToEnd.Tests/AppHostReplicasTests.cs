@@ -62,4 +62,24 @@ public sealed class AppHostReplicasTests
 
         Assert.Contains("ChatApi:Replicas", error.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task ChatApi_SharedState_false_runs_the_replicas_without_Redis()
+    {
+        await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(["--ConnectionStrings:openai=", "--ChatApi:Replicas=3", "--ChatApi:SharedState=false"], Ct);
+
+        Assert.Equal(3, ChatApi(builder).Annotations.OfType<ReplicaAnnotation>().Single().Replicas);
+        Assert.DoesNotContain(builder.Resources, r => r.Name == "redis");
+    }
+
+    [Fact]
+    public async Task A_bad_sharing_switch_stops_the_AppHost_naming_the_key()
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(["--ConnectionStrings:openai=", "--ChatApi:Replicas=3", "--ChatApi:SharedState=maybe"], Ct);
+        });
+
+        Assert.Contains("ChatApi:SharedState", error.ToString(), StringComparison.Ordinal);
+    }
 }

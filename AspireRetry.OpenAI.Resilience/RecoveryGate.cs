@@ -148,24 +148,7 @@ internal sealed class RecoveryGate
     }
 
     /// <summary>Another replica found the upstream down: wait as if this one had, with the shared next check.</summary>
-    public void AdoptDown(TimeSpan nextCheckIn)
-    {
-        TaskCompletionSource changed;
-        lock (_lock)
-        {
-            if (_state != RecoveryState.Up)
-            {
-                return;
-            }
-
-            _state = RecoveryState.Down;
-            _checkAt = Now + nextCheckIn;
-            _downShared = true;
-            changed = Pulse();
-        }
-
-        changed.TrySetResult();
-    }
+    public void AdoptDown(TimeSpan nextCheckIn) => DownFor(nextCheckIn, from: RecoveryState.Up, shared: true);
 
     /// <summary>Another replica's check (or call) found the upstream up: release the waiting calls, when the shared state knew it down.</summary>
     public void AdoptUp()
@@ -182,18 +165,22 @@ internal sealed class RecoveryGate
     }
 
     /// <summary>Another replica holds the check (or it is not due on the shared clock): ask again after <paramref name="retryIn"/>.</summary>
-    public void CheckDeferred(TimeSpan retryIn)
+    public void CheckDeferred(TimeSpan retryIn) => DownFor(retryIn, from: RecoveryState.Checking, shared: null);
+
+    /// <summary>Down, the next check due in <paramref name="checkIn"/>, when the gate is in state <paramref name="from"/>; <paramref name="shared"/> sets whether the shared state knows it (null: unchanged).</summary>
+    private void DownFor(TimeSpan checkIn, RecoveryState from, bool? shared)
     {
         TaskCompletionSource changed;
         lock (_lock)
         {
-            if (_state != RecoveryState.Checking)
+            if (_state != from)
             {
                 return;
             }
 
             _state = RecoveryState.Down;
-            _checkAt = Now + retryIn;
+            _checkAt = Now + checkIn;
+            _downShared = shared ?? _downShared;
             changed = Pulse();
         }
 

@@ -11,6 +11,8 @@ namespace AspireRetry.ChatApi.Tests;
 /// replicas share through it: two ChatApi apps on one real redis-server are two replicas, each with its own container,
 /// registry and gates. Each test calls the upstream as its own caller, so the emulator's log says which replica sent what.
 /// </summary>
+// They run with the load tests, alone: their bursts of 100 chats would otherwise slow the timing-sensitive tests beside them.
+[Collection(nameof(LoadCollection))]
 public sealed class SharedStateTests(ChatApiFixture fixture, RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

@@ -71,10 +71,11 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
         return {1, 0, tostring(wait), gen, closed}
         """;
 
-    // What one response said: RateLimitGate.Observe's arithmetic. The mirror re-syncs never upwards, on the published
-    // count less the starts since the request was sent (still in flight, so not in that count); a closing bumps the
-    // generation and voids the start times reserved after it.
-    // KEYS: gate, starts. ARGV: limit, remaining, ratePerMs, reserve, closeForMs ('' when none), ageMs, expiryMs.
+    // What one response said: RateLimitGate.Observe's arithmetic. The attempt's own start is answered (taken off the
+    // starts); the mirror re-syncs never upwards, on the published count less the starts since the request was sent that
+    // are not answered yet (still in flight, so not in that count); a closing bumps the generation and voids the start
+    // times reserved after it.
+    // KEYS: gate, starts. ARGV: limit, remaining, ratePerMs, reserve, closeForMs ('' when none), ageMs, expiryMs, token ('' when none).
     // Returns closedForMs (string), or '-1' when this observation closed nothing.
     private const string ObserveScript = Clock + "\n" + """
         local g = redis.call('HMGET', KEYS[1], 'rate', 'usable', 'usableAt', 'openAt', 'gen', 'limit', 'reserve')
@@ -88,6 +89,9 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
         local newRate = tonumber(ARGV[3])
         local reserve = tonumber(ARGV[4]) or 0
         local age = tonumber(ARGV[6]) or 0
+        if ARGV[8] ~= '' then
+          redis.call('ZREM', KEYS[2], ARGV[8])
+        end
         if limit and remaining then
           if newRate then
             if not rate then
@@ -214,10 +218,13 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
     public async ValueTask<SharedGateReservation> ReserveAsync(SharedStateKey key, TimeSpan maxWait, CancellationToken cancellationToken)
     {
         var keys = Keys.Of(key);
+        var token = Guid.NewGuid().ToString("N");
         var result = (RedisResult[])(await Db.ScriptEvaluateAsync(ReserveScript, [keys.Gate, keys.Starts],
-            [Ms(maxWait), Guid.NewGuid().ToString("N"), StartsKeptMs, ExpiryMs]).ConfigureAwait(false))!;
+            [Ms(maxWait), token, StartsKeptMs, ExpiryMs]).ConfigureAwait(false))!;
+        var rejected = (int)result[1] == 1;
         return new SharedGateReservation(
-            Known: (int)result[0] == 1, Rejected: (int)result[1] == 1, Wait: FromMs((string?)result[2]), Generation: (long)result[3], Closed: (int)result[4] == 1);
+            Known: (int)result[0] == 1, Rejected: rejected, Wait: FromMs((string?)result[2]), Generation: (long)result[3], Closed: (int)result[4] == 1,
+            Token: (int)result[0] == 1 && !rejected ? token : null);
     }
 
     /// <inheritdoc />
@@ -235,7 +242,7 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
         [
             Optional(observation.Limit), Optional(observation.Remaining),
             observation.RatePerMs is { } rate ? rate.ToString("R", CultureInfo.InvariantCulture) : "",
-            observation.Reserve, observation.CloseFor is { } close ? Ms(close) : "", Ms(observation.Age), ExpiryMs,
+            observation.Reserve, observation.CloseFor is { } close ? Ms(close) : "", Ms(observation.Age), ExpiryMs, observation.Token ?? "",
         ]).ConfigureAwait(false);
         return closedFor is null or "-1" ? null : FromMs(closedFor);
     }

@@ -29,7 +29,11 @@ public interface IUpstreamSharedState
     /// <returns>True when the gate has not closed again since.</returns>
     ValueTask<bool> IsCurrentAsync(SharedStateKey key, long generation, CancellationToken cancellationToken);
 
-    /// <summary>Learns from one response: its published limits re-sync the shared mirror (never upwards), and a closing closes the gate for every replica.</summary>
+    /// <summary>
+    /// Learns from one response: its published limits re-sync the shared mirror (never upwards), and a closing closes the gate
+    /// for every replica. Also called, with nothing published, for an attempt that ended without a response, so that its
+    /// reserved start no longer counts as in flight.
+    /// </summary>
     /// <param name="key">The upstream and model.</param>
     /// <param name="observation">What the response said.</param>
     /// <param name="cancellationToken">Cancels the store call.</param>
@@ -89,7 +93,11 @@ public readonly record struct SharedStateKey(string Upstream, string Endpoint, s
 /// <param name="Wait">How long to wait before the attempt goes (zero: now).</param>
 /// <param name="Generation">The gate's generation; a closing bumps it and voids the start times reserved before.</param>
 /// <param name="Closed">The wait is for a closed gate (a 429's server wait), not pacing.</param>
-public readonly record struct SharedGateReservation(bool Known, bool Rejected, TimeSpan Wait, long Generation, bool Closed);
+/// <param name="Token">
+/// The reserved start, as the store knows it: hand it back with the attempt's <see cref="SharedRateLimitObservation"/>, so the
+/// store counts the attempt as answered (a published count may include it) and not as still in flight.
+/// </param>
+public readonly record struct SharedGateReservation(bool Known, bool Rejected, TimeSpan Wait, long Generation, bool Closed, string? Token = null);
 
 /// <summary>What one response told about the upstream's rate limit.</summary>
 /// <param name="Limit">The published request limit, when published.</param>
@@ -98,7 +106,8 @@ public readonly record struct SharedGateReservation(bool Known, bool Rejected, T
 /// <param name="Reserve">Requests of the limit kept unspent (<c>RateLimit:Reserve</c> of the limit).</param>
 /// <param name="CloseFor">How long the response closes the gate (a 429's server wait, or a spent token budget), if it does.</param>
 /// <param name="Age">How long ago the attempt was sent: the count was taken at most this long ago.</param>
-public readonly record struct SharedRateLimitObservation(long? Limit, long? Remaining, double? RatePerMs, long Reserve, TimeSpan? CloseFor, TimeSpan Age);
+/// <param name="Token">The attempt's <see cref="SharedGateReservation.Token"/>, when the shared gate reserved its start.</param>
+public readonly record struct SharedRateLimitObservation(long? Limit, long? Remaining, double? RatePerMs, long Reserve, TimeSpan? CloseFor, TimeSpan Age, string? Token = null);
 
 /// <summary>The shared retry budget's answer.</summary>
 /// <param name="Allowed">The retry was taken.</param>

@@ -19,9 +19,19 @@ internal enum GateWaitReason
 }
 
 /// <summary>What <see cref="RateLimitGate.Reserve"/> decided for one attempt.</summary>
-internal readonly record struct GateDecision(GateDecisionKind Kind, TimeSpan Wait, GateWaitReason Reason, int Generation, Task? Probe)
+/// <param name="Kind">Go, wait, or reject.</param>
+/// <param name="Wait">How long to wait first.</param>
+/// <param name="Reason">Why it waits.</param>
+/// <param name="Generation">The gate's generation: a closing since voids a reserved start.</param>
+/// <param name="Probe">What to wait for, when the wait is for the probe or a place in the slow-start window.</param>
+/// <param name="Start">
+/// When an attempt that goes (now or after the wait) was given its start: hand it back to <see cref="RateLimitGate.Observe"/>
+/// or <see cref="RateLimitGate.AttemptEnded"/>, which take it off the attempts still unanswered.
+/// </param>
+internal readonly record struct GateDecision(GateDecisionKind Kind, TimeSpan Wait, GateWaitReason Reason, int Generation, Task? Probe, TimeSpan? Start = null)
 {
-    public static GateDecision Go(bool probe = false) => new(probe ? GateDecisionKind.GoAsProbe : GateDecisionKind.Go, TimeSpan.Zero, GateWaitReason.Paced, 0, null);
+    public static GateDecision Go(TimeSpan start, bool probe = false) =>
+        new(probe ? GateDecisionKind.GoAsProbe : GateDecisionKind.Go, TimeSpan.Zero, GateWaitReason.Paced, 0, null, start);
 }
 
 internal enum GateDecisionKind
@@ -91,6 +101,11 @@ internal sealed class RateLimitGate
     // flight off a published count that cannot include them yet.
     private readonly Queue<TimeSpan> _starts = new();
 
+    // The start times of the attempts not answered yet (sent, or reserved for later): a published count cannot include
+    // the ones sent after its own request. Answered attempts are taken off, so a burst's requests that the upstream
+    // admitted out of order, and answered, are not taken off a later count twice.
+    private readonly List<TimeSpan> _unanswered = [];
+
     // Bumped on each closing: a start time reserved before it no longer holds.
     private int _generation;
 
@@ -150,7 +165,8 @@ internal sealed class RateLimitGate
                 if (_probe is null)
                 {
                     _probe = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    return GateDecision.Go(probe: true);
+                    RecordStart(now);
+                    return GateDecision.Go(now, probe: true);
                 }
 
                 return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _generation, _probe.Task);
@@ -220,17 +236,17 @@ internal sealed class RateLimitGate
 
             if (wait > TimeSpan.Zero)
             {
-                return new GateDecision(GateDecisionKind.Wait, wait, reason, _generation, null);
+                return new GateDecision(GateDecisionKind.Wait, wait, reason, _generation, null, start);
             }
 
             if (_slowStart && _ratePerMs is null)
             {
                 _inFlight++;
                 _nextWindowStart = now + (_roundTrip / _window);
-                return new GateDecision(GateDecisionKind.GoInWindow, TimeSpan.Zero, GateWaitReason.Probe, _generation, null);
+                return new GateDecision(GateDecisionKind.GoInWindow, TimeSpan.Zero, GateWaitReason.Probe, _generation, null, start);
             }
 
-            return GateDecision.Go();
+            return GateDecision.Go(start);
         }
     }
 
@@ -241,13 +257,14 @@ internal sealed class RateLimitGate
     /// until that wait has passed. <paramref name="age"/> is how long ago the attempt was sent.
     /// Returns how long the gate is closed for, when this response closed it.
     /// </summary>
-    public TimeSpan? Observe(RateLimitHeaders headers, TimeSpan? serverWait, TimeSpan age = default)
+    public TimeSpan? Observe(RateLimitHeaders headers, TimeSpan? serverWait, TimeSpan age = default, TimeSpan? start = null)
     {
         TimeSpan? closedFor = null;
         TaskCompletionSource? probe;
         lock (_lock)
         {
             var now = Now;
+            Answered(start);
             if (headers.Requests is { } requests)
             {
                 var reserve = ReserveOf(requests.Limit);
@@ -266,11 +283,13 @@ internal sealed class RateLimitGate
                 if (_ratePerMs is { } known)
                 {
                     // The count was taken when the upstream admitted the request, at most `age` ago; it has
-                    // refilled since. The attempts we started after it was sent (still in flight, or reserved for
-                    // later) are most likely not in that count: taken off it, or they are spent twice (20 callers
-                    // meeting a shrunken limit sent 65 requests into a bucket of 60 + 6 refilled, and met a 429).
+                    // refilled since. The attempts we started after it was sent and that are not answered yet (in
+                    // flight, or reserved for later) are most likely not in that count: taken off it, or they are spent
+                    // twice (20 callers meeting a shrunken limit sent 65 requests into a bucket of 60 + 6 refilled, and
+                    // met a 429). Answered ones are not taken off: admitted out of order, they may be in it already
+                    // (taking off every start since cost the steady stream a quarter of its rate).
                     Refill(now, known);
-                    var ours = StartsSince(now - age);
+                    var ours = UnansweredSince(now - age);
                     _usable = Math.Min(_usable, requests.Remaining - reserve - ours + (known * age.TotalMilliseconds));
                 }
             }
@@ -401,7 +420,10 @@ internal sealed class RateLimitGate
         _startedSinceClosing = false;
         _generation++;
 
-        // Start times still ahead are void with the old generation: they must not count as admitted later.
+        // Start times still ahead are void with the old generation: those calls ask again, and get new ones.
+        _unanswered.RemoveAll(start => start > now);
+
+        // Nor may they count as admitted later.
         if (_starts.Count > 0 && _starts.Max() > now)
         {
             var past = _starts.Where(start => start <= now).ToArray();
@@ -450,10 +472,10 @@ internal sealed class RateLimitGate
     // Enough to count the attempts between two 429s in any storm a gate sees; older ones cannot matter.
     private const int MaxStarts = 256;
 
-    private int StartsSince(TimeSpan sent)
+    private int UnansweredSince(TimeSpan sent)
     {
         var count = 0;
-        foreach (var start in _starts)
+        foreach (var start in _unanswered)
         {
             if (start > sent)
             {
@@ -464,8 +486,31 @@ internal sealed class RateLimitGate
         return count;
     }
 
+    /// <summary>An attempt given <paramref name="start"/> ended without a response to learn from (an error, a timeout, or it did not go).</summary>
+    public void AttemptEnded(TimeSpan? start)
+    {
+        lock (_lock)
+        {
+            Answered(start);
+        }
+    }
+
+    private void Answered(TimeSpan? start)
+    {
+        if (start is { } s)
+        {
+            _unanswered.Remove(s);
+        }
+    }
+
     private void RecordStart(TimeSpan start)
     {
+        _unanswered.Add(start);
+        if (_unanswered.Count > MaxStarts)
+        {
+            _unanswered.RemoveAt(0);
+        }
+
         _starts.Enqueue(start);
         if (_starts.Count > MaxStarts)
         {

@@ -38,9 +38,11 @@ internal sealed class RateLimitGateStrategy(
         Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback, ResilienceContext context, TState state)
     {
         GateDecisionKind admitted;
+        TimeSpan? start;
+        string? token;
         try
         {
-            admitted = await PassAsync(context).ConfigureAwait(context.ContinueOnCapturedContext);
+            (admitted, start, token) = await PassAsync(context).ConfigureAwait(context.ContinueOnCapturedContext);
         }
         catch (Exception ex) when (ex is RateLimitGateRejectedException or OperationCanceledException)
         {
@@ -61,6 +63,7 @@ internal sealed class RateLimitGateStrategy(
 
         var sent = time.GetTimestamp();
         var learned = false;
+        var observed = false;
         var succeeded = false;
         try
         {
@@ -68,13 +71,24 @@ internal sealed class RateLimitGateStrategy(
             if (outcome.Result is { } response)
             {
                 succeeded = response.IsSuccessStatusCode;
-                learned = await LearnAsync(response, time.GetElapsedTime(sent), context).ConfigureAwait(context.ContinueOnCapturedContext);
+                observed = true;
+                learned = await LearnAsync(response, time.GetElapsedTime(sent), context, start, token).ConfigureAwait(context.ContinueOnCapturedContext);
             }
 
             return outcome;
         }
         finally
         {
+            if (!observed)
+            {
+                Gate.AttemptEnded(start);
+                if (token is not null)
+                {
+                    var ended = new SharedRateLimitObservation(null, null, null, 0, null, time.GetElapsedTime(sent), token);
+                    await shared.TryAsync((store, ct) => store.ObserveAsync(key, ended, ct), CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+
             if (admitted == GateDecisionKind.GoAsProbe && !learned)
             {
                 Gate.ProbeEnded();
@@ -110,7 +124,7 @@ internal sealed class RateLimitGateStrategy(
     }
 
     /// <summary>Waits until the gate lets this attempt go; says how it goes (<see cref="GateDecisionKind.Go"/>, as the probe or in the slow-start window).</summary>
-    private async ValueTask<GateDecisionKind> PassAsync(ResilienceContext context)
+    private async ValueTask<(GateDecisionKind Kind, TimeSpan? Start, string? Token)> PassAsync(ResilienceContext context)
     {
         var cancellationToken = context.CancellationToken;
         while (true)
@@ -148,16 +162,16 @@ internal sealed class RateLimitGateStrategy(
                     }
                     catch
                     {
-                        Release(kind);
+                        Release(kind, decision.Start);
                         throw;
                     }
 
                     if (current)
                     {
-                        return kind;
+                        return (kind, decision.Start, reservation.Token);
                     }
 
-                    Release(kind);
+                    Release(kind, decision.Start);
                     continue;
                 }
             }
@@ -165,7 +179,7 @@ internal sealed class RateLimitGateStrategy(
             switch (decision.Kind)
             {
                 case GateDecisionKind.Go or GateDecisionKind.GoAsProbe or GateDecisionKind.GoInWindow:
-                    return decision.Kind;
+                    return (decision.Kind, decision.Start, null);
 
                 case GateDecisionKind.Reject:
                     throw Reject(decision.Wait, left, context);
@@ -187,23 +201,33 @@ internal sealed class RateLimitGateStrategy(
 
                 default:
                 {
-                    await SleepAsync(decision, context, tellCaller: true).ConfigureAwait(false);
+                    try
+                    {
+                        await SleepAsync(decision, context, tellCaller: true).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        Gate.AttemptEnded(decision.Start);
+                        throw;
+                    }
 
                     // Closed again while we waited (another call met a 429): the start time no longer holds.
                     if (Gate.Generation != decision.Generation)
                     {
+                        Gate.AttemptEnded(decision.Start);
                         continue;
                     }
 
-                    return GateDecisionKind.Go;
+                    return (GateDecisionKind.Go, decision.Start, null);
                 }
             }
         }
     }
 
-    /// <summary>Gives back the probe's or the slow-start window's place of an attempt that does not go after all.</summary>
-    private void Release(GateDecisionKind kind)
+    /// <summary>Gives back the probe's or the slow-start window's place, and the start, of an attempt that does not go after all.</summary>
+    private void Release(GateDecisionKind kind, TimeSpan? start)
     {
+        Gate.AttemptEnded(start);
         if (kind == GateDecisionKind.GoAsProbe)
         {
             Gate.ProbeEnded();
@@ -246,7 +270,7 @@ internal sealed class RateLimitGateStrategy(
     }
 
     /// <summary>Feeds the response's rate-limit headers and, for a 429 <c>rate_limit_exceeded</c>, its server wait to the gate.</summary>
-    private async ValueTask<bool> LearnAsync(HttpResponseMessage response, TimeSpan age, ResilienceContext context)
+    private async ValueTask<bool> LearnAsync(HttpResponseMessage response, TimeSpan age, ResilienceContext context, TimeSpan? start, string? token)
     {
         TimeSpan? serverWait = null;
         if (response.StatusCode == HttpStatusCode.TooManyRequests
@@ -267,14 +291,14 @@ internal sealed class RateLimitGateStrategy(
         }
 
         var headers = RateLimitHeaders.Read(response);
-        var closedFor = Gate.Observe(headers, serverWait, age);
+        var closedFor = Gate.Observe(headers, serverWait, age, start);
         var fromShared = false;
         if (shared.Configured)
         {
             var closeFor = serverWait is { } w ? w + OpenAIResilience.ServerDelayMargin : Gate.TokenWait(headers);
             var observation = new SharedRateLimitObservation(
                 headers.Requests?.Limit, headers.Requests?.Remaining, headers.Requests?.RatePerMs,
-                headers.Requests is { } requests ? Gate.ReserveOf(requests.Limit) : 0, closeFor, age);
+                headers.Requests is { } requests ? Gate.ReserveOf(requests.Limit) : 0, closeFor, age, token);
             var (answered, sharedClosedFor) = await shared.TryAsync((store, ct) => store.ObserveAsync(key, observation, ct), CancellationToken.None)
                 .ConfigureAwait(false);
             if (answered)

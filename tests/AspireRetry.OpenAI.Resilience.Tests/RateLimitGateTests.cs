@@ -430,8 +430,9 @@ public sealed class RateLimitGateTests
         var origin = _time.GetUtcNow();
         var roundTrip = TimeSpan.FromMilliseconds(20);
 
-        // Per caller: when its request goes (after the gate's wait), and when its response is read.
-        var next = Enumerable.Range(0, 20).Select(_ => (Send: origin + gate.Reserve(Plenty).Wait, Read: (DateTimeOffset?)null, Sent: origin, Headers: (RateLimitHeaders?)null)).ToArray();
+        // Per caller: when its request goes (after the gate's wait), the start the gate gave it, and when its response is read.
+        var next = Enumerable.Range(0, 20).Select(_ => gate.Reserve(Plenty))
+            .Select(d => (Send: origin + d.Wait, Start: d.Start, Read: (DateTimeOffset?)null, Sent: origin, Headers: (RateLimitHeaders?)null)).ToArray();
         var refused = 0;
         var sent = 0;
         for (var now = origin; now < origin + TimeSpan.FromSeconds(2); now += TimeSpan.FromMilliseconds(0.5))
@@ -442,8 +443,9 @@ public sealed class RateLimitGateTests
                 var state = next[caller];
                 if (state.Read is { } read && read <= now)
                 {
-                    gate.Observe(state.Headers!, serverWait: null, age: now - state.Sent);
-                    state = (now + gate.Reserve(Plenty).Wait, null, now, null);
+                    gate.Observe(state.Headers!, serverWait: null, age: now - state.Sent, start: state.Start);
+                    var decision = gate.Reserve(Plenty);
+                    state = (now + decision.Wait, decision.Start, null, now, null);
                 }
 
                 if (state.Read is null && state.Send <= now)
@@ -451,7 +453,7 @@ public sealed class RateLimitGateTests
                     sent++;
                     var headers = upstream.Admit();
                     refused += headers is null ? 1 : 0;
-                    state = (DateTimeOffset.MaxValue, now + roundTrip, now, headers ?? new RateLimitHeaders(new RateLimitDimension(60, 0, TimeSpan.FromSeconds(1)), null));
+                    state = (DateTimeOffset.MaxValue, state.Start, now + roundTrip, now, headers ?? new RateLimitHeaders(new RateLimitDimension(60, 0, TimeSpan.FromSeconds(1)), null));
                 }
 
                 next[caller] = state;
@@ -460,6 +462,42 @@ public sealed class RateLimitGateTests
 
         Assert.True(sent > 100, $"the callers sent only {sent} requests");
         Assert.Equal(0, refused);
+    }
+
+    /// <summary>
+    /// A burst the upstream admits in the reverse of the order the gate let it go, each response read at once: every count
+    /// already includes the requests answered before it. Taking every later start off each count (not only the unanswered
+    /// ones) took them off twice: the mirror ended 52 requests below the bucket, and the next call waited most of a second
+    /// (the steady-stream test measured a quarter of the rate lost).
+    /// </summary>
+    [Fact]
+    public void A_burst_admitted_out_of_order_is_not_taken_off_the_count_twice()
+    {
+        var gate = Gate(reserve: 0.1, probeFirst: true);
+        var upstream = new SimulatedBucket(capacity: 60, perSecond: 60, _time);
+        var probe = gate.Reserve(Plenty);
+        Assert.Equal(GateDecisionKind.GoAsProbe, probe.Kind);
+        gate.Observe(upstream.Admit()!, serverWait: null, start: probe.Start);
+
+        // 59 left, 6 kept: 53 go at once, a hundredth of a millisecond apart.
+        var burst = new List<(TimeSpan? Start, DateTimeOffset Sent)>();
+        for (var i = 0; i < 53; i++)
+        {
+            _time.Advance(TimeSpan.FromTicks(100));
+            var decision = gate.Reserve(Plenty);
+            Assert.Equal(GateDecisionKind.Go, decision.Kind);
+            burst.Add((decision.Start, _time.GetUtcNow()));
+        }
+
+        foreach (var (start, sentAt) in Enumerable.Reverse(burst))
+        {
+            gate.Observe(upstream.Admit()!, serverWait: null, age: _time.GetUtcNow() - sentAt, start: start);
+        }
+
+        // The bucket holds about 6, the reserve: the next call waits about one refill interval (16.7 ms), not 53 of them.
+        var next = gate.Reserve(Plenty);
+        Assert.Equal(GateDecisionKind.Wait, next.Kind);
+        Assert.InRange(next.Wait.TotalMilliseconds, 1, 40);
     }
 
     /// <summary>The emulator's token bucket in miniature: continuous refill, headers as OpenAI sends them.</summary>

@@ -28,7 +28,13 @@ public static class SharedStateExtensions
             return builder;
         }
 
-        builder.AddRedisClient(RedisConnectionName, configureOptions: options =>
+        builder.AddRedisClient(RedisConnectionName, configureSettings: settings =>
+        {
+            // No span per Redis command: each decision is one script, four to six per attempt, and their "DATA redis EVAL"
+            // spans buried a chat's attempts in its trace. What the shared state decided is on the gate's and the breaker's
+            // events instead (aspireretry.state_source), and Redis trouble is a warning in the logs.
+            settings.DisableTracing = true;
+        }, configureOptions: options =>
         {
             // Start, and keep reconnecting, when Redis is not up yet or goes away: the replica serves chats on its
             // in-process state meanwhile and rejoins the others when a connection succeeds (Redis never fails a chat).

@@ -291,7 +291,10 @@ internal sealed class RateLimitGateStrategy(
         }
 
         var headers = RateLimitHeaders.Read(response);
-        var closedFor = Gate.Observe(headers, serverWait, age, start);
+
+        // The shared state first: this replica's gate wakes the calls waiting for its probe, and they ask the shared gate,
+        // which must know the limits by then (else they decide alone, on the replica's own gate).
+        TimeSpan? sharedClosedFor = null;
         var fromShared = false;
         if (shared.Configured)
         {
@@ -299,13 +302,15 @@ internal sealed class RateLimitGateStrategy(
             var observation = new SharedRateLimitObservation(
                 headers.Requests?.Limit, headers.Requests?.Remaining, headers.Requests?.RatePerMs,
                 headers.Requests is { } requests ? Gate.ReserveOf(requests.Limit) : 0, closeFor, age, token);
-            var (answered, sharedClosedFor) = await shared.TryAsync((store, ct) => store.ObserveAsync(key, observation, ct), CancellationToken.None)
+            (fromShared, sharedClosedFor) = await shared.TryAsync((store, ct) => store.ObserveAsync(key, observation, ct), CancellationToken.None)
                 .ConfigureAwait(false);
-            if (answered)
-            {
-                // One replica reports a closing the others then only wait for.
-                (closedFor, fromShared) = (sharedClosedFor, true);
-            }
+        }
+
+        var closedFor = Gate.Observe(headers, serverWait, age, start);
+        if (fromShared)
+        {
+            // One replica reports a closing the others then only wait for.
+            closedFor = sharedClosedFor;
         }
 
         if (closedFor is { } closed)

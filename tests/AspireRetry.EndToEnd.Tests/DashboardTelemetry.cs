@@ -39,6 +39,15 @@ public sealed class DashboardTelemetry(HttpClient http)
     public async Task<List<Span>> TraceAsync(string traceId, CancellationToken cancellationToken) =>
         Spans(await http.GetFromJsonAsync<JsonElement>($"/api/telemetry/traces/{traceId}", cancellationToken));
 
+    /// <summary>The dashboard's names of a resource's replicas (<c>chatapi-&lt;service.instance.id&gt;</c>), one per process that sent telemetry.</summary>
+    public async Task<List<string>> ReplicasAsync(string resource, CancellationToken cancellationToken)
+    {
+        var resources = await http.GetFromJsonAsync<JsonElement>("/api/telemetry/resources", cancellationToken);
+        return [.. resources.EnumerateArray()
+            .Where(r => r.GetProperty("name").GetString() == resource)
+            .Select(r => r.GetProperty("displayName").GetString()!)];
+    }
+
     /// <summary>Every span of one resource the dashboard holds (newest 10,000).</summary>
     public async Task<List<Span>> SpansAsync(string resource, CancellationToken cancellationToken) =>
         Spans(await http.GetFromJsonAsync<JsonElement>($"/api/telemetry/spans?resource={resource}&limit=10000", cancellationToken));

@@ -1,0 +1,42 @@
+using Microsoft.Extensions.Hosting;
+using StackExchange.Redis;
+
+namespace AspireRetry.OpenAI.Resilience.Redis;
+
+/// <summary>
+/// Connects to Redis while the app starts, not at its first call: with <c>AbortOnConnectFail = false</c> the connection is
+/// made in the background when the client is first used, so the first calls of a replica found it not connected yet and
+/// decided on the replica's own state (measured: a cold replica's burst paced mostly by itself). Waits at most
+/// <see cref="Bound"/> and never fails the start: a Redis that is away is the fallback's business.
+/// </summary>
+internal sealed class SharedStateWarmUp(IConnectionMultiplexer redis, IUpstreamSharedState store) : IHostedService
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(5);
+    private static readonly SharedStateKey WarmUpKey = new("warm-up", "warm-up", "warm-up");
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + Bound;
+        while (!redis.IsConnected && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!redis.IsConnected)
+        {
+            return;
+        }
+
+        try
+        {
+            // A read that writes nothing: loads the script into Redis and runs the client's path once.
+            await store.ReadRecoveryAsync(WarmUpKey, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RedisException)
+        {
+            // Away again already: the replica decides on its own state until it answers.
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

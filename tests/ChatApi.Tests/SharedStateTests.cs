@@ -62,8 +62,11 @@ public sealed class SharedStateTests(ChatApiFixture fixture, RedisServerFixture 
         Assert.InRange(asked.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(4));
     }
 
-    /// <summary>Two replicas sharing this Redis, with the rate-limit gate on; the Redis is emptied first (tests share it).</summary>
-    private async Task<(WebApplicationFactory<Program> A, WebApplicationFactory<Program> B)> ReplicasAsync(Dictionary<string, string?>? settings = null)
+    /// <summary>
+    /// Two replicas sharing this Redis, with the rate-limit gate on, each with a client whose upstream requests carry a
+    /// caller of its own; the Redis is emptied first (the tests of this class share it).
+    /// </summary>
+    private async Task<TwoReplicas> ReplicasAsync(Dictionary<string, string?>? settings = null)
     {
         await using (var admin = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString + ",allowAdmin=true"))
         {
@@ -75,18 +78,45 @@ public sealed class SharedStateTests(ChatApiFixture fixture, RedisServerFixture 
             [$"ConnectionStrings:{SharedStateExtensions.RedisConnectionName}"] = redis.ConnectionString,
             ["OpenAI:Resilience:RateLimit:Enabled"] = "true",
         };
-        return (fixture.CreateApi(all), fixture.CreateApi(all));
+        return new TwoReplicas(fixture.CreateApi(all), fixture.CreateApi(all));
+    }
+
+    private sealed class TwoReplicas : IAsyncDisposable
+    {
+        private readonly WebApplicationFactory<Program> _a;
+        private readonly WebApplicationFactory<Program> _b;
+
+        public TwoReplicas(WebApplicationFactory<Program> a, WebApplicationFactory<Program> b)
+        {
+            (_a, _b) = (a, b);
+            A = ChatApiFixture.ClientFor(a, CallerA);
+            B = ChatApiFixture.ClientFor(b, CallerB);
+        }
+
+        public string CallerA { get; } = $"replica-a-{Guid.NewGuid():N}";
+
+        public string CallerB { get; } = $"replica-b-{Guid.NewGuid():N}";
+
+        /// <summary>A client of replica A, its upstream requests logged under <see cref="CallerA"/>.</summary>
+        public HttpClient A { get; }
+
+        /// <summary>A client of replica B, its upstream requests logged under <see cref="CallerB"/>.</summary>
+        public HttpClient B { get; }
+
+        public async ValueTask DisposeAsync()
+        {
+            A.Dispose();
+            B.Dispose();
+            await _a.DisposeAsync();
+            await _b.DisposeAsync();
+        }
     }
 
     [Fact]
     public async Task A_429_met_by_one_replica_holds_the_other_replicas_next_request_until_the_servers_wait_is_over()
     {
-        var (a, b) = await ReplicasAsync();
-        await using var _ = a;
-        await using var __ = b;
-        string callerA = $"replica-a-{Guid.NewGuid():N}", callerB = $"replica-b-{Guid.NewGuid():N}";
-        using var clientA = ChatApiFixture.ClientFor(a, callerA);
-        using var clientB = ChatApiFixture.ClientFor(b, callerB);
+        await using var replicas = await ReplicasAsync();
+        var (clientA, clientB, callerA, callerB) = (replicas.A, replicas.B, replicas.CallerA, replicas.CallerB);
 
         // Both replicas have learned the upstream's limits (their first call is each one's probe).
         (await clientA.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("warm up"), Ct)).EnsureSuccessStatusCode();
@@ -113,16 +143,12 @@ public sealed class SharedStateTests(ChatApiFixture fixture, RedisServerFixture 
     public async Task An_outage_seen_by_one_replica_stops_the_other_replicas_requests_until_the_shared_check()
     {
         // Two failures in a row take an upstream down (a quarter of MinimumThroughput 8); the first check comes 1.6-2 s after.
-        var (a, b) = await ReplicasAsync(new()
+        await using var replicas = await ReplicasAsync(new()
         {
             ["OpenAI:Resilience:CircuitBreaker:MinimumThroughput"] = "8",
             ["OpenAI:Resilience:CircuitBreaker:BreakDuration"] = "00:00:08",
         });
-        await using var _ = a;
-        await using var __ = b;
-        string callerA = $"replica-a-{Guid.NewGuid():N}", callerB = $"replica-b-{Guid.NewGuid():N}";
-        using var clientA = ChatApiFixture.ClientFor(a, callerA);
-        using var clientB = ChatApiFixture.ClientFor(b, callerB);
+        var (clientA, clientB, callerA, callerB) = (replicas.A, replicas.B, replicas.CallerA, replicas.CallerB);
         (await clientB.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("warm up"), Ct)).EnsureSuccessStatusCode();
 
         // Replica A meets the outage (its caller's requests fail); replica B's would not, had they been sent.

@@ -52,9 +52,11 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
           end
         end
         local closed = 0
+        if openAt > now then
+          closed = 1
+        end
         if openAt > start then
           start = openAt
-          closed = 1
         end
         local wait = start - now
         if wait > tonumber(ARGV[1]) then
@@ -164,7 +166,7 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
     // The breaker's verdict. KEYS: recovery, check lease. ARGV: op, then per op:
     //   'read'                          -> {down, nextCheckInMs (string)}
     //   'down', nextCheckInMs, replica  -> sets down with its next check, gives up this replica's lease
-    //   'take', leaseMs, replica, expiryMs -> {0} up, {1} check, {2, waitMs (string)} wait
+    //   'take', leaseMs, replica        -> {0} up, {1} check, {2, leftOfLeaseMs (string)} another checks, {3, dueInMs (string)} not due
     //   'up'                            -> clears the verdict and the lease
     private const string RecoveryScript = Clock + "\n" + """
         local op = ARGV[1]
@@ -192,7 +194,7 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
           return {0}
         end
         if checkAt > now then
-          return {2, tostring(checkAt - now)}
+          return {3, tostring(checkAt - now)}
         end
         local holder = redis.call('GET', KEYS[2])
         if holder == ARGV[3] or redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ARGV[2]) then
@@ -285,6 +287,7 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
         {
             0 => new SharedCheckDecision(SharedCheckKind.Up, TimeSpan.Zero),
             1 => new SharedCheckDecision(SharedCheckKind.Check, TimeSpan.Zero),
+            3 => new SharedCheckDecision(SharedCheckKind.NotDue, FromMs((string?)result[1])),
             _ => new SharedCheckDecision(SharedCheckKind.Wait, FromMs((string?)result[1])),
         };
     }

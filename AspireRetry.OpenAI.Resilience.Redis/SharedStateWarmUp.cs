@@ -30,11 +30,14 @@ internal sealed class SharedStateWarmUp(IConnectionMultiplexer redis, IUpstreamS
         try
         {
             // A read that writes nothing: loads the script into Redis and runs the client's path once.
-            await store.ReadRecoveryAsync(WarmUpKey, cancellationToken).ConfigureAwait(false);
+            var left = deadline - DateTime.UtcNow;
+            await store.ReadRecoveryAsync(WarmUpKey, cancellationToken).AsTask()
+                .WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellationToken).ConfigureAwait(false);
         }
-        catch (RedisException)
+        catch (Exception) when (!cancellationToken.IsCancellationRequested)
         {
-            // Away again already: the replica decides on its own state until it answers.
+            // Away again already, or slow (a RedisTimeoutException is a TimeoutException, not a RedisException): the replica
+            // decides on its own state until it answers. Never a reason to stop the app.
         }
     }
 

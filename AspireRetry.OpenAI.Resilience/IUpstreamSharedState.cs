@@ -71,7 +71,7 @@ public interface IUpstreamSharedState
     /// <param name="key">The upstream and model.</param>
     /// <param name="lease">How long the check may take before another replica may check instead (this one may have died).</param>
     /// <param name="cancellationToken">Cancels the store call.</param>
-    /// <returns>Check now, wait (another replica checks, or the check is not due yet), or go (the upstream is up again).</returns>
+    /// <returns>Check now, wait (another replica checks), not due yet, or go (the upstream is up again).</returns>
     ValueTask<SharedCheckDecision> TryTakeCheckAsync(SharedStateKey key, TimeSpan lease, CancellationToken cancellationToken);
 
     /// <summary>A check or a call succeeded: the upstream is up for every replica.</summary>
@@ -130,8 +130,11 @@ public enum SharedCheckKind
     /// <summary>This replica holds the check: its attempt is the check.</summary>
     Check,
 
-    /// <summary>Another replica checks, or the check is not due: ask again after <see cref="SharedCheckDecision.Wait"/>.</summary>
+    /// <summary>Another replica holds the check: ask again after at most <see cref="SharedCheckDecision.Wait"/> (what is left of its lease).</summary>
     Wait,
+
+    /// <summary>The next check is not due: it is due in <see cref="SharedCheckDecision.Wait"/>.</summary>
+    NotDue,
 }
 
 /// <summary>The answer to a request for the check.</summary>

@@ -56,7 +56,8 @@ internal sealed class RateLimitGateStrategy(
             limits.Budget.RecordRequest();
             if (shared.Configured)
             {
-                await shared.TryAsync((store, ct) => store.RecordRequestAsync(key, options.RateLimit.RetryBudget, ct), context.CancellationToken)
+                // Not cancellable: the attempt holds its start (and maybe the probe) until the try below gives it back.
+                await shared.TryAsync((store, ct) => store.RecordRequestAsync(key, options.RateLimit.RetryBudget, ct), CancellationToken.None)
                     .ConfigureAwait(context.ContinueOnCapturedContext);
             }
         }
@@ -71,8 +72,8 @@ internal sealed class RateLimitGateStrategy(
             if (outcome.Result is { } response)
             {
                 succeeded = response.IsSuccessStatusCode;
-                observed = true;
                 learned = await LearnAsync(response, time.GetElapsedTime(sent), context, start, token).ConfigureAwait(context.ContinueOnCapturedContext);
+                observed = true;
             }
 
             return outcome;
@@ -82,11 +83,7 @@ internal sealed class RateLimitGateStrategy(
             if (!observed)
             {
                 Gate.AttemptEnded(start);
-                if (token is not null)
-                {
-                    var ended = new SharedRateLimitObservation(null, null, null, 0, null, time.GetElapsedTime(sent), token);
-                    await shared.TryAsync((store, ct) => store.ObserveAsync(key, ended, ct), CancellationToken.None).ConfigureAwait(false);
-                }
+                await GiveBackAsync(token).ConfigureAwait(false);
             }
 
             if (admitted == GateDecisionKind.GoAsProbe && !learned)
@@ -138,7 +135,8 @@ internal sealed class RateLimitGateStrategy(
             // slow-start window only tune one process's concurrency, so they keep their places while the shared gate holds them).
             if (decision.Kind is not (GateDecisionKind.WaitForProbe or GateDecisionKind.WaitThenAsk or GateDecisionKind.Reject) && shared.Configured)
             {
-                var (answered, reservation) = await shared.TryAsync((store, ct) => store.ReserveAsync(key, budget, ct), cancellationToken).ConfigureAwait(false);
+                // Not cancellable (the link's deadline bounds it): this replica's gate has handed out a start, maybe the probe.
+                var (answered, reservation) = await shared.TryAsync((store, ct) => store.ReserveAsync(key, budget, ct), CancellationToken.None).ConfigureAwait(false);
                 if (answered && reservation.Known)
                 {
                     var kind = decision.Kind == GateDecisionKind.Wait ? GateDecisionKind.Go : decision.Kind;
@@ -150,19 +148,28 @@ internal sealed class RateLimitGateStrategy(
                             throw Reject(reservation.Wait, left, context, fromShared: true);
                         }
 
-                        if (reservation.Wait > TimeSpan.Zero)
+                        // The longer of the two: the shared gate's (every replica's requests), and this replica's own (its
+                        // spacing after a 429 when the upstream publishes no limits, which the shared gate does not keep).
+                        var localWait = decision.Kind == GateDecisionKind.Wait ? decision.Wait : TimeSpan.Zero;
+                        var sharedDecides = reservation.Wait >= localWait;
+                        var wait = sharedDecides ? reservation.Wait : localWait;
+                        if (wait > TimeSpan.Zero)
                         {
-                            var reason = reservation.Closed ? GateWaitReason.Closed : GateWaitReason.Paced;
-                            await SleepAsync(new GateDecision(GateDecisionKind.Wait, reservation.Wait, reason, 0, null), context, tellCaller: true, fromShared: true).ConfigureAwait(false);
+                            var reason = !sharedDecides ? decision.Reason : reservation.Closed ? GateWaitReason.Closed : GateWaitReason.Paced;
+                            await SleepAsync(new GateDecision(GateDecisionKind.Wait, wait, reason, 0, null), context, tellCaller: true, fromShared: sharedDecides).ConfigureAwait(false);
 
-                            // Closed again while we waited (a replica met a 429): the start time no longer holds. Unanswered: it holds.
-                            var (checkedNow, holds) = await shared.TryAsync((store, ct) => store.IsCurrentAsync(key, reservation.Generation, ct), cancellationToken).ConfigureAwait(false);
-                            current = !checkedNow || holds;
+                            // Closed again while we waited (a 429 here or at another replica): the start time no longer holds.
+                            // The shared state unanswered: it holds.
+                            var (checkedNow, holds) = reservation.Wait > TimeSpan.Zero
+                                ? await shared.TryAsync((store, ct) => store.IsCurrentAsync(key, reservation.Generation, ct), CancellationToken.None).ConfigureAwait(false)
+                                : (false, true);
+                            current = (!checkedNow || holds) && (localWait == TimeSpan.Zero || Gate.Generation == decision.Generation);
                         }
                     }
                     catch
                     {
                         Release(kind, decision.Start);
+                        await GiveBackAsync(reservation.Token).ConfigureAwait(false);
                         throw;
                     }
 
@@ -172,6 +179,7 @@ internal sealed class RateLimitGateStrategy(
                     }
 
                     Release(kind, decision.Start);
+                    await GiveBackAsync(reservation.Token).ConfigureAwait(false);
                     continue;
                 }
             }
@@ -221,6 +229,16 @@ internal sealed class RateLimitGateStrategy(
                     return (GateDecisionKind.Go, decision.Start, null);
                 }
             }
+        }
+    }
+
+    /// <summary>The shared gate's start of an attempt that ended without a response (or did not go): no longer in flight.</summary>
+    private async ValueTask GiveBackAsync(string? token)
+    {
+        if (token is not null)
+        {
+            var ended = new SharedRateLimitObservation(null, null, null, 0, null, TimeSpan.Zero, token);
+            await shared.TryAsync((store, ct) => store.ObserveAsync(key, ended, ct), CancellationToken.None).ConfigureAwait(false);
         }
     }
 

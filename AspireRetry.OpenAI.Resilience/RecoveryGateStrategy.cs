@@ -57,17 +57,23 @@ internal sealed class RecoveryGateStrategy(
             if (decision.Kind == RecoveryDecisionKind.GoAsCheck && fromShared)
             {
                 // One replica checks at a time: the others ask again shortly (or go, when the shared verdict is up).
-                var (answered, take) = await shared.TryAsync(
-                    (store, ct) => store.TryTakeCheckAsync(key, options.AttemptTimeout + SharedCheckPoll, ct), context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext);
+                // Not cancellable (the link's deadline bounds it): this replica's gate is now checking, and only the code
+                // below gives that back. The lease outlives the longest the check can take: a wait at the rate-limit gate
+                // (MaxServerDelay), the attempt (AttemptTimeout) and the shared-state calls on its way.
+                var lease = options.AttemptTimeout + options.MaxServerDelay + (4 * options.SharedState.Timeout);
+                var (answered, take) = await shared.TryAsync((store, ct) => store.TryTakeCheckAsync(key, lease, ct), CancellationToken.None)
+                    .ConfigureAwait(context.ContinueOnCapturedContext);
                 if (answered && take.Kind == SharedCheckKind.Up && gate.IsDownShared)
                 {
                     gate.AdoptUp();
                     continue;
                 }
 
-                if (answered && take.Kind == SharedCheckKind.Wait)
+                if (answered && take.Kind is SharedCheckKind.Wait or SharedCheckKind.NotDue)
                 {
-                    gate.CheckDeferred(Min(take.Wait, SharedCheckPoll));
+                    // Not due on the shared clock: wait for it (and a call that cannot afford it fails now). Another replica
+                    // checking: ask again shortly.
+                    gate.CheckDeferred(take.Kind == SharedCheckKind.NotDue ? take.Wait : Min(take.Wait, SharedCheckPoll));
                     continue;
                 }
             }

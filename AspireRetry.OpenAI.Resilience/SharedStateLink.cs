@@ -7,8 +7,9 @@ namespace AspireRetry.OpenAI.Resilience;
 /// The retry layer's way to the <see cref="IUpstreamSharedState"/>, when one is registered: every call has a deadline
 /// (<see cref="SharedStateOptions.Timeout"/>), and one that fails or misses it is reported as not answered, so the
 /// caller decides on the replica's own state. After a failure the store is left alone for
-/// <see cref="SharedStateOptions.RetryInterval"/> (a dead Redis costs no call anything), then asked again: the first
-/// answer rejoins. One warning when it goes, one message when it is back.
+/// <see cref="SharedStateOptions.RetryInterval"/>, then asked again: the first answer rejoins. A Redis that refuses costs
+/// nothing (the client fails at once); one that hangs costs the calls in flight when it is asked again up to the timeout,
+/// once per interval. One warning when it goes, one message when it is back.
 /// </summary>
 internal sealed partial class SharedStateLink
 {

@@ -99,6 +99,70 @@ public sealed class SharedStateTests : IDisposable
         Assert.Contains(_log.Messages, m => m.Level == LogLevel.Warning && m.Text.Contains("no answer within 0.05 s", StringComparison.Ordinal));
     }
 
+    private ResiliencePipeline<HttpResponseMessage> RecoveryPipeline(SharedStateLink link, RecoveryGate gate, ResilienceOptions options) =>
+        new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time }
+            .AddStrategy(context => new RecoveryGateStrategy(context.Telemetry, gate, options, _time, "gpt-4o", "openai", link, Key), new RecoveryGateStrategyOptions())
+            .Build();
+
+    [Fact]
+    public async Task Another_replicas_down_verdict_stops_this_replicas_call_before_it_sends_and_its_up_lets_it_go()
+    {
+        // This replica has seen nothing wrong; the shared state says the upstream is down, the next check in 2 s.
+        var options = new ResilienceOptions { CircuitBreaker = { MaxRecoveryWait = TimeSpan.FromSeconds(1) } };
+        var gate = new RecoveryGate(options.CircuitBreaker, _time);
+        _store.Recovery = new SharedRecoveryState(Down: true, NextCheckIn: TimeSpan.FromSeconds(2));
+        var pipeline = RecoveryPipeline(Link(), gate, options);
+
+        // The call cannot wait 2 s (MaxRecoveryWait 1 s): it fails at once, with the shared wait, and sends nothing.
+        var error = await Assert.ThrowsAsync<UpstreamDownException>(() => pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken).AsTask());
+        Assert.Equal(0, _sent);
+        Assert.Equal(RecoveryState.Down, gate.State);
+        Assert.InRange(error.RetryAfter!.Value.TotalSeconds, 1.9, 2);
+
+        // Another replica's check found it up: the next call goes.
+        _store.Recovery = new SharedRecoveryState(Down: false, NextCheckIn: TimeSpan.Zero);
+        using (await pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken)) { }
+        Assert.Equal(1, _sent);
+        Assert.Equal(RecoveryState.Up, gate.State);
+    }
+
+    [Fact]
+    public async Task When_another_replica_holds_the_check_this_one_does_not_send_it()
+    {
+        // Down here and on the shared clock, the check due now: but another replica holds it.
+        var options = new ResilienceOptions { CircuitBreaker = { MaxRecoveryWait = TimeSpan.FromSeconds(30) } };
+        var gate = new RecoveryGate(options.CircuitBreaker, _time);
+        gate.AdoptDown(TimeSpan.Zero);
+        _store.Recovery = new SharedRecoveryState(Down: true, NextCheckIn: TimeSpan.Zero);
+        _store.Take = new SharedCheckDecision(SharedCheckKind.Wait, TimeSpan.FromSeconds(5));
+        var pipeline = RecoveryPipeline(Link(), gate, options);
+
+        var call = pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken).AsTask();
+
+        // It asks again every 100 ms and sends nothing while the other replica checks.
+        for (var i = 0; i < 5; i++)
+        {
+            _time.Advance(RecoveryGateStrategy.SharedCheckPoll);
+            await Task.Yield();
+        }
+
+        Assert.Equal(0, _sent);
+        Assert.False(call.IsCompleted);
+
+        // The other replica's check succeeded: this call goes, as an ordinary call.
+        _store.Recovery = new SharedRecoveryState(Down: false, NextCheckIn: TimeSpan.Zero);
+        for (var polls = 0; polls < 100 && !call.IsCompleted; polls++)
+        {
+            // The call's next poll may be scheduled after an advance: advance until it has asked (bounded).
+            _time.Advance(RecoveryGateStrategy.SharedCheckPoll);
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+
+        using var response = await call.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(1, _sent);
+        Assert.Equal(RecoveryState.Up, gate.State);
+    }
+
     public void Dispose() => _services.Dispose();
 
     /// <summary>A store whose answers the test sets; it fails (throws) or hangs on request.</summary>
@@ -113,6 +177,10 @@ public sealed class SharedStateTests : IDisposable
         public int Asked => Volatile.Read(ref _asked);
 
         public SharedGateReservation Reservation { get; set; }
+
+        public SharedRecoveryState Recovery { get; set; } = new(false, TimeSpan.Zero);
+
+        public SharedCheckDecision Take { get; set; } = new(SharedCheckKind.Check, TimeSpan.Zero);
 
         private async ValueTask<T> Answer<T>(T value)
         {
@@ -136,12 +204,11 @@ public sealed class SharedStateTests : IDisposable
         public ValueTask<SharedBudgetDecision> TryRetryAsync(SharedStateKey key, RetryBudgetOptions budget, CancellationToken cancellationToken) =>
             Answer(new SharedBudgetDecision(true, 1, 1, 10));
 
-        public ValueTask<SharedRecoveryState> ReadRecoveryAsync(SharedStateKey key, CancellationToken cancellationToken) => Answer(new SharedRecoveryState(false, TimeSpan.Zero));
+        public ValueTask<SharedRecoveryState> ReadRecoveryAsync(SharedStateKey key, CancellationToken cancellationToken) => Answer(Recovery);
 
         public async ValueTask ReportDownAsync(SharedStateKey key, TimeSpan nextCheckIn, CancellationToken cancellationToken) => await Answer(true);
 
-        public ValueTask<SharedCheckDecision> TryTakeCheckAsync(SharedStateKey key, TimeSpan lease, CancellationToken cancellationToken) =>
-            Answer(new SharedCheckDecision(SharedCheckKind.Check, TimeSpan.Zero));
+        public ValueTask<SharedCheckDecision> TryTakeCheckAsync(SharedStateKey key, TimeSpan lease, CancellationToken cancellationToken) => Answer(Take);
 
         public async ValueTask ReportUpAsync(SharedStateKey key, CancellationToken cancellationToken) => await Answer(true);
     }

@@ -138,6 +138,18 @@ internal sealed class RateLimitGate
     /// <summary>The upstream and model this gate guards.</summary>
     public string Name { get; }
 
+    /// <summary>Whether a response has published the upstream's limits (so this gate mirrors its bucket).</summary>
+    public bool KnowsLimits
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _ratePerMs is not null;
+            }
+        }
+    }
+
     public int Generation
     {
         get

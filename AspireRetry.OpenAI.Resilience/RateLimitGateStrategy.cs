@@ -148,9 +148,9 @@ internal sealed class RateLimitGateStrategy(
                             throw Reject(reservation.Wait, left, context, fromShared: true);
                         }
 
-                        // The longer of the two: the shared gate's (every replica's requests), and this replica's own (its
-                        // spacing after a 429 when the upstream publishes no limits, which the shared gate does not keep).
-                        var localWait = decision.Kind == GateDecisionKind.Wait ? decision.Wait : TimeSpan.Zero;
+                        // With published limits the shared gate's wait (every replica's requests); without them, the longer of
+                        // it and this replica's own (its spacing after a 429, which the shared gate does not keep).
+                        var localWait = decision.Kind == GateDecisionKind.Wait && !Gate.KnowsLimits ? decision.Wait : TimeSpan.Zero;
                         var sharedDecides = reservation.Wait >= localWait;
                         var wait = sharedDecides ? reservation.Wait : localWait;
                         if (wait > TimeSpan.Zero)

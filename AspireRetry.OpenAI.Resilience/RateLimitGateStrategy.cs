@@ -135,52 +135,12 @@ internal sealed class RateLimitGateStrategy(
             // slow-start window only tune one process's concurrency, so they keep their places while the shared gate holds them).
             if (decision.Kind is not (GateDecisionKind.WaitForProbe or GateDecisionKind.WaitThenAsk or GateDecisionKind.Reject) && shared.Configured)
             {
-                // Not cancellable (the link's deadline bounds it): this replica's gate has handed out a start, maybe the probe.
-                var (answered, reservation) = await shared.TryAsync((store, ct) => store.ReserveAsync(key, budget, ct), CancellationToken.None).ConfigureAwait(false);
-                if (answered && reservation.Known)
+                switch (await PassSharedAsync(decision, budget, left, context).ConfigureAwait(false))
                 {
-                    var kind = decision.Kind == GateDecisionKind.Wait ? GateDecisionKind.Go : decision.Kind;
-                    var current = true;
-                    try
-                    {
-                        if (reservation.Rejected)
-                        {
-                            throw Reject(reservation.Wait, left, context, fromShared: true);
-                        }
-
-                        // With published limits the shared gate's wait (every replica's requests); without them, the longer of
-                        // it and this replica's own (its spacing after a 429, which the shared gate does not keep).
-                        var localWait = decision.Kind == GateDecisionKind.Wait && !Gate.KnowsLimits ? decision.Wait : TimeSpan.Zero;
-                        var sharedDecides = reservation.Wait >= localWait;
-                        var wait = sharedDecides ? reservation.Wait : localWait;
-                        if (wait > TimeSpan.Zero)
-                        {
-                            var reason = !sharedDecides ? decision.Reason : reservation.Closed ? GateWaitReason.Closed : GateWaitReason.Paced;
-                            await SleepAsync(new GateDecision(GateDecisionKind.Wait, wait, reason, 0, null), context, tellCaller: true, fromShared: sharedDecides).ConfigureAwait(false);
-
-                            // Closed again while we waited (a 429 here or at another replica): the start time no longer holds.
-                            // The shared state unanswered: it holds.
-                            var (checkedNow, holds) = reservation.Wait > TimeSpan.Zero
-                                ? await shared.TryAsync((store, ct) => store.IsCurrentAsync(key, reservation.Generation, ct), CancellationToken.None).ConfigureAwait(false)
-                                : (false, true);
-                            current = (!checkedNow || holds) && (localWait == TimeSpan.Zero || Gate.Generation == decision.Generation);
-                        }
-                    }
-                    catch
-                    {
-                        Release(kind, decision.Start);
-                        await GiveBackAsync(reservation.Token).ConfigureAwait(false);
-                        throw;
-                    }
-
-                    if (current)
-                    {
-                        return (kind, decision.Start, reservation.Token);
-                    }
-
-                    Release(kind, decision.Start);
-                    await GiveBackAsync(reservation.Token).ConfigureAwait(false);
-                    continue;
+                    case { Again: true }:
+                        continue;
+                    case { } went:
+                        return (went.Kind, decision.Start, went.Token);
                 }
             }
 
@@ -230,6 +190,72 @@ internal sealed class RateLimitGateStrategy(
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The shared gate's decision on an attempt this replica's gate let go (<paramref name="decision"/>): null when the
+    /// shared state did not answer or knows nothing yet (this replica's gate decides), else go (after its wait) or ask
+    /// again (a closing voided the start). Its calls to the store are not cancellable (the link's deadline bounds them):
+    /// the attempt holds a start, maybe the probe, which only this method or the attempt gives back.
+    /// </summary>
+    private async ValueTask<(bool Again, GateDecisionKind Kind, string? Token)?> PassSharedAsync(GateDecision decision, TimeSpan budget, TimeSpan left, ResilienceContext context)
+    {
+        var (answered, reservation) = await shared.TryAsync((store, ct) => store.ReserveAsync(key, budget, ct), CancellationToken.None).ConfigureAwait(false);
+        if (!answered || !reservation.Known)
+        {
+            return null;
+        }
+
+        var kind = decision.Kind == GateDecisionKind.Wait ? GateDecisionKind.Go : decision.Kind;
+        var current = true;
+        try
+        {
+            if (reservation.Rejected)
+            {
+                throw Reject(reservation.Wait, left, context, fromShared: true);
+            }
+
+            // With published limits the shared gate's wait (every replica's requests); without them, the longer of it and
+            // this replica's own (its spacing after a 429, which the shared gate does not keep).
+            var localWait = decision.Kind == GateDecisionKind.Wait && !Gate.KnowsLimits ? decision.Wait : TimeSpan.Zero;
+            var sharedDecides = reservation.Wait >= localWait;
+            var wait = sharedDecides ? reservation.Wait : localWait;
+            if (wait > TimeSpan.Zero)
+            {
+                var reason = !sharedDecides ? decision.Reason : reservation.Closed ? GateWaitReason.Closed : GateWaitReason.Paced;
+                await SleepAsync(new GateDecision(GateDecisionKind.Wait, wait, reason, 0, null), context, tellCaller: true, fromShared: sharedDecides).ConfigureAwait(false);
+
+                // Closed again while we waited (a 429 here or at another replica): the start time no longer holds.
+                current = (localWait == TimeSpan.Zero || Gate.Generation == decision.Generation)
+                    && (reservation.Wait == TimeSpan.Zero || await SharedStartHoldsAsync(reservation.Generation).ConfigureAwait(false));
+            }
+        }
+        catch
+        {
+            await AbandonAsync(kind, decision.Start, reservation.Token).ConfigureAwait(false);
+            throw;
+        }
+
+        if (!current)
+        {
+            await AbandonAsync(kind, decision.Start, reservation.Token).ConfigureAwait(false);
+        }
+
+        return (!current, kind, reservation.Token);
+    }
+
+    /// <summary>Whether no closing voided a shared start since it was reserved; true when the shared state does not answer.</summary>
+    private async ValueTask<bool> SharedStartHoldsAsync(long generation)
+    {
+        var (answered, holds) = await shared.TryAsync((store, ct) => store.IsCurrentAsync(key, generation, ct), CancellationToken.None).ConfigureAwait(false);
+        return !answered || holds;
+    }
+
+    /// <summary>An attempt that does not go after all gives back what it held: its probe or window place, its start, its shared start.</summary>
+    private async ValueTask AbandonAsync(GateDecisionKind kind, TimeSpan? start, string? token)
+    {
+        Release(kind, start);
+        await GiveBackAsync(token).ConfigureAwait(false);
     }
 
     /// <summary>The shared gate's start of an attempt that ended without a response (or did not go): no longer in flight.</summary>

@@ -126,7 +126,7 @@ internal sealed class RecoveryGate
         }
     }
 
-    /// <summary>Whether the shared state knows of this gate's "down" (see <see cref="DownShared"/>).</summary>
+    /// <summary>Whether the shared state knows of this gate's "down" (see <see cref="MarkDownShared"/>).</summary>
     public bool IsDownShared
     {
         get
@@ -139,7 +139,7 @@ internal sealed class RecoveryGate
     }
 
     /// <summary>The shared state has heard of this gate's "down".</summary>
-    public void DownShared()
+    public void MarkDownShared()
     {
         lock (_lock)
         {

@@ -208,7 +208,7 @@ internal sealed class RecoveryGateStrategy(
             }
             else if (await shared.TryAsync((store, ct) => store.ReportDownAsync(key, gate.NextCheckIn, ct), cancellationToken).ConfigureAwait(false))
             {
-                gate.DownShared();
+                gate.MarkDownShared();
             }
         }
 
@@ -228,7 +228,7 @@ internal sealed class RecoveryGateStrategy(
         {
             if (await shared.TryAsync((store, ct) => store.ReportDownAsync(key, gate.NextCheckIn, ct), CancellationToken.None).ConfigureAwait(false))
             {
-                gate.DownShared();
+                gate.MarkDownShared();
             }
         }
         else if (after == RecoveryState.Up && before != RecoveryState.Up)

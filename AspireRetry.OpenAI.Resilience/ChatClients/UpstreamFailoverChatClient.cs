@@ -24,14 +24,14 @@ namespace AspireRetry.OpenAI.Resilience;
 internal sealed class UpstreamFailoverChatClient : FailoverChatClient
 {
     private readonly (OpenAIUpstream Upstream, IChatClient Client)[] _upstreams;
-    private readonly UpstreamLimitsRegistry _registry;
+    private readonly UpstreamStateRegistry _registry;
     private readonly string _model;
     private readonly ILogger _logger;
 
     // The position each call in flight has reached; the base class keys a call by its RoutingContext.
     private readonly ConcurrentDictionary<RoutingContext, int> _position = new();
 
-    public UpstreamFailoverChatClient(IReadOnlyList<(OpenAIUpstream Upstream, IChatClient Client)> upstreams, UpstreamLimitsRegistry registry, string model, ILogger logger)
+    public UpstreamFailoverChatClient(IReadOnlyList<(OpenAIUpstream Upstream, IChatClient Client)> upstreams, UpstreamStateRegistry registry, string model, ILogger logger)
     {
         _upstreams = [.. upstreams];
         _registry = registry;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using Polly;
 using Polly.CircuitBreaker;
@@ -33,7 +32,7 @@ internal sealed class RecoveryGateStrategy(
     /// <summary>While another replica holds the check: how often to ask whether it has ended.</summary>
     internal static readonly TimeSpan SharedCheckPoll = TimeSpan.FromMilliseconds(100);
 
-    private readonly SharedStateLink shared = sharedState ?? SharedStateLink.None;
+    private readonly RecoveryController controller = new(gate, options, time, sharedState ?? SharedStateLink.None, key);
 
     /// <summary>
     /// The breaker's own break. The breaker only detects that the upstream is down; this strategy times the checks
@@ -52,30 +51,9 @@ internal sealed class RecoveryGateStrategy(
         long? waitingSince = null;
         while (true)
         {
-            var fromShared = shared.Configured && await SyncFromSharedAsync(context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext);
-            var decision = gate.Enter();
-            if (decision.Kind == RecoveryDecisionKind.GoAsCheck && fromShared)
+            if (await controller.EnterAsync(context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext) is not var (decision, fromShared))
             {
-                // One replica checks at a time: the others ask again shortly (or go, when the shared verdict is up).
-                // Not cancellable (the link's deadline bounds it): this replica's gate is now checking, and only the code
-                // below gives that back. The lease outlives the longest the check can take: a wait at the rate-limit gate
-                // (MaxServerDelay), the attempt (AttemptTimeout) and the shared-state calls on its way.
-                var lease = options.AttemptTimeout + options.MaxServerDelay + (4 * options.SharedState.Timeout);
-                var (answered, take) = await shared.TryAsync((store, ct) => store.TryTakeCheckAsync(key, lease, ct), CancellationToken.None)
-                    .ConfigureAwait(context.ContinueOnCapturedContext);
-                if (answered && take.Kind == SharedCheckKind.Up && gate.IsDownShared)
-                {
-                    gate.AdoptUp();
-                    continue;
-                }
-
-                if (answered && take.Kind is SharedCheckKind.Wait or SharedCheckKind.NotDue)
-                {
-                    // Not due on the shared clock: wait for it (and a call that cannot afford it fails now). Another replica
-                    // checking: ask again shortly.
-                    gate.CheckDeferred(take.Kind == SharedCheckKind.NotDue ? take.Wait : Min(take.Wait, SharedCheckPoll));
-                    continue;
-                }
+                continue;
             }
 
             if (decision.Kind is RecoveryDecisionKind.Go or RecoveryDecisionKind.GoAsCheck)
@@ -93,8 +71,8 @@ internal sealed class RecoveryGateStrategy(
 
                 var isCheck = decision.Kind == RecoveryDecisionKind.GoAsCheck;
                 var sent = time.GetTimestamp();
-                Outcome<HttpResponseMessage> outcome;
                 var before = gate.State;
+                Outcome<HttpResponseMessage> outcome;
                 try
                 {
                     outcome = await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
@@ -105,166 +83,58 @@ internal sealed class RecoveryGateStrategy(
                     throw;
                 }
 
-                if (outcome.Exception is BrokenCircuitException and not IsolatedCircuitException)
+                if (await controller.OnHandledOutcomeAsync(outcome, isCheck, before, sent, context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext))
                 {
-                    // The breaker opened before the gate heard of it: wait with the others.
-                    gate.BreakerOpened();
-                    if (isCheck)
-                    {
-                        gate.CheckAbandoned();
-                    }
-                }
-                else if (outcome.Exception is OperationCanceledException && context.CancellationToken.IsCancellationRequested)
-                {
-                    if (isCheck)
-                    {
-                        gate.CheckAbandoned();
-                    }
-
-                    await TellSharedAsync(before).ConfigureAwait(context.ContinueOnCapturedContext);
                     return outcome;
-                }
-                else if (!isCheck)
-                {
-                    gate.Observe(CountsAsDown(outcome), time.GetElapsedTime(sent));
-                    await TellSharedAsync(before).ConfigureAwait(context.ContinueOnCapturedContext);
-                    return outcome;
-                }
-                else if (!CountsAsDown(outcome))
-                {
-                    gate.CheckEnded(up: true, time.GetElapsedTime(sent));
-                    await TellSharedAsync(before).ConfigureAwait(context.ContinueOnCapturedContext);
-                    return outcome;
-                }
-                else
-                {
-                    // A failed check is the gate's business, not one of this call's retries: it keeps waiting.
-                    gate.CheckEnded(up: false, time.GetElapsedTime(sent));
-                    outcome.Result?.Dispose();
                 }
 
-                await TellSharedAsync(before).ConfigureAwait(context.ContinueOnCapturedContext);
                 continue;
             }
 
             waitingSince ??= time.GetTimestamp();
-            var waited = time.GetElapsedTime(waitingSince.Value);
-            // With a later upstream able to take the call, it does not wait here at all: it fails over.
-            var maxRecoveryWait = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : options.CircuitBreaker.MaxRecoveryWait;
-            var left = Min(options.TotalTimeout - CallClock.Elapsed(context, time), maxRecoveryWait - waited);
-            // While a check is under way the wait is for its outcome, which no budget can be sure to cover: never refused for it.
-            var nextCheck = decision.Kind == RecoveryDecisionKind.Wait ? decision.NextCheck : TimeSpan.Zero;
-            if (nextCheck > left || left <= TimeSpan.Zero)
+            if (await WaitAsync(decision, time.GetElapsedTime(waitingSince.Value), fromShared, context).ConfigureAwait(context.ContinueOnCapturedContext) is { } refused)
             {
-                return Outcome.FromException<HttpResponseMessage>(Reject(nextCheck, left, context));
-            }
-
-            Activity.Current?.AddEvent(new ActivityEvent(Events.RecoveryWait, tags: new ActivityTagsCollection
-            {
-                [Tags.NextCheckMs] = (long)Math.Ceiling(nextCheck.TotalMilliseconds),
-                [Tags.RecoveryWaitedMs] = (long)waited.TotalMilliseconds,
-                [Tags.Upstream] = upstream,
-                [Tags.StateSource] = RateLimitTelemetry.Source(fromShared),
-            }));
-            polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.RecoveryWait), context, nextCheck);
-            CallProgress.Current?.RecoveryWait(nextCheck);
-
-            try
-            {
-                // Until the check is due, or until the check under way ends or outlives the failures; never past the call's budget.
-                await WaitAsync(Min(decision.NextCheck, left), decision.Changed, context.CancellationToken)
-                    .ConfigureAwait(context.ContinueOnCapturedContext);
-            }
-            catch (OperationCanceledException ex)
-            {
-                return Outcome.FromException<HttpResponseMessage>(ex);
+                return Outcome.FromException<HttpResponseMessage>(refused);
             }
         }
     }
 
     /// <summary>
-    /// Reads the shared verdict into this replica's gate: another replica's "down" makes this one wait for the shared
-    /// check, and a shared "up" after a "down" it knew of releases the waiting calls. A "down" of this replica's own
-    /// that the shared state never heard of (it did not answer then) is told now. False when it did not answer.
+    /// Waits until the check is due, or until the check under way ends or outlives the failures, never past the call's
+    /// budget; the exception that ends the call instead (the next check is further away than it may wait, or it was
+    /// cancelled), or null once it may ask again.
     /// </summary>
-    private async ValueTask<bool> SyncFromSharedAsync(CancellationToken cancellationToken)
+    private async ValueTask<Exception?> WaitAsync(RecoveryDecision decision, TimeSpan waited, bool fromShared, ResilienceContext context)
     {
-        var (answered, verdict) = await shared.TryAsync((store, ct) => store.ReadRecoveryAsync(key, ct), cancellationToken).ConfigureAwait(false);
-        if (!answered)
+        // With a later upstream able to take the call, it does not wait here at all: it fails over.
+        var maxRecoveryWait = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : options.CircuitBreaker.MaxRecoveryWait;
+        var left = TimeSpans.Min(CallClock.Left(context, time, options), maxRecoveryWait - waited);
+        // While a check is under way the wait is for its outcome, which no budget can be sure to cover: never refused for it.
+        var nextCheck = decision.Kind == RecoveryDecisionKind.Wait ? decision.NextCheck : TimeSpan.Zero;
+        if (nextCheck > left || left <= TimeSpan.Zero)
         {
-            return false;
+            return Reject(nextCheck, left, context);
         }
 
-        var local = gate.State;
-        if (local == RecoveryState.Up && verdict.Down)
-        {
-            gate.AdoptDown(verdict.NextCheckIn);
-        }
-        else if (local != RecoveryState.Up && !verdict.Down)
-        {
-            if (gate.IsDownShared)
-            {
-                gate.AdoptUp();
-            }
-            else if (await shared.TryAsync((store, ct) => store.ReportDownAsync(key, gate.NextCheckIn, ct), cancellationToken).ConfigureAwait(false))
-            {
-                gate.MarkDownShared();
-            }
-        }
+        SpanEvents.RecoveryWait(nextCheck, waited, upstream, fromShared);
+        polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.RecoveryWait), context, nextCheck);
+        CallProgress.Current?.RecoveryWait(nextCheck);
 
-        return true;
-    }
-
-    /// <summary>Tells the shared state what this pass changed: the upstream went down (or its check failed), or came up.</summary>
-    private async ValueTask TellSharedAsync(RecoveryState before)
-    {
-        if (!shared.Configured)
-        {
-            return;
-        }
-
-        var after = gate.State;
-        if (after == RecoveryState.Down && before != RecoveryState.Down)
-        {
-            if (await shared.TryAsync((store, ct) => store.ReportDownAsync(key, gate.NextCheckIn, ct), CancellationToken.None).ConfigureAwait(false))
-            {
-                gate.MarkDownShared();
-            }
-        }
-        else if (after == RecoveryState.Up && before != RecoveryState.Up)
-        {
-            await shared.TryAsync((store, ct) => store.ReportUpAsync(key, ct), CancellationToken.None).ConfigureAwait(false);
-        }
-    }
-
-    private async Task WaitAsync(TimeSpan wait, Task changed, CancellationToken cancellationToken)
-    {
-        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var delay = Task.Delay(wait, time, timer.Token);
-        await Task.WhenAny(delay, changed).ConfigureAwait(false);
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        var delay = Task.Delay(TimeSpans.Min(decision.NextCheck, left), time, timer.Token);
+        await Task.WhenAny(delay, decision.Changed).ConfigureAwait(false);
         await timer.CancelAsync().ConfigureAwait(false);
-        cancellationToken.ThrowIfCancellationRequested();
+        return context.CancellationToken.IsCancellationRequested ? new OperationCanceledException(context.CancellationToken) : null;
     }
 
     private UpstreamDownException Reject(TimeSpan nextCheck, TimeSpan left, ResilienceContext context)
     {
-        const string p = ResilienceOptions.SectionName;
-        var budgetLeft = options.TotalTimeout - CallClock.Elapsed(context, time);
-        var limit = left < budgetLeft
-            ? $"more than this call may still wait for it ({p}:CircuitBreaker:MaxRecoveryWait is {OpenAIResilience.Seconds(options.CircuitBreaker.MaxRecoveryWait)})"
-            : $"more than the {OpenAIResilience.Seconds(Max(left, TimeSpan.Zero))} left of {p}:TotalTimeout";
-        var message = $"The model provider for {model} is down (the circuit breaker is open): its next check is in {OpenAIResilience.Seconds(nextCheck)}, {limit}.";
-        Activity.Current?.AddEvent(new ActivityEvent(Events.RecoveryRejected, tags: new ActivityTagsCollection
-        {
-            [Tags.NextCheckMs] = (long)Math.Ceiling(nextCheck.TotalMilliseconds),
-            [Tags.BudgetLeftMs] = (long)Math.Max(0, left.TotalMilliseconds),
-            [Tags.Upstream] = upstream,
-        }));
+        var limit = left < CallClock.Left(context, time, options)
+            ? $"more than this call may still wait for it ({ResilienceOptions.SectionName}:CircuitBreaker:MaxRecoveryWait is {TimeSpans.Seconds(options.CircuitBreaker.MaxRecoveryWait)})"
+            : CallClock.MoreThanLeft(left);
+        var message = $"The model provider for {model} is down (the circuit breaker is open): its next check is in {TimeSpans.Seconds(nextCheck)}, {limit}.";
+        SpanEvents.RecoveryRejected(nextCheck, left, upstream);
         polly.Report(new ResilienceEvent(ResilienceEventSeverity.Warning, PollyEvents.RecoveryRejected), context, nextCheck);
         return new UpstreamDownException(message, nextCheck);
     }
-
-    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
-
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 }

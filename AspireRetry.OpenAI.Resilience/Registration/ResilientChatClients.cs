@@ -52,7 +52,7 @@ public sealed class ResilientChatClients(
 
         IChatClient failover = new UpstreamFailoverChatClient(
             [.. serving.Select(u => (u.Upstream, u.Client.GetChatClient(model).AsIChatClient()))],
-            services.GetRequiredService<UpstreamLimitsRegistry>(),
+            services.GetRequiredService<UpstreamStateRegistry>(),
             model,
             loggerFactory.CreateLogger<ResilientChatClients>());
         return failover

@@ -52,7 +52,7 @@ public sealed class DelayLogicTests
         var time = new FakeTimeProvider(Now);
         var options = new ResilienceOptions { BaseDelay = TimeSpan.FromSeconds(10), TotalTimeout = TimeSpan.FromMinutes(1) };
         var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
-            .AddRetry(OpenAIResilience.RetryOptions(options, time))
+            .AddRetry(RetryStrategy.Options(options, time))
             .Build();
         var calls = 0;
 
@@ -76,7 +76,7 @@ public sealed class DelayLogicTests
         var time = new FakeTimeProvider(Now);
         var options = new ResilienceOptions { BaseDelay = TimeSpan.FromSeconds(1), UseJitter = false, MaxRetryAttempts = 3 };
         var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
-            .AddRetry(OpenAIResilience.RetryOptions(options, time))
+            .AddRetry(RetryStrategy.Options(options, time))
             .Build();
         var calls = 0;
 
@@ -93,8 +93,8 @@ public sealed class DelayLogicTests
         var time = new FakeTimeProvider(Now);
         var options = new ResilienceOptions { BaseDelay = TimeSpan.FromSeconds(1), UseJitter = false, MaxRetryAttempts = 3 };
         var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = time }
-            .AddRetry(OpenAIResilience.RetryOptions(options, time))
-            .AddTimeout(OpenAIResilience.AttemptTimeoutOptions(options, time))
+            .AddRetry(RetryStrategy.Options(options, time))
+            .AddTimeout(PipelineTimeouts.Attempt(options, time))
             .Build();
         var calls = 0;
 
@@ -159,7 +159,7 @@ public sealed class DelayLogicTests
 
         using (progress.Enter())
         {
-            Assert.Equal(retried, await OpenAIResilience.ShouldRetryAsync(Outcome.FromResult(response), context, new ResilienceOptions(), time));
+            Assert.Equal(retried, await RetryPredicate.ShouldRetryAsync(Outcome.FromResult(response), context, new ResilienceOptions(), time));
         }
 
         // A "false" that stopped a retry the status allowed says so to the caller.
@@ -176,9 +176,9 @@ public sealed class DelayLogicTests
         CallClock.Start(context, time);
         using var response = Response(HttpStatusCode.TooManyRequests, retryAfter: "4", body: """{"error":{"code":"rate_limit_exceeded"}}""");
 
-        Assert.True(await OpenAIResilience.ShouldRetryAsync(Outcome.FromResult(response), context, options, time));
+        Assert.True(await RetryPredicate.ShouldRetryAsync(Outcome.FromResult(response), context, options, time));
         time.Advance(TimeSpan.FromSeconds(7)); // 3 s left: a 4 s wait no longer fits
-        Assert.False(await OpenAIResilience.ShouldRetryAsync(Outcome.FromResult(response), context, options, time));
+        Assert.False(await RetryPredicate.ShouldRetryAsync(Outcome.FromResult(response), context, options, time));
         ResilienceContextPool.Shared.Return(context);
     }
 
@@ -202,7 +202,7 @@ public sealed class DelayLogicTests
         var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
         using var response = Response(status, body: body);
 
-        Assert.Equal(retried, await OpenAIResilience.ShouldRetryAsync(Outcome.FromResult(response), context, new ResilienceOptions(), time));
+        Assert.Equal(retried, await RetryPredicate.ShouldRetryAsync(Outcome.FromResult(response), context, new ResilienceOptions(), time));
         // The decision read the body without consuming it: the SDK can still read it for the caller.
         Assert.Equal(body, await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         ResilienceContextPool.Shared.Return(context);

@@ -38,7 +38,7 @@ public sealed class FailoverDecisionTests
         var gate = new RecoveryGate(_options.CircuitBreaker, _time, jitter: () => 0);
         return new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time }
             .AddStrategy(context => new RecoveryGateStrategy(context.Telemetry, gate, _options, _time, "gpt-4o"), new RecoveryGateStrategyOptions())
-            .AddCircuitBreaker(OpenAIResilience.BreakerOptions(_options, new CircuitBreakerStateProvider(), gate))
+            .AddCircuitBreaker(BreakerStrategy.Options(_options, new CircuitBreakerStateProvider(), gate))
             .Build();
     }
 
@@ -128,7 +128,7 @@ public sealed class FailoverDecisionTests
 
         using (Call(canFailOver).Enter())
         {
-            Assert.Equal(retried, await OpenAIResilience.ShouldRetryAsync(Outcome.FromResult(response), context, _options, _time));
+            Assert.Equal(retried, await RetryPredicate.ShouldRetryAsync(Outcome.FromResult(response), context, _options, _time));
         }
 
         ResilienceContextPool.Shared.Return(context);

@@ -241,7 +241,7 @@ public sealed class RateLimitGateStrategyTests : IDisposable
         // 10 retries a second over a 10 s window are always allowed: the 101st in the window is refused.
         while (refused is null && spent <= 101)
         {
-            refused = await _strategy!.TrySpendRetryBudgetAsync(context, "Closed");
+            refused = await _strategy!.Budget.TrySpendAsync(context, "Closed");
             spent++;
         }
 

@@ -30,7 +30,7 @@ public sealed class RecoveryGateTests
         var gate = new RecoveryGate(_options.CircuitBreaker, _time, jitter: () => 0);
         return new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time }
             .AddStrategy(context => new RecoveryGateStrategy(context.Telemetry, gate, _options, _time, "gpt-4o", upstream), new RecoveryGateStrategyOptions())
-            .AddCircuitBreaker(OpenAIResilience.BreakerOptions(_options, new CircuitBreakerStateProvider(), gate))
+            .AddCircuitBreaker(BreakerStrategy.Options(_options, new CircuitBreakerStateProvider(), gate))
             .ConfigureTelemetry(new TelemetryOptions { TelemetryListeners = { new Recorder(_pollyEvents) } })
             .Build();
     }

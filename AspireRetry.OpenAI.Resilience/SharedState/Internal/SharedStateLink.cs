@@ -104,8 +104,8 @@ internal sealed partial class SharedStateLink
             _away = true;
         }
 
-        var reason = ex is TimeoutException ? $"no answer within {OpenAIResilience.Seconds(_options.Timeout)}" : $"{ex.GetType().Name}: {ex.Message}";
-        Unavailable(_logger, reason, OpenAIResilience.Seconds(_options.RetryInterval));
+        var reason = ex is TimeoutException ? $"no answer within {TimeSpans.Seconds(_options.Timeout)}" : $"{ex.GetType().Name}: {ex.Message}";
+        Unavailable(_logger, reason, TimeSpans.Seconds(_options.RetryInterval));
     }
 
     [LoggerMessage(EventId = 4101, Level = LogLevel.Warning,

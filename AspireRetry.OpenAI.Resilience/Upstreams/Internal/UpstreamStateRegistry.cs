@@ -16,7 +16,7 @@ internal sealed record UpstreamState(UpstreamLimits Limits, RecoveryGate Recover
 /// One <see cref="UpstreamState"/> per upstream and model, for the life of the app (it outlives pipeline
 /// rebuilds): OpenAI limits per organisation (key) and model, and each upstream has its own key.
 /// </summary>
-internal sealed class UpstreamLimitsRegistry(TimeProvider time)
+internal sealed class UpstreamStateRegistry(TimeProvider time)
 {
     private readonly ConcurrentDictionary<(string Upstream, string Model), UpstreamState> _state = new();
 

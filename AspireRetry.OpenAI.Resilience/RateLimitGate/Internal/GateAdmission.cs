@@ -1,0 +1,205 @@
+using Polly;
+using Polly.Telemetry;
+using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
+
+namespace AspireRetry.OpenAI.Resilience;
+
+/// <summary>
+/// The gate strategy's "before": waits until the gate lets an attempt go (cancellable, within the call's budget, or
+/// fails at once when the wait is beyond it). With an <see cref="IUpstreamSharedState"/> (replicas) the shared gate
+/// decides the start of every attempt this replica's gate lets go; what it does not answer in time is decided here.
+/// Each wait and refusal is reported through Polly's telemetry, as a span event and to the call's <see cref="CallProgress"/>.
+/// </summary>
+internal sealed class GateAdmission(
+    ResilienceStrategyTelemetry polly, RateLimitGate gate, ResilienceOptions options, TimeProvider time, RateLimitTelemetry telemetry, string model,
+    SharedStateLink shared, SharedStateKey key)
+{
+    /// <summary>How an attempt goes (<see cref="GateDecisionKind.Go"/>, as the probe or in the slow-start window), its start, its shared start.</summary>
+    public readonly record struct Admitted(GateDecisionKind Kind, TimeSpan? Start, string? Token);
+
+    public async ValueTask<Admitted> PassAsync(ResilienceContext context)
+    {
+        while (true)
+        {
+            var left = CallClock.Left(context, time, options);
+            // With a later upstream able to take the call, a wait here is refused at once: the call fails over instead.
+            var budget = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : TimeSpans.Min(left, options.MaxServerDelay);
+            var decision = gate.Reserve(budget);
+
+            // The replicas' shared gate decides the start time of every attempt this replica's gate lets go (its probe and
+            // slow-start window only tune one process's concurrency, so they keep their places while the shared gate holds them).
+            if (decision.Kind is not (GateDecisionKind.WaitForProbe or GateDecisionKind.WaitThenAsk or GateDecisionKind.Reject) && shared.Configured)
+            {
+                switch (await PassSharedAsync(decision, budget, left, context).ConfigureAwait(false))
+                {
+                    case { Again: true }:
+                        continue;
+                    case { } went:
+                        return new(went.Kind, decision.Start, went.Token);
+                }
+            }
+
+            switch (decision.Kind)
+            {
+                case GateDecisionKind.Go or GateDecisionKind.GoAsProbe or GateDecisionKind.GoInWindow:
+                    return new(decision.Kind, decision.Start, null);
+
+                case GateDecisionKind.Reject:
+                    throw Reject(decision.Wait, left, context);
+
+                case GateDecisionKind.WaitForProbe:
+                {
+                    var waitStarted = time.GetTimestamp();
+                    await decision.Probe!.WaitAsync(context.CancellationToken).ConfigureAwait(false);
+                    var waited = time.GetElapsedTime(waitStarted);
+                    telemetry.Waited(model, GateWaitReason.Probe, waited);
+                    SpanEvents.GateWait(gate, GateWaitReason.Probe, waited);
+                    polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateWait), context, waited);
+                    continue;
+                }
+
+                case GateDecisionKind.WaitThenAsk:
+                    await SleepAsync(decision, context, tellCaller: false).ConfigureAwait(false);
+                    continue;
+
+                default:
+                {
+                    try
+                    {
+                        await SleepAsync(decision, context, tellCaller: true).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        gate.AttemptEnded(decision.Start);
+                        throw;
+                    }
+
+                    // Closed again while we waited (another call met a 429): the start time no longer holds.
+                    if (gate.Generation != decision.Generation)
+                    {
+                        gate.AttemptEnded(decision.Start);
+                        continue;
+                    }
+
+                    return new(GateDecisionKind.Go, decision.Start, null);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The shared gate's decision on an attempt this replica's gate let go (<paramref name="decision"/>): null when the
+    /// shared state did not answer or knows nothing yet (this replica's gate decides), else go (after its wait) or ask
+    /// again (a closing voided the start). Its calls to the store are not cancellable (the link's deadline bounds them):
+    /// the attempt holds a start, maybe the probe, which only this method or the attempt gives back.
+    /// </summary>
+    private async ValueTask<(bool Again, GateDecisionKind Kind, string? Token)?> PassSharedAsync(GateDecision decision, TimeSpan budget, TimeSpan left, ResilienceContext context)
+    {
+        var (answered, reservation) = await shared.TryAsync((store, ct) => store.ReserveAsync(key, budget, ct), CancellationToken.None).ConfigureAwait(false);
+        if (!answered || !reservation.Known)
+        {
+            return null;
+        }
+
+        var kind = decision.Kind == GateDecisionKind.Wait ? GateDecisionKind.Go : decision.Kind;
+        var current = true;
+        try
+        {
+            if (reservation.Rejected)
+            {
+                throw Reject(reservation.Wait, left, context, fromShared: true);
+            }
+
+            // With published limits the shared gate's wait (every replica's requests); without them, the longer of it and
+            // this replica's own (its spacing after a 429, which the shared gate does not keep).
+            var localWait = decision.Kind == GateDecisionKind.Wait && !gate.KnowsLimits ? decision.Wait : TimeSpan.Zero;
+            var sharedDecides = reservation.Wait >= localWait;
+            var wait = sharedDecides ? reservation.Wait : localWait;
+            if (wait > TimeSpan.Zero)
+            {
+                var reason = !sharedDecides ? decision.Reason : reservation.Closed ? GateWaitReason.Closed : GateWaitReason.Paced;
+                await SleepAsync(new GateDecision(GateDecisionKind.Wait, wait, reason, 0, null), context, tellCaller: true, fromShared: sharedDecides).ConfigureAwait(false);
+
+                // Closed again while we waited (a 429 here or at another replica): the start time no longer holds.
+                current = (localWait == TimeSpan.Zero || gate.Generation == decision.Generation)
+                    && (reservation.Wait == TimeSpan.Zero || await SharedStartHoldsAsync(reservation.Generation).ConfigureAwait(false));
+            }
+        }
+        catch
+        {
+            await AbandonAsync(kind, decision.Start, reservation.Token).ConfigureAwait(false);
+            throw;
+        }
+
+        if (!current)
+        {
+            await AbandonAsync(kind, decision.Start, reservation.Token).ConfigureAwait(false);
+        }
+
+        return (!current, kind, reservation.Token);
+    }
+
+    /// <summary>Whether no closing voided a shared start since it was reserved; true when the shared state does not answer.</summary>
+    private async ValueTask<bool> SharedStartHoldsAsync(long generation)
+    {
+        var (answered, holds) = await shared.TryAsync((store, ct) => store.IsCurrentAsync(key, generation, ct), CancellationToken.None).ConfigureAwait(false);
+        return !answered || holds;
+    }
+
+    /// <summary>An attempt that does not go after all gives back what it held: its probe or window place, its start, its shared start.</summary>
+    private async ValueTask AbandonAsync(GateDecisionKind kind, TimeSpan? start, string? token)
+    {
+        gate.AttemptEnded(start);
+        if (kind == GateDecisionKind.GoAsProbe)
+        {
+            gate.ProbeEnded();
+        }
+        else if (kind == GateDecisionKind.GoInWindow)
+        {
+            gate.WindowAttemptEnded(succeeded: false);
+        }
+
+        await GiveBackAsync(token).ConfigureAwait(false);
+    }
+
+    /// <summary>The shared gate's start of an attempt that ended without a response (or did not go): no longer in flight.</summary>
+    public async ValueTask GiveBackAsync(string? token)
+    {
+        if (token is not null)
+        {
+            var ended = new SharedRateLimitObservation(null, null, null, 0, null, TimeSpan.Zero, token);
+            await shared.TryAsync((store, ct) => store.ObserveAsync(key, ended, ct), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Sleeps the gate's wait, reported as a span event, in Polly's telemetry and in the wait histogram; the caller's
+    /// <see cref="CallProgress"/> hears of every wait but the slow start's spacing between the attempts of its window.
+    /// </summary>
+    private async Task SleepAsync(GateDecision decision, ResilienceContext context, bool tellCaller, bool fromShared = false)
+    {
+        SpanEvents.GateWait(gate, decision.Reason, decision.Wait, fromShared);
+        polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateWait), context, decision.Wait);
+        if (tellCaller)
+        {
+            CallProgress.Current?.RateLimitWait(decision.Wait);
+        }
+
+        var waitStarted = time.GetTimestamp();
+        await Task.Delay(decision.Wait, time, context.CancellationToken).ConfigureAwait(false);
+        telemetry.Waited(model, decision.Reason, time.GetElapsedTime(waitStarted));
+    }
+
+    private RateLimitGateRejectedException Reject(TimeSpan wait, TimeSpan left, ResilienceContext context, bool fromShared = false)
+    {
+        var limit = left < options.MaxServerDelay
+            ? CallClock.MoreThanLeft(left)
+            : $"longer than {ResilienceOptions.SectionName}:MaxServerDelay ({TimeSpans.Seconds(options.MaxServerDelay)})";
+        var message = $"The upstream's rate limit for {model} is reached: waiting for it to reset would take {TimeSpans.Seconds(wait)}, {limit}. No request was sent.";
+        SpanEvents.GateRejected(gate, wait, left, fromShared);
+        polly.Report(new ResilienceEvent(ResilienceEventSeverity.Warning, PollyEvents.GateRejected), context, wait);
+
+        // The caller learns why, and the wait, from the exception itself.
+        return new RateLimitGateRejectedException(wait, message);
+    }
+}

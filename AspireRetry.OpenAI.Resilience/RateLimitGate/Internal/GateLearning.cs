@@ -1,0 +1,70 @@
+using System.Net;
+using Polly;
+using Polly.Telemetry;
+using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
+
+namespace AspireRetry.OpenAI.Resilience;
+
+/// <summary>
+/// The gate strategy's "after": feeds a response's rate-limit headers and, for a 429 <c>rate_limit_exceeded</c>, its
+/// server wait to the shared state (first) and this replica's gate, and reports a closing.
+/// </summary>
+internal sealed class GateLearning(ResilienceStrategyTelemetry polly, RateLimitGate gate, TimeProvider time, SharedStateLink shared, SharedStateKey key)
+{
+    /// <summary>True when the response taught the gate something (published limits or a server wait).</summary>
+    public async ValueTask<bool> LearnAsync(HttpResponseMessage response, TimeSpan age, ResilienceContext context, TimeSpan? start, string? token)
+    {
+        var serverWait = await RateLimitWaitAsync(response, context).ConfigureAwait(false);
+        var headers = RateLimitHeaders.Read(response);
+
+        // The shared state first: this replica's gate wakes the calls waiting for its probe, and they ask the shared gate,
+        // which must know the limits by then (else they decide alone, on the replica's own gate).
+        TimeSpan? sharedClosedFor = null;
+        var fromShared = false;
+        if (shared.Configured)
+        {
+            var closeFor = serverWait is { } w ? w + OpenAIResilience.ServerDelayMargin : gate.TokenWait(headers);
+            var observation = new SharedRateLimitObservation(
+                headers.Requests?.Limit, headers.Requests?.Remaining, headers.Requests?.RatePerMs,
+                headers.Requests is { } requests ? gate.ReserveOf(requests.Limit) : 0, closeFor, age, token);
+            (fromShared, sharedClosedFor) = await shared.TryAsync((store, ct) => store.ObserveAsync(key, observation, ct), CancellationToken.None)
+                .ConfigureAwait(false);
+        }
+
+        var closedFor = gate.Observe(headers, serverWait, age, start);
+        if (fromShared)
+        {
+            // One replica reports a closing the others then only wait for.
+            closedFor = sharedClosedFor;
+        }
+
+        if (closedFor is { } closed)
+        {
+            SpanEvents.GateClosed(gate, closed, serverWait is not null ? "429 rate_limit_exceeded" : "token budget at its reserve", fromShared);
+            polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateClosed), context, closed);
+        }
+
+        return headers.Requests is not null || serverWait is not null;
+    }
+
+    /// <summary>The server wait of a 429 that is a rate limit; exhausted quota is not one (waiting will not refill it), so it closes nothing.</summary>
+    private async ValueTask<TimeSpan?> RateLimitWaitAsync(HttpResponseMessage response, ResilienceContext context)
+    {
+        if (response.StatusCode != HttpStatusCode.TooManyRequests || UpstreamOutcome.ServerDelay(response, time.GetUtcNow()) is not { } wait)
+        {
+            return null;
+        }
+
+        try
+        {
+            return await UpstreamOutcome.ErrorCodeAsync(response, context.CancellationToken).ConfigureAwait(false) != UpstreamOutcome.InsufficientQuota
+                ? wait
+                : null;
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller is gone; the retry strategy will not use this response either.
+            return null;
+        }
+    }
+}

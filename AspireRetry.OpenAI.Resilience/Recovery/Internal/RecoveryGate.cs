@@ -2,47 +2,6 @@ using Polly.CircuitBreaker;
 
 namespace AspireRetry.OpenAI.Resilience;
 
-/// <summary>What the gate knows about the upstream.</summary>
-internal enum RecoveryState
-{
-    /// <summary>Calls go.</summary>
-    Up,
-
-    /// <summary>Down: calls wait for the next check.</summary>
-    Down,
-
-    /// <summary>Down, and one call's attempt is the check; the others wait for its outcome.</summary>
-    Checking,
-}
-
-internal enum RecoveryDecisionKind
-{
-    /// <summary>The upstream is up: go.</summary>
-    Go,
-
-    /// <summary>Go as the check; report its outcome with <see cref="RecoveryGate.CheckEnded"/>.</summary>
-    GoAsCheck,
-
-    /// <summary>Wait for the next check (<see cref="RecoveryDecision.NextCheck"/>), or for <see cref="RecoveryDecision.Changed"/>.</summary>
-    Wait,
-
-    /// <summary>
-    /// A check is under way: wait for <see cref="RecoveryDecision.Changed"/>, or until <see cref="RecoveryDecision.NextCheck"/>,
-    /// when the check will have outlived every failure (<see cref="TimeSpan.MaxValue"/> when no failure was timed).
-    /// </summary>
-    WaitForCheck,
-}
-
-/// <summary>What the gate decided for one pass of a call: go, go as the check, or wait (and how long until the next check).</summary>
-/// <param name="Kind">What the call does now.</param>
-/// <param name="NextCheck">How long to wait before asking again, when it waits.</param>
-/// <param name="Changed">Completes when the gate's state changes, which also ends a wait.</param>
-/// <param name="CloseBreaker">
-/// The first call let go on a check's sign of life: it closes the breaker (<see cref="RecoveryGate.Breaker"/>), which
-/// would otherwise turn back every call but the check while it is half-open.
-/// </param>
-internal readonly record struct RecoveryDecision(RecoveryDecisionKind Kind, TimeSpan NextCheck, Task Changed, bool CloseBreaker = false);
-
 /// <summary>
 /// Waiting for a down upstream to recover, shared by every call to one upstream and model. The upstream is down
 /// when the circuit breaker opens (its failure ratio) or when a quarter of <c>MinimumThroughput</c> attempts in a
@@ -55,9 +14,9 @@ internal readonly record struct RecoveryDecision(RecoveryDecisionKind Kind, Time
 /// unanswered after three times the slowest of them (and at least <see cref="SignOfLifeFloor"/>) is being worked on, and the
 /// waiting calls need not also wait for the model to finish it. Should the check fail after all, the upstream is down
 /// again and the released calls meet it once more, as any call would.
-/// Thread-safe; all times come from the <see cref="TimeProvider"/>, so it is testable on a fake clock.
+/// Thread-safe: one lock guards its state; private members ending in <c>Locked</c> run under it. All times come from the <see cref="TimeProvider"/>, so it is testable on a fake clock.
 /// </summary>
-internal sealed class RecoveryGate
+internal sealed partial class RecoveryGate
 {
     /// <summary>
     /// The least a check must be under way before it counts as a sign of life: above timer resolution, so that
@@ -81,9 +40,6 @@ internal sealed class RecoveryGate
     // early has failed (the upstream is still down, and the check is just slow).
     private bool _noSignOfLife;
     private bool _releasedOnSignOfLife;
-    // With shared state: the state replicas share knows this gate's "down" (it was reported there, or came from there),
-    // so a shared "up" is news and not a report still on its way.
-    private bool _downShared;
     private TaskCompletionSource _changed = NewSignal();
 
     /// <param name="options">The breaker's settings: <c>BreakDuration</c> and <c>MinimumThroughput</c>.</param>
@@ -126,67 +82,6 @@ internal sealed class RecoveryGate
         }
     }
 
-    /// <summary>Whether the shared state knows of this gate's "down" (see <see cref="MarkDownShared"/>).</summary>
-    public bool IsDownShared
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _downShared;
-            }
-        }
-    }
-
-    /// <summary>The shared state has heard of this gate's "down".</summary>
-    public void MarkDownShared()
-    {
-        lock (_lock)
-        {
-            _downShared = _state != RecoveryState.Up;
-        }
-    }
-
-    /// <summary>Another replica found the upstream down: wait as if this one had, with the shared next check.</summary>
-    public void AdoptDown(TimeSpan nextCheckIn) => DownFor(nextCheckIn, from: RecoveryState.Up, shared: true);
-
-    /// <summary>Another replica's check (or call) found the upstream up: release the waiting calls, when the shared state knew it down.</summary>
-    public void AdoptUp()
-    {
-        lock (_lock)
-        {
-            if (_state == RecoveryState.Up || !_downShared)
-            {
-                return;
-            }
-        }
-
-        Up();
-    }
-
-    /// <summary>Another replica holds the check (or it is not due on the shared clock): ask again after <paramref name="retryIn"/>.</summary>
-    public void CheckDeferred(TimeSpan retryIn) => DownFor(retryIn, from: RecoveryState.Checking, shared: null);
-
-    /// <summary>Down, the next check due in <paramref name="checkIn"/>, when the gate is in state <paramref name="from"/>; <paramref name="shared"/> sets whether the shared state knows it (null: unchanged).</summary>
-    private void DownFor(TimeSpan checkIn, RecoveryState from, bool? shared)
-    {
-        TaskCompletionSource changed;
-        lock (_lock)
-        {
-            if (_state != from)
-            {
-                return;
-            }
-
-            _state = RecoveryState.Down;
-            _checkAt = Now + checkIn;
-            _downShared = shared ?? _downShared;
-            changed = Pulse();
-        }
-
-        changed.TrySetResult();
-    }
-
     /// <summary>
     /// The wait before the next check once <paramref name="failedChecks"/> checks have failed: a quarter of
     /// <paramref name="longest"/>, doubling, capped at it; <paramref name="jitter"/> (0 to 1) takes up to 20% off.
@@ -206,7 +101,7 @@ internal sealed class RecoveryGate
                 case RecoveryState.Checking when _slowestFailure > TimeSpan.Zero && !_noSignOfLife:
                     // Three times the slowest failure: on a busy machine a refusal can come twice as slow as the others
                     // (measured: at twice, a check's late 503 once let twenty waiting calls into the outage).
-                    var signOfLife = _checkStartedAt + Max(_slowestFailure * 3, SignOfLifeFloor) - Now;
+                    var signOfLife = _checkStartedAt + TimeSpans.Max(_slowestFailure * 3, SignOfLifeFloor) - Now;
                     if (signOfLife > TimeSpan.Zero)
                     {
                         return new(RecoveryDecisionKind.WaitForCheck, signOfLife, _changed.Task);
@@ -252,7 +147,7 @@ internal sealed class RecoveryGate
             }
             else
             {
-                NoteFailure(took);
+                NoteFailureLocked(took);
                 _noSignOfLife |= _state == RecoveryState.Checking;
                 if (_state != RecoveryState.Up || _failures < _failuresInARow)
                 {
@@ -309,21 +204,21 @@ internal sealed class RecoveryGate
         {
             if (_state == RecoveryState.Up)
             {
-                NoteFailure(took);
+                NoteFailureLocked(took);
                 return;
             }
 
-            _slowestFailure = Max(_slowestFailure, took);
+            _slowestFailure = TimeSpans.Max(_slowestFailure, took);
         }
 
         Down();
     }
 
     /// <summary>One more failure in a row, and how long the slowest of them took (under the lock).</summary>
-    private void NoteFailure(TimeSpan took)
+    private void NoteFailureLocked(TimeSpan took)
     {
         _failures++;
-        _slowestFailure = Max(_slowestFailure, took);
+        _slowestFailure = TimeSpans.Max(_slowestFailure, took);
     }
 
     private void Up()
@@ -336,7 +231,7 @@ internal sealed class RecoveryGate
             _failedChecks = 0;
             _failures = 0;
             _slowestFailure = TimeSpan.Zero;
-            changed = Pulse();
+            changed = PulseLocked();
         }
 
         changed.TrySetResult();
@@ -355,7 +250,7 @@ internal sealed class RecoveryGate
 
             _state = RecoveryState.Down;
             _checkAt = Now;
-            changed = Pulse();
+            changed = PulseLocked();
         }
 
         changed.TrySetResult();
@@ -369,20 +264,18 @@ internal sealed class RecoveryGate
             _state = RecoveryState.Down;
             _checkAt = Now + Interval(_failedChecks++, _longest, _jitter());
             _downShared = false;
-            changed = Pulse();
+            changed = PulseLocked();
         }
 
         changed.TrySetResult();
     }
 
-    private TaskCompletionSource Pulse()
+    private TaskCompletionSource PulseLocked()
     {
         var changed = _changed;
         _changed = NewSignal();
         return changed;
     }
-
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

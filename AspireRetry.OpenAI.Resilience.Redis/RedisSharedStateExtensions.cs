@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using AspireRetry.OpenAI.Resilience.SharedState;
 using StackExchange.Redis;
 
 namespace AspireRetry.OpenAI.Resilience.Redis;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using AspireRetry.OpenAI.Resilience.SharedState;
 using StackExchange.Redis;
 
 namespace AspireRetry.OpenAI.Resilience.Redis;
@@ -68,16 +69,15 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
     }
 
     /// <inheritdoc />
-    public async ValueTask RecordRequestAsync(SharedStateKey key, RetryBudgetOptions budget, CancellationToken cancellationToken) =>
+    public async ValueTask RecordRequestAsync(SharedStateKey key, SharedBudgetRule budget, CancellationToken cancellationToken) =>
         await BudgetAsync(key, "request", budget).ConfigureAwait(false);
 
     /// <inheritdoc />
-    public ValueTask<SharedBudgetDecision> TryRetryAsync(SharedStateKey key, RetryBudgetOptions budget, CancellationToken cancellationToken) =>
+    public ValueTask<SharedBudgetDecision> TryRetryAsync(SharedStateKey key, SharedBudgetRule budget, CancellationToken cancellationToken) =>
         BudgetAsync(key, "retry", budget);
 
-    private async ValueTask<SharedBudgetDecision> BudgetAsync(SharedStateKey key, string op, RetryBudgetOptions budget)
+    private async ValueTask<SharedBudgetDecision> BudgetAsync(SharedStateKey key, string op, SharedBudgetRule budget)
     {
-        ArgumentNullException.ThrowIfNull(budget);
         var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RedisScripts.Budget, [Keys.Of(key).Budget],
         [
             op, Ms(budget.Window / 10), budget.Ratio.ToString("R", CultureInfo.InvariantCulture),

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Hosting;
+using AspireRetry.OpenAI.Resilience.SharedState;
 using StackExchange.Redis;
 
 namespace AspireRetry.OpenAI.Resilience.Redis;

@@ -90,4 +90,7 @@ public sealed class RetryBudgetOptions
     /// <summary>The sliding window: 10 s, long enough to smooth a burst, short enough to forget an outage soon after it ends.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan Window { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The rule as the shared state applies it.</summary>
+    internal SharedBudgetRule ToSharedRule() => new(Ratio, MinRetriesPerSecond, Window);
 }

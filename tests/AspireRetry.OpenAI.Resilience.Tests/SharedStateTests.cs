@@ -1,3 +1,4 @@
+using AspireRetry.OpenAI.Resilience.SharedState;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
@@ -199,9 +200,9 @@ public sealed class SharedStateTests : IDisposable
 
         public ValueTask<TimeSpan?> ObserveAsync(SharedStateKey key, SharedRateLimitObservation observation, CancellationToken cancellationToken) => Answer<TimeSpan?>(null);
 
-        public async ValueTask RecordRequestAsync(SharedStateKey key, RetryBudgetOptions budget, CancellationToken cancellationToken) => await Answer(true);
+        public async ValueTask RecordRequestAsync(SharedStateKey key, SharedBudgetRule budget, CancellationToken cancellationToken) => await Answer(true);
 
-        public ValueTask<SharedBudgetDecision> TryRetryAsync(SharedStateKey key, RetryBudgetOptions budget, CancellationToken cancellationToken) =>
+        public ValueTask<SharedBudgetDecision> TryRetryAsync(SharedStateKey key, SharedBudgetRule budget, CancellationToken cancellationToken) =>
             Answer(new SharedBudgetDecision(true, 1, 1, 10));
 
         public ValueTask<SharedRecoveryState> ReadRecoveryAsync(SharedStateKey key, CancellationToken cancellationToken) => Answer(Recovery);

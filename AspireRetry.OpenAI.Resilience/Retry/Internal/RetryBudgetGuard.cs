@@ -25,7 +25,7 @@ internal sealed class RetryBudgetGuard(RetryBudget budget, RateLimitGate gate, R
         if (shared.Configured)
         {
             // Not cancellable: the attempt holds its start (and maybe the probe) until it gives it back.
-            await shared.TryAsync((store, ct) => store.RecordRequestAsync(key, options.RateLimit.RetryBudget, ct), CancellationToken.None)
+            await shared.TryAsync((store, ct) => store.RecordRequestAsync(key, options.RateLimit.RetryBudget.ToSharedRule(), ct), CancellationToken.None)
                 .ConfigureAwait(false);
         }
     }
@@ -36,7 +36,7 @@ internal sealed class RetryBudgetGuard(RetryBudget budget, RateLimitGate gate, R
     /// </summary>
     public async ValueTask<string?> TrySpendAsync(ResilienceContext context, string breakerState)
     {
-        var (fromShared, decision) = await shared.TryAsync((store, ct) => store.TryRetryAsync(key, options.RateLimit.RetryBudget, ct), context.CancellationToken)
+        var (fromShared, decision) = await shared.TryAsync((store, ct) => store.TryRetryAsync(key, options.RateLimit.RetryBudget.ToSharedRule(), ct), context.CancellationToken)
             .ConfigureAwait(false);
         if (fromShared ? decision.Allowed : budget.TryRetry())
         {

@@ -7,7 +7,7 @@ namespace AspireRetry.OpenAI.Resilience.Redis;
 /// <summary>
 /// Connects to Redis while the app starts, not at its first call: with <c>AbortOnConnectFail = false</c> the connection is
 /// made in the background when the client is first used, so the first calls of a replica found it not connected yet and
-/// decided on the replica's own state (measured: a cold replica's burst paced mostly by itself). Waits at most
+/// decided on the replica's own state. Waits at most
 /// <see cref="Bound"/> and never fails the start: a Redis that is away is the fallback's business.
 /// </summary>
 internal sealed class SharedStateWarmUp(IConnectionMultiplexer redis, IUpstreamSharedState store) : IHostedService

@@ -14,7 +14,7 @@ public sealed class RateLimitOptions
 
     /// <summary>
     /// Master switch for the shared gate, pacing and the retry budget. Off gives the per-call policy
-    /// alone, which is what the burst test compares against.
+    /// alone.
     /// </summary>
     public bool Enabled { get; set; } = true;
 

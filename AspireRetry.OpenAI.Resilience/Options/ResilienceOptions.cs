@@ -117,9 +117,8 @@ public sealed class CircuitBreakerOptions
     /// <summary>
     /// Attempts needed in the window before the ratio counts: four messages' worth. A quarter of it (5) failing in a
     /// row, with no success between, also means down: the ratio alone needs as many failures as there were successes
-    /// in the window, so a busy app would notice an outage late. With 8, an upstream
-    /// failing 30% of the time opened it by chance about one time in five (the benchmark measured it);
-    /// with 20, under one in twenty, while a real outage still opens it within four messages.
+    /// in the window, so a busy app would notice an outage late. Large enough that a flaky upstream does not open it
+    /// by chance, small enough that a real outage opens it within four messages (docs/options.md has the measurements).
     /// </summary>
     [Range(2, int.MaxValue)]
     public int MinimumThroughput { get; set; } = 20;
@@ -131,7 +130,6 @@ public sealed class CircuitBreakerOptions
     /// The longest interval between two checks of a down upstream (at least 100 ms). The first check
     /// comes after a quarter of it and each failed one doubles the wait: 0.375 s, 0.75 s, then every 1.5 s. A call waits
     /// at most this long after the upstream is back, and a down upstream sees one request per 1.5 s, which is no load.
-    /// With 2 s the benchmark's calls made just after an outage waited long enough to lose to a naive loop's latency.
     /// (Polly's breaker, which only bounds a check that hangs, is given at least its minimum of 500 ms.)
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.100", ResilienceOptions.Forever)]
@@ -151,10 +149,8 @@ public sealed class SharedStateOptions
 {
     /// <summary>
     /// How long one shared-state call may take before the replica decides on its own state instead. A Redis on the same
-    /// network answers in well under a millisecond and an upstream attempt takes hundreds. 250 ms, not less: at 50 ms,
-    /// three replicas starting cold on a 2-core machine missed it again and again during a burst (each decided alone,
-    /// warned, rejoined a second later and missed it again), and the burst was paced by the replicas' own gates.
-    /// Raise it for a Redis far away.
+    /// network answers in well under a millisecond and an upstream attempt takes hundreds; the deadline must still cover
+    /// replicas starting cold on a busy machine, or each decides alone (docs/options.md). Raise it for a Redis far away.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.001", "00:01:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMilliseconds(250);

@@ -99,8 +99,7 @@ internal sealed partial class RecoveryGate
                 case RecoveryState.Up:
                     return new(RecoveryDecisionKind.Go, TimeSpan.Zero, _changed.Task);
                 case RecoveryState.Checking when _slowestFailure > TimeSpan.Zero && !_noSignOfLife:
-                    // Three times the slowest failure: on a busy machine a refusal can come twice as slow as the others
-                    // (measured: at twice, a check's late 503 once let twenty waiting calls into the outage).
+                    // Three times the slowest failure: on a busy machine a refusal can come twice as slow as the others.
                     var signOfLife = _checkStartedAt + TimeSpans.Max(_slowestFailure * 3, SignOfLifeFloor) - Now;
                     if (signOfLife > TimeSpan.Zero)
                     {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Http.Json;
 using Aspire.Hosting.Testing;
 using Microsoft.Playwright;
@@ -89,12 +88,11 @@ public sealed class FailoverTests(TwoUpstreamsAppFixture fixture) : IAsyncLifeti
         }
 
         (await fixture.PrimaryEmulator.DeleteAsync("/emulator/chaos", Ct)).EnsureSuccessStatusCode();
-        var back = Stopwatch.StartNew();
+        // The primary is checked at least every BreakDuration (0.5 s here): one of these chats meets the check. The poll's
+        // bound only catches a primary never checked again; how soon is the gate's business (RecoveryGateTests, on a fake clock).
         await Poll.UntilAsync(TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20),
             async () => await TwoUpstreamsAppFixture.ChatAsync(chatApi, "Back?", Ct) == "openai");
 
-        // The primary is checked at least every BreakDuration (0.5 s here); a chat or two of slack on top.
-        Assert.True(back.Elapsed < TimeSpan.FromSeconds(1.5), $"Traffic returned to the primary after {back.Elapsed.TotalMilliseconds:0} ms.");
         Assert.Equal("openai", await TwoUpstreamsAppFixture.ChatAsync(chatApi, "Still you?", Ct));
     }
 
@@ -108,14 +106,13 @@ public sealed class FailoverTests(TwoUpstreamsAppFixture fixture) : IAsyncLifeti
             script.EnsureSuccessStatusCode();
         }
 
-        var elapsed = Stopwatch.StartNew();
         for (var i = 0; i < 3; i++)
         {
             Assert.Equal("openai-2", await TwoUpstreamsAppFixture.ChatAsync(chatApi, "Limited?", Ct));
         }
 
-        // Waiting for the primary (its retry, then its closed gate) would have taken 2 s at least.
-        Assert.True(elapsed.Elapsed < TimeSpan.FromSeconds(1.5), $"Three chats took {elapsed.Elapsed.TotalMilliseconds:0} ms.");
+        // Judged by what each upstream saw, not by a clock: waiting for the primary (its retry, or its closed gate) would
+        // show as a second request there.
         Assert.Equal(["rate_limit"], await TwoUpstreamsAppFixture.OutcomesAsync(fixture.PrimaryEmulator, caller, Ct));
         Assert.Equal(["ok", "ok", "ok"], await TwoUpstreamsAppFixture.OutcomesAsync(fixture.SecondaryEmulator, caller, Ct));
     }

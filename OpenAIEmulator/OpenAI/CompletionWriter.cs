@@ -1,3 +1,4 @@
+using AspireRetry.OpenAI.Resilience;
 using System.Text.Json;
 using AspireRetry.OpenAIEmulator.Chaos;
 using AspireRetry.OpenAIEmulator.Replies;
@@ -58,7 +59,7 @@ public sealed class CompletionWriter(TimeProvider time)
             {
                 // The connection drops while the next token is being generated. The floor gives the
                 // client time to read what was sent: a reset that lands first discards unread bytes.
-                await DelayAsync(Max(TokenGap(pacing), MinimumCutDelay), cancellationToken);
+                await DelayAsync(TimeSpans.Max(TokenGap(pacing), MinimumCutDelay), cancellationToken);
                 context.Abort();
                 return false;
             }
@@ -103,8 +104,6 @@ public sealed class CompletionWriter(TimeProvider time)
 
     private static TimeSpan TokenGap(StreamPacing pacing) =>
         pacing.TokensPerSecond > 0 ? TimeSpan.FromSeconds(1 / pacing.TokensPerSecond) : TimeSpan.Zero;
-
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N");
 

@@ -1,3 +1,4 @@
+using AspireRetry.OpenAI.Resilience;
 using AspireRetry.OpenAIEmulator.Chaos;
 
 namespace AspireRetry.OpenAIEmulator.RateLimiting;
@@ -43,7 +44,7 @@ public sealed class RateLimitBuckets(TimeProvider time)
             if (tokens > tokenBucket.Capacity || waitForRequest > TimeSpan.Zero || waitForTokens > TimeSpan.Zero)
             {
                 var limitType = waitForRequest >= waitForTokens && tokens <= tokenBucket.Capacity ? "requests" : "tokens";
-                return new RateLimitResult(false, Snapshot(requestBucket, tokenBucket), Max(waitForRequest, waitForTokens), limitType, tokens);
+                return new RateLimitResult(false, Snapshot(requestBucket, tokenBucket), TimeSpans.Max(waitForRequest, waitForTokens), limitType, tokens);
             }
 
             requestBucket.Take(1);
@@ -100,6 +101,4 @@ public sealed class RateLimitBuckets(TimeProvider time)
             settings.RequestsPerWindow, settings.RequestsPerWindow - 1, TimeSpan.FromMilliseconds(window / settings.RequestsPerWindow),
             settings.TokensPerWindow, settings.TokensPerWindow - spent, TimeSpan.FromMilliseconds(window * spent / settings.TokensPerWindow));
     }
-
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 }

@@ -8,11 +8,11 @@ public static class PolicyFacts
 {
     private static readonly ResilienceOptions Defaults = new();
 
-    public static string BaseDelay => Seconds(Defaults.BaseDelay);
+    public static string BaseDelay => TimeSpans.Seconds(Defaults.BaseDelay);
 
     public static int Attempts => Defaults.MaxRetryAttempts + 1;
 
-    public static string BreakDuration => Seconds(Defaults.CircuitBreaker.BreakDuration);
+    public static string BreakDuration => TimeSpans.Seconds(Defaults.CircuitBreaker.BreakDuration);
 
     public static int MinimumThroughput => Defaults.CircuitBreaker.MinimumThroughput;
 
@@ -47,6 +47,4 @@ public static class PolicyFacts
 
         return result;
     }
-
-    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + " s";
 }

@@ -90,7 +90,7 @@ public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) 
             [$"{p}:TotalTimeout"] = Time(scale.Scale(defaults.TotalTimeout)),
             [$"{p}:CircuitBreaker:SamplingDuration"] = Time(scale.Scale(defaults.CircuitBreaker.SamplingDuration)),
             // The library's validator wants at least 100 ms.
-            [$"{p}:CircuitBreaker:BreakDuration"] = Time(Max(scale.Scale(defaults.CircuitBreaker.BreakDuration), TimeSpan.FromMilliseconds(100))),
+            [$"{p}:CircuitBreaker:BreakDuration"] = Time(TimeSpans.Max(scale.Scale(defaults.CircuitBreaker.BreakDuration), TimeSpan.FromMilliseconds(100))),
             [$"{p}:CircuitBreaker:MaxRecoveryWait"] = Time(scale.Scale(defaults.CircuitBreaker.MaxRecoveryWait)),
             // Unscaled, the spacing of calls released by a gate that knows no refill rate was 5 scenario seconds' worth
             // of 100 ms: slower than the storm's bucket, so no 429 ever taught the gate the real, shorter interval.
@@ -120,6 +120,4 @@ public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) 
     }
 
     private static string Time(TimeSpan t) => t.ToString("c", CultureInfo.InvariantCulture);
-
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 }

@@ -13,7 +13,7 @@ public sealed class ChatSession(ChatApiClient chatApi) : IDisposable
     // The model sees the newest turns of a long conversation, not all of them: ChatApi refuses a request
     // over its Chat:Limits (100 messages by default), and a conversation should not stop working at its
     // 51st exchange. Twenty exchanges are plenty of context for a chat.
-    internal const int HistoryTurns = 40;
+    private const int HistoryTurns = 40;
 
     private readonly List<ChatEntry> _entries = [];
     private CancellationTokenSource? _cancel;

@@ -91,4 +91,80 @@ public sealed class ChatEntry(string role, string text = "")
         RetryAt = null;
         Latency ??= _clock.Elapsed;
     }
+
+    /// <summary>
+    /// Folds one event of ChatApi's stream into this reply. It does not call <see cref="NotifyChanged"/>: the
+    /// caller orders the render with the saving of the same event.
+    /// </summary>
+    public void Apply(ChatStreamEvent e)
+    {
+        switch (e)
+        {
+            case StartEvent start:
+                TraceId = start.TraceId;
+                MaxAttempts = start.MaxAttempts;
+                Status = "Waiting for the model…";
+                break;
+            case AttemptEvent { Outcome: AttemptEvent.RateLimitWait } wait:
+                // Not a failed attempt: the next one waits at ChatApi's shared rate-limit gate.
+                WaitedMs += wait.DelayMs ?? 0;
+                RetryAt = DateTimeOffset.UtcNow.AddMilliseconds(wait.DelayMs ?? 0);
+                WaitingForGate = true;
+                WaitingForRecovery = false;
+                Status = "Waiting for the rate limit to reset";
+                break;
+            case AttemptEvent { Outcome: AttemptEvent.RecoveryWait } wait:
+                // Not a failed attempt: the upstream is down and the next attempt waits for its next check.
+                WaitedMs += wait.DelayMs ?? 0;
+                RetryAt = DateTimeOffset.UtcNow.AddMilliseconds(wait.DelayMs ?? 0);
+                WaitingForGate = false;
+                WaitingForRecovery = true;
+                Status = "Upstream is down - waiting for it to recover";
+                break;
+            case AttemptEvent attempt:
+                Attempts = Math.Max(Attempts, attempt.Number);
+                WaitingForGate = false;
+                WaitingForRecovery = false;
+                if (attempt.DelayMs is { } delay)
+                {
+                    WaitedMs += delay;
+                    RetryAt = DateTimeOffset.UtcNow.AddMilliseconds(delay);
+                    NextAttempt = attempt.Number + 1;
+                    Status = Describe(attempt);
+                }
+                break;
+            case DeltaEvent delta:
+                WaitingForRecovery = false;
+                Status = null;
+                RetryAt = null;
+                Text += delta.Text;
+                break;
+            case DoneEvent done:
+                Attempts = done.Attempts;
+                Model = done.Model;
+                Upstream = done.Upstream;
+                Usage = done.Usage;
+                TraceId = done.TraceId ?? TraceId;
+                Finish();
+                break;
+            case ErrorEvent error:
+                Error = error;
+                Attempts = Math.Max(Attempts, error.Attempts);
+                TraceId = error.TraceId ?? TraceId;
+                Finish();
+                break;
+        }
+    }
+
+    private static string Describe(AttemptEvent attempt) => attempt.StatusCode switch
+    {
+        429 => "Rate limited (429)",
+        500 => "Server error (500)",
+        502 => "Bad gateway (502)",
+        503 => "Service unavailable (503)",
+        504 => "Gateway timeout (504)",
+        408 => "Request timeout (408)",
+        { } code => $"HTTP {code}",
+        null => attempt.Reason ?? attempt.Outcome,
+    };
 }

@@ -107,19 +107,11 @@ public sealed class ChatEntry(string role, string text = "")
                 break;
             case AttemptEvent { Outcome: AttemptEvent.RateLimitWait } wait:
                 // Not a failed attempt: the next one waits at ChatApi's shared rate-limit gate.
-                WaitedMs += wait.DelayMs ?? 0;
-                RetryAt = DateTimeOffset.UtcNow.AddMilliseconds(wait.DelayMs ?? 0);
-                WaitingForGate = true;
-                WaitingForRecovery = false;
-                Status = "Waiting for the rate limit to reset";
+                Waiting(wait.DelayMs ?? 0, forGate: true, "Waiting for the rate limit to reset");
                 break;
             case AttemptEvent { Outcome: AttemptEvent.RecoveryWait } wait:
                 // Not a failed attempt: the upstream is down and the next attempt waits for its next check.
-                WaitedMs += wait.DelayMs ?? 0;
-                RetryAt = DateTimeOffset.UtcNow.AddMilliseconds(wait.DelayMs ?? 0);
-                WaitingForGate = false;
-                WaitingForRecovery = true;
-                Status = "Upstream is down - waiting for it to recover";
+                Waiting(wait.DelayMs ?? 0, forGate: false, "Upstream is down - waiting for it to recover");
                 break;
             case AttemptEvent attempt:
                 Attempts = Math.Max(Attempts, attempt.Number);
@@ -167,4 +159,14 @@ public sealed class ChatEntry(string role, string text = "")
         { } code => $"HTTP {code}",
         null => attempt.Reason ?? attempt.Outcome,
     };
+
+    /// <summary>A wait that is not a failed attempt: at the rate-limit gate, or for a down upstream's next check.</summary>
+    private void Waiting(long delayMs, bool forGate, string status)
+    {
+        WaitedMs += delayMs;
+        RetryAt = DateTimeOffset.UtcNow.AddMilliseconds(delayMs);
+        WaitingForGate = forGate;
+        WaitingForRecovery = !forGate;
+        Status = status;
+    }
 }

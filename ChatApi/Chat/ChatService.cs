@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -16,11 +15,8 @@ namespace AspireRetry.ChatApi.Chat;
 /// One conversation turn against the upstream: plain or streamed, with every attempt reported.
 /// Retries are not here: they live in the "openai" HttpClient's pipeline; this class only listens.
 /// </summary>
-public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams upstreams, IOptions<ModelOptions> models, IOptions<ResilienceOptions> resilience, ILogger<ChatService> logger, IMeterFactory meters)
+internal sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams upstreams, IOptions<ModelOptions> models, IOptions<ResilienceOptions> resilience, ModelFallback fallback, ChatMetrics metrics, ILogger<ChatService> logger)
 {
-    private readonly Histogram<int> _attemptsPerCall = meters.Create(RetryTelemetryConstants.MeterName)
-        .CreateHistogram<int>("aspireretry.chat.attempts", unit: "{attempt}", description: "Upstream attempts per chat call.");
-
     public string ResolveModel(ChatRequest request) => request.Model ?? models.Value.DefaultModel;
 
     /// <summary>
@@ -41,45 +37,18 @@ public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams up
             {
                 var response = await clients.Get(progress.Model).GetResponseAsync(ToMessages(request), cancellationToken: cancellationToken);
                 progress.Complete();
-                Record(progress, model, "ok");
+                metrics.CallEnded(progress, ChatMetrics.Answered);
                 return (new ChatReply(response.Text, response.ModelId ?? progress.Model, progress.Attempts, TraceId(), ToUsage(response.Usage), progress.Upstream), null, progress.Attempts);
             }
             catch (Exception ex) when (ChatFailure.From(ex, progress) is { } failure)
             {
                 progress.Complete();
-                if (TryFallBack(progress, failure))
+                if (!fallback.TryFallBack(progress, failure, "call"))
                 {
-                    continue;
+                    return (null, failure, progress.Attempts);
                 }
-
-                Record(progress, model, failure.ErrorType);
-                logger.LogWarning("Chat call on {Model} failed after {Attempts} attempt(s): {Title}", progress.Model, progress.Attempts, failure.Title);
-                return (null, failure, progress.Attempts);
             }
         }
-    }
-
-    /// <summary>
-    /// When the model's attempts were used up by transient errors and a fallback model is configured,
-    /// switches the call to it, once. The switch is an event on the span, so the trace shows it.
-    /// </summary>
-    private bool TryFallBack(CallProgress progress, ChatFailure failure)
-    {
-        var fallback = resilience.Value.FallbackModel;
-        if (fallback is null || progress.Model == fallback || !failure.IsTransient)
-        {
-            return false;
-        }
-
-        logger.LogWarning("Falling back from {Model} to {FallbackModel} after {Attempts} attempt(s): {Title}", progress.Model, fallback, progress.Attempts, failure.Title);
-        Activity.Current?.AddEvent(new ActivityEvent("fallback", tags: new ActivityTagsCollection
-        {
-            ["fallback.from_model"] = progress.Model,
-            ["fallback.to_model"] = fallback,
-            ["fallback.reason"] = failure.ErrorType,
-        }));
-        progress.Model = fallback;
-        return true;
     }
 
     /// <summary>
@@ -200,12 +169,12 @@ public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams up
                 {
                     // Failed before the first chunk: on the fallback model if there is one, else the error.
                     await EndCallAsync();
-                    if (chat.TryFallBack(progress, failure))
+                    if (chat.Fallback.TryFallBack(progress, failure, "stream"))
                     {
                         continue;
                     }
 
-                    return End(chat.GiveUp(progress, failure));
+                    return End(Error(progress, failure));
                 }
                 catch (Exception ex)
                 {
@@ -255,7 +224,7 @@ public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams up
                     }
 
                     progress.Complete();
-                    chat.Record(progress, _model, "ok");
+                    chat.Metrics.CallEnded(progress, ChatMetrics.Answered);
                     _ended = true;
                     return new SseItem<object>(new DoneEvent(progress.Attempts, _responseModel, _usage, TraceId(), progress.Upstream), ChatStreamEvents.Done);
                 }
@@ -315,23 +284,23 @@ public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams up
             {
                 case OperationCanceledException when cancellationToken.IsCancellationRequested:
                     // The caller went away (Stop, closed tab): the upstream request is cancelled with it; nothing to say.
-                    chat.Record(progress, _model, "cancelled");
+                    chat.Metrics.CallEnded(progress, ChatMetrics.Cancelled);
                     return null;
                 case OperationCanceledException when _idle?.IsCancellationRequested == true:
-                    chat.Record(progress, _model, "stream_idle_timeout");
+                    chat.Metrics.CallEnded(progress, "stream_idle_timeout");
                     return Error(progress, new ChatFailure(StatusCodes.Status504GatewayTimeout, "Stream stalled",
                         $"The model provider sent nothing for {_idleTimeout.TotalSeconds:0.###} s (OpenAI:Resilience:StreamIdleTimeout); the reply above is incomplete.",
                         null, "stream_idle_timeout"));
                 case var ex when _receivedAny:
                     // Never re-sent after the first token: the partial reply stays as it is, followed by the error.
-                    chat.Record(progress, _model, "stream_broken");
+                    chat.Metrics.CallEnded(progress, "stream_broken");
                     chat.Logger.LogWarning("Stream on {Model} broke after the first token: {Reason}", _model, UpstreamOutcome.DescribeException(ex));
                     return Error(progress, new ChatFailure(StatusCodes.Status502BadGateway, "Stream interrupted",
                         "The connection to the model provider broke in the middle of the reply; the reply above is incomplete. It was not re-sent, so nothing is duplicated.",
                         null, "stream_broken"));
                 case var ex:
                     // Whatever else goes wrong, the caller gets an ending it can show, not a torn connection.
-                    chat.Record(progress, _model, "internal_error");
+                    chat.Metrics.CallEnded(progress, "internal_error");
                     chat.Logger.LogError(ex, "Chat stream on {Model} failed unexpectedly", _model);
                     return Error(progress, new ChatFailure(StatusCodes.Status500InternalServerError, "Unexpected error",
                         "ChatApi failed in an unexpected way; the details are in its logs under this trace id.", null, "internal_error"));
@@ -373,7 +342,7 @@ public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams up
             {
                 // The caller stopped reading before the end (Stop, closed tab): the upstream request ends here.
                 _ended = true;
-                chat.Record(progress, _model, "cancelled");
+                chat.Metrics.CallEnded(progress, ChatMetrics.Cancelled);
             }
 
             await EndCallAsync();
@@ -384,24 +353,15 @@ public sealed class ChatService(ResilientChatClients clients, OpenAIUpstreams up
 
     private ILogger Logger => logger;
 
-    private IChatClient ClientFor(string model) => clients.Get(model);
+    private ChatMetrics Metrics => metrics;
 
-    /// <summary>A streamed call whose attempts, and fallback if any, are used up: recorded, logged, and its error event.</summary>
-    private SseItem<object> GiveUp(CallProgress progress, ChatFailure failure)
-    {
-        Record(progress, progress.Model, failure.ErrorType);
-        logger.LogWarning("Chat stream on {Model} failed after {Attempts} attempt(s): {Title}", progress.Model, progress.Attempts, failure.Title);
-        return Error(progress, failure);
-    }
+    private ModelFallback Fallback => fallback;
+
+    private IChatClient ClientFor(string model) => clients.Get(model);
 
     private static SseItem<object> Error(CallProgress progress, ChatFailure failure) =>
         new(new ErrorEvent(failure.Status, failure.Title, failure.Detail, (long?)failure.RetryAfter?.TotalMilliseconds, progress.Attempts, TraceId()),
             ChatStreamEvents.Error);
-
-    private void Record(CallProgress progress, string model, string outcome) =>
-        _attemptsPerCall.Record(progress.Attempts,
-            new KeyValuePair<string, object?>(RetryTelemetryConstants.Tags.Model, model),
-            new KeyValuePair<string, object?>("aspireretry.outcome", outcome));
 
     /// <summary>
     /// The library's report of an attempt, as this API's <c>attempt</c> event. A wait at the gate and a wait for

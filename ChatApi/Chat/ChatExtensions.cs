@@ -13,6 +13,7 @@ public static class ChatExtensions
         builder.Services.AddSingleton<IValidateOptions<ModelOptions>, ModelOptionsValidator>();
         builder.Services.AddSingleton<ChatMetrics>();
         builder.Services.AddSingleton<ModelFallback>();
+        builder.Services.AddSingleton<ChatStream>();
         builder.Services.AddSingleton<ChatService>();
         return builder;
     }

@@ -12,6 +12,20 @@ public sealed record ChatFailure(int Status, string Title, string Detail, TimeSp
     /// <summary>The upstream was down, slow or unreachable, as opposed to refusing this request.</summary>
     public bool IsTransient => ErrorType is "upstream_unavailable" or "timeout" or "connection_error" or "circuit_open" or "rate_limited";
 
+    /// <summary>A stream whose upstream sent nothing for the idle timeout after its answer began.</summary>
+    public static ChatFailure StreamStalled(TimeSpan idleTimeout) => new(StatusCodes.Status504GatewayTimeout, "Stream stalled",
+        $"The model provider sent nothing for {idleTimeout.TotalSeconds:0.###} s (OpenAI:Resilience:StreamIdleTimeout); the reply above is incomplete.",
+        null, "stream_idle_timeout");
+
+    /// <summary>A stream whose connection broke after its first token; never re-sent, so the partial reply stays.</summary>
+    public static ChatFailure BrokenMidReply { get; } = new(StatusCodes.Status502BadGateway, "Stream interrupted",
+        "The connection to the model provider broke in the middle of the reply; the reply above is incomplete. It was not re-sent, so nothing is duplicated.",
+        null, "stream_broken");
+
+    /// <summary>ChatApi itself failed; the caller still gets an ending it can show.</summary>
+    public static ChatFailure Unexpected { get; } = new(StatusCodes.Status500InternalServerError, "Unexpected error",
+        "ChatApi failed in an unexpected way; the details are in its logs under this trace id.", null, "internal_error");
+
     /// <summary>How the caller should see what a call threw; null when it is no upstream failure (a cancellation, a bug).</summary>
     public static ChatFailure? From(Exception exception, CallProgress progress)
     {

@@ -4,12 +4,12 @@ using Microsoft.Extensions.Options;
 
 namespace AspireRetry.ChatApi.Chat;
 
-// Logs under ChatService's category, where they were before the chat code was split: log filters and queries name it.
 /// <summary>
 /// The one fallback path of a chat call, plain or streamed: a call that failed before any output, with its model's
 /// attempts used up by transient errors, goes on once on the fallback model (<c>OpenAI:Resilience:FallbackModel</c>);
 /// any other failure is final, and counted and logged as such here.
 /// </summary>
+// Logs under ChatService's category: a chat's log lines keep one name for filters and queries.
 internal sealed class ModelFallback(IOptions<ResilienceOptions> resilience, ChatMetrics metrics, ILogger<ChatService> logger)
 {
     /// <summary>

@@ -1,11 +1,8 @@
-using System.ClientModel;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
-using Polly.CircuitBreaker;
-using Polly.Timeout;
 using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
 
 namespace AspireRetry.OpenAI.Resilience;
@@ -126,32 +123,15 @@ internal sealed class UpstreamFailoverChatClient : FailoverChatClient
     /// Why another upstream may succeed where this one failed; null when it would not (the request is at fault, the
     /// caller cancelled, or a stream broke after its answer began, which is never re-sent).
     /// </summary>
-    internal static string? FailoverReason(Exception exception)
+    internal static string? FailoverReason(Exception exception) => UpstreamFailure.Classify(exception) switch
     {
-        for (var ex = exception; ex is not null; ex = ex.InnerException)
-        {
-            switch (ex)
-            {
-                case ClientResultException { Status: 400 or 422 }:
-                    return null;
-                case ClientResultException { Status: 429 } limited when limited.GetRawResponse() is { } response
-                    && UpstreamOutcome.ParseErrorCode(response.Content.ToString()) is { } code:
-                    return $"429 {code}";
-                case ClientResultException { Status: > 0 } failed:
-                    return failed.Status.ToString(CultureInfo.InvariantCulture);
-                case BrokenCircuitException:
-                    return "upstream down (circuit breaker open)";
-                case RateLimitGateRejectedException:
-                    return "rate limited (gate closed)";
-                case TimeoutRejectedException:
-                    return "timed out";
-                case HttpRequestException:
-                    return $"unreachable ({UpstreamOutcome.DescribeException(ex)})";
-                case OperationCanceledException or IOException:
-                    return null;
-            }
-        }
-
-        return null;
-    }
+        null or { Kind: UpstreamFailureKind.RequestInvalid or UpstreamFailureKind.StreamBroken or UpstreamFailureKind.Cancelled } => null,
+        { Kind: UpstreamFailureKind.Down } => "upstream down (circuit breaker open)",
+        { Kind: UpstreamFailureKind.GateClosed } => "rate limited (gate closed)",
+        { Kind: UpstreamFailureKind.TimedOut } => "timed out",
+        { Kind: UpstreamFailureKind.Unreachable } unreachable => $"unreachable ({UpstreamOutcome.DescribeException(unreachable.Exception)})",
+        { Status: 429, ErrorCode: { } code } => $"429 {code}",
+        { Status: { } status } => status.ToString(CultureInfo.InvariantCulture),
+        _ => null,
+    };
 }

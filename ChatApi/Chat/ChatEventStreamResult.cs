@@ -15,7 +15,7 @@ namespace AspireRetry.ChatApi.Chat;
 /// PipeWriter, and flushed only when the next event is not ready yet. An event that is the last one ready
 /// (the start, an attempt, the first token) goes out at once; events that are ready together (the start and the
 /// attempts before a reply, or the deltas of a reply longer than one delta's 16 chunks that arrived at once) go out
-/// in one socket write instead of one each. Tokens ready together are already one delta (ChatService).
+/// in one socket write instead of one each. Tokens ready together are already one delta (<see cref="ReplyDeltas"/>).
 /// </summary>
 internal sealed class ChatEventStreamResult(IAsyncEnumerable<SseItem<object>> events) : IResult
 {

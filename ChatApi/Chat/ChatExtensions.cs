@@ -11,6 +11,9 @@ public static class ChatExtensions
             .Bind(builder.Configuration.GetSection(ModelOptions.SectionName))
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<ModelOptions>, ModelOptionsValidator>();
+        builder.Services.AddSingleton<ChatMetrics>();
+        builder.Services.AddSingleton<ModelFallback>();
+        builder.Services.AddSingleton<ChatStream>();
         builder.Services.AddSingleton<ChatService>();
         return builder;
     }

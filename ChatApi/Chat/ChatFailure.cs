@@ -1,8 +1,4 @@
-using System.ClientModel;
-using System.Net;
 using AspireRetry.OpenAI.Resilience;
-using Polly.CircuitBreaker;
-using Polly.Timeout;
 
 namespace AspireRetry.ChatApi.Chat;
 
@@ -16,86 +12,89 @@ public sealed record ChatFailure(int Status, string Title, string Detail, TimeSp
     /// <summary>The upstream was down, slow or unreachable, as opposed to refusing this request.</summary>
     public bool IsTransient => ErrorType is "upstream_unavailable" or "timeout" or "connection_error" or "circuit_open" or "rate_limited";
 
+    /// <summary>A stream whose upstream sent nothing for the idle timeout after its answer began.</summary>
+    public static ChatFailure StreamStalled(TimeSpan idleTimeout) => new(StatusCodes.Status504GatewayTimeout, "Stream stalled",
+        $"The model provider sent nothing for {idleTimeout.TotalSeconds:0.###} s (OpenAI:Resilience:StreamIdleTimeout); the reply above is incomplete.",
+        null, "stream_idle_timeout");
+
+    /// <summary>A stream whose connection broke after its first token; never re-sent, so the partial reply stays.</summary>
+    public static ChatFailure BrokenMidReply { get; } = new(StatusCodes.Status502BadGateway, "Stream interrupted",
+        "The connection to the model provider broke in the middle of the reply; the reply above is incomplete. It was not re-sent, so nothing is duplicated.",
+        null, "stream_broken");
+
+    /// <summary>ChatApi itself failed; the caller still gets an ending it can show.</summary>
+    public static ChatFailure Unexpected { get; } = new(StatusCodes.Status500InternalServerError, "Unexpected error",
+        "ChatApi failed in an unexpected way; the details are in its logs under this trace id.", null, "internal_error");
+
+    /// <summary>How the caller should see what a call threw; null when it is no upstream failure (a cancellation, a bug).</summary>
     public static ChatFailure? From(Exception exception, CallProgress progress)
     {
-        for (var ex = exception; ex is not null; ex = ex.InnerException)
+        for (var failure = UpstreamFailure.Classify(exception); failure is not null; failure = UpstreamFailure.Classify(failure.Exception.InnerException))
         {
-            switch (ex)
+            if (From(failure, progress) is { } named)
             {
-                case UpstreamDownException down:
-                    // The call waited for the upstream to recover as long as it could; the next check is further away.
-                    return new(StatusCodes.Status503ServiceUnavailable, "Upstream is down", down.Message, down.RetryAfter, "circuit_open");
-                case BrokenCircuitException broken:
-                    return new(StatusCodes.Status503ServiceUnavailable, "Upstream is down",
-                        "Recent calls to the model provider failed, so the circuit breaker is open.",
-                        broken.RetryAfter, "circuit_open");
-                case RateLimitGateRejectedException limited:
-                    return new(StatusCodes.Status429TooManyRequests, "Upstream rate limited", limited.Message, limited.Wait, "rate_limited");
-                case TimeoutRejectedException:
-                    return new(StatusCodes.Status504GatewayTimeout, "Upstream timed out",
-                        progress.StopReason ?? "The model provider did not answer within the time budget (OpenAI:Resilience:AttemptTimeout / TotalTimeout).",
-                        null, "timeout");
-                case ClientResultException { Status: > 0 } result:
-                    return FromUpstreamStatus(result, progress);
-                case HttpRequestException:
-                    return new(StatusCodes.Status503ServiceUnavailable, "Upstream unreachable",
-                        progress.StopReason ?? $"Could not reach the model provider ({UpstreamOutcome.DescribeException(ex)}) after {progress.Attempts} attempt(s).",
-                        null, "connection_error");
-                case IOException:
-                    // The answer had begun (headers received) when the connection broke: not re-sent, as the
-                    // provider may already be generating, and billing, the reply.
-                    return new(StatusCodes.Status502BadGateway, "Stream interrupted",
-                        "The connection to the model provider broke while its answer was arriving. It was not re-sent; try again.",
-                        null, "stream_broken");
+                return named;
             }
         }
 
         return null;
     }
 
-    private static ChatFailure FromUpstreamStatus(ClientResultException exception, CallProgress progress)
+    private static ChatFailure? From(UpstreamFailure failure, CallProgress progress)
     {
-        var response = exception.GetRawResponse();
-        string? code = null;
-        TimeSpan? wait = progress.StopRetryAfter;
-        if (response is not null)
-        {
-            code = UpstreamOutcome.ParseErrorCode(response.Content.ToString());
-            wait ??= ServerDelay(response);
-        }
-
-        var status = (HttpStatusCode)exception.Status;
         var attempts = progress.Attempts;
-        return status switch
+        var status = failure.Status;
+        var code = failure.ErrorCode;
+        return failure.Kind switch
         {
-            HttpStatusCode.TooManyRequests when code == UpstreamOutcome.InsufficientQuota =>
+            UpstreamFailureKind.Down when failure.Exception is UpstreamDownException down =>
+                // The call waited for the upstream to recover as long as it could; the next check is further away.
+                new(StatusCodes.Status503ServiceUnavailable, "Upstream is down", down.Message, failure.RetryAfter, "circuit_open"),
+            UpstreamFailureKind.Down =>
+                new(StatusCodes.Status503ServiceUnavailable, "Upstream is down",
+                    "Recent calls to the model provider failed, so the circuit breaker is open.",
+                    failure.RetryAfter, "circuit_open"),
+            UpstreamFailureKind.GateClosed =>
+                new(StatusCodes.Status429TooManyRequests, "Upstream rate limited", failure.Exception.Message, failure.RetryAfter, "rate_limited"),
+            UpstreamFailureKind.TimedOut =>
+                new(StatusCodes.Status504GatewayTimeout, "Upstream timed out",
+                    progress.StopReason ?? "The model provider did not answer within the time budget (OpenAI:Resilience:AttemptTimeout / TotalTimeout).",
+                    null, "timeout"),
+            UpstreamFailureKind.QuotaExhausted =>
                 new(StatusCodes.Status502BadGateway, "Upstream quota exhausted",
                     "The model provider says the account's quota is used up (insufficient_quota). Retrying will not help; check the plan and billing.",
                     null, "insufficient_quota"),
-            HttpStatusCode.TooManyRequests =>
+            UpstreamFailureKind.RateLimited =>
                 new(StatusCodes.Status429TooManyRequests, "Upstream rate limited",
                     progress.StopReason ?? $"The model provider is rate limiting calls; still limited after {attempts} attempt(s).",
-                    wait, "rate_limited"),
-            HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden =>
+                    progress.StopRetryAfter ?? failure.RetryAfter, "rate_limited"),
+            UpstreamFailureKind.KeyRejected =>
                 new(StatusCodes.Status502BadGateway, "Upstream rejected the API key",
-                    $"The model provider answered {(int)status}: the key in ConnectionStrings:openai is missing, wrong or not allowed to use this model.",
+                    $"The model provider answered {status}: the key in ConnectionStrings:openai is missing, wrong or not allowed to use this model.",
                     null, "invalid_api_key"),
-            _ when UpstreamOutcome.IsTransientStatus(status) =>
+            UpstreamFailureKind.Unavailable =>
                 new(StatusCodes.Status503ServiceUnavailable, "Upstream unavailable",
-                    progress.StopReason ?? $"The model provider answered {(int)status} to each of {attempts} attempt(s).",
-                    wait, "upstream_unavailable"),
-            _ =>
+                    progress.StopReason ?? $"The model provider answered {status} to each of {attempts} attempt(s).",
+                    progress.StopRetryAfter ?? failure.RetryAfter, "upstream_unavailable"),
+            UpstreamFailureKind.RequestInvalid or UpstreamFailureKind.Refused =>
                 new(StatusCodes.Status502BadGateway, "Upstream rejected the request",
                     attempts > 1
                         // Retried only because the provider said so (x-should-retry: true), and it kept answering the same.
-                        ? $"The model provider answered {(int)status}{(code is null ? "" : $" ({code})")} to each of {attempts} attempt(s)."
-                        : $"The model provider answered {(int)status}{(code is null ? "" : $" ({code})")}; this is not retried.",
+                        ? $"The model provider answered {status}{(code is null ? "" : $" ({code})")} to each of {attempts} attempt(s)."
+                        : $"The model provider answered {status}{(code is null ? "" : $" ({code})")}; this is not retried.",
                     null, code ?? "upstream_error"),
+            UpstreamFailureKind.Unreachable =>
+                new(StatusCodes.Status503ServiceUnavailable, "Upstream unreachable",
+                    progress.StopReason ?? $"Could not reach the model provider ({UpstreamOutcome.DescribeException(failure.Exception)}) after {attempts} attempt(s).",
+                    null, "connection_error"),
+            UpstreamFailureKind.StreamBroken =>
+                // The answer had begun (headers received) when the connection broke: not re-sent, as the
+                // provider may already be generating, and billing, the reply.
+                new(StatusCodes.Status502BadGateway, "Stream interrupted",
+                    "The connection to the model provider broke while its answer was arriving. It was not re-sent; try again.",
+                    null, "stream_broken"),
+            // A cancellation is no failure to explain to the caller; what it wraps may be.
+            _ => null,
         };
     }
-
-    private static TimeSpan? ServerDelay(System.ClientModel.Primitives.PipelineResponse response) => UpstreamOutcome.ServerDelay(
-        response.Headers.TryGetValue(UpstreamOutcome.RetryAfterMsHeader, out var ms) ? ms : null,
-        response.Headers.TryGetValue(UpstreamOutcome.RetryAfterHeader, out var after) ? after : null,
-        DateTimeOffset.UtcNow);
 }

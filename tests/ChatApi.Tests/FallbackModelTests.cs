@@ -1,6 +1,11 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using AspireRetry.ChatApi.Chat;
+using AspireRetry.OpenAI.Resilience;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AspireRetry.ChatApi.Tests;
 
@@ -39,6 +44,44 @@ public sealed class FallbackModelTests(ChatApiFixture fixture)
         Assert.Equal("done", events[^1].Type);
         Assert.Equal("gpt-4o-mini", events[^1].Data.GetProperty("model").GetString());
         Assert.Equal(Enumerable.Range(1, MaxAttempts + 1), events.Where(e => e.Type == "attempt").Select(e => e.Data.GetProperty("number").GetInt32()));
+    }
+
+    [Theory]
+    [InlineData("ok", "ok")]
+    [InlineData("500", "upstream_unavailable")]
+    public async Task Plain_and_streamed_calls_that_fell_back_count_their_attempts_under_the_fallback_model(string fallbackOutcome, string outcome)
+    {
+        await using var api = ApiWithFallback();
+        var counted = new ConcurrentQueue<(int Attempts, object? Model, object? Outcome)>();
+        var ours = api.Services.GetRequiredService<IMeterFactory>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Scope == ours && instrument.Name == ChatMetrics.AttemptsPerCall)
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<int>((_, attempts, tags, _) =>
+        {
+            var all = tags.ToArray().ToDictionary(t => t.Key, t => t.Value);
+            counted.Enqueue((attempts, all.GetValueOrDefault(RetryTelemetryConstants.Tags.Model), all.GetValueOrDefault(ChatMetrics.OutcomeTag)));
+        });
+        listener.Start();
+        var client = ChatApiFixture.ClientFor(api, _caller);
+        // The fallback model gets every attempt of its own when it fails too.
+        string[] script = [.. Enumerable.Repeat("500", MaxAttempts), .. Enumerable.Repeat(fallbackOutcome, fallbackOutcome == "ok" ? 1 : MaxAttempts)];
+
+        await fixture.ScriptAsync(_caller, script);
+        using var plain = await client.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("Hello"), Ct);
+        await fixture.ScriptAsync(_caller, script);
+        var streamed = await client.StreamAsync(ChatApiCalls.Body("Hello"), Ct);
+
+        Assert.Equal(outcome == "ok" ? "done" : "error", streamed[^1].Type);
+        (int, object?, object?) expected = (script.Length, "gpt-4o-mini", outcome);
+        Assert.Equal([expected, expected], counted);
     }
 
     [Fact]

@@ -1,7 +1,4 @@
-using AspireRetry.OpenAI.Resilience;
-using Microsoft.AspNetCore.Hosting;
-
-namespace AspireRetry.ChatApi.Tests;
+namespace AspireRetry.OpenAI.Resilience.Tests;
 
 public sealed class ConnectionStringTests
 {
@@ -28,16 +25,5 @@ public sealed class ConnectionStringTests
         Assert.Equal(new Uri("http://localhost:5199/v1"), connection.Endpoint);
         Assert.Equal("sk-secret-value", connection.Key);
         Assert.DoesNotContain("sk-secret-value", connection.ToString(), StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void ChatApi_refuses_to_start_without_a_connection_string()
-    {
-        using var factory = new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactory<Program>()
-            .WithWebHostBuilder(web => web.UseSetting("ConnectionStrings:openai", ""));
-
-        var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
-
-        Assert.Contains("ConnectionStrings:openai", error.ToString(), StringComparison.Ordinal);
     }
 }

@@ -78,12 +78,7 @@ internal sealed class UpstreamFailoverChatClient : FailoverChatClient
         var from = _upstreams[position].Upstream.Name;
         var to = _upstreams[position + 1].Upstream.Name;
         _position[context] = position + 1;
-        Activity.Current?.AddEvent(new ActivityEvent(Events.Failover, tags: new ActivityTagsCollection
-        {
-            [Tags.Upstream] = from,
-            [Tags.FailoverTo] = to,
-            [Tags.FailoverReason] = reason,
-        }));
+        SpanEvents.Failover(from, to, reason);
         CallProgress.Current?.FailedOver($"{reason}: failing over to {to}");
         _logger.LogInformation("Call to {Model} fails over from {From} to {To}: {Reason}", _model, from, to, reason);
         return ValueTask.CompletedTask;

@@ -16,8 +16,8 @@ public sealed class RedisReplicaTests(RedisServerFixture redis) : Scenarios(Stat
         var b = await ReplicaAsync(Settings(), "b");
         Upstream.Script(Reply.RateLimited(serverWait));
 
-        var first = a.ChatAsync(Model, "meets the 429");
-        var limited = await Poll.UntilAsync(() => Upstream.Seen.FirstOrDefault(r => r.Status == 429), "replica A's 429", Bound);
+        var first = await MeetA429Async(a, Model);
+        var limited = Assert.Single(Upstream.Seen);
         var held = await b.ChatAsync(Model, "sent while the gate is closed");
 
         Assert.True((await first).Ok);

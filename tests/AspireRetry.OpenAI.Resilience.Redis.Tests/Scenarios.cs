@@ -67,6 +67,29 @@ public abstract class Scenarios(StateStore store) : IAsyncDisposable
         return replica;
     }
 
+    /// <summary>
+    /// Starts a call that meets a 429, and returns once its replica has learned from it: the app hears of the failed attempt
+    /// when its retry is scheduled, after the gate has taken the response in. (The upstream logs the 429 before it answers,
+    /// so its log alone would let the next call start before the gate is closed.)
+    /// </summary>
+    protected static async Task<Task<CallOutcome>> MeetA429Async(Replica replica, string model)
+    {
+        var learned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var call = replica.ChatAsync(model, "meets the 429", report =>
+        {
+            if (report.StatusCode == 429)
+            {
+                learned.TrySetResult();
+            }
+        });
+        if (await Task.WhenAny(learned.Task, call).WaitAsync(Bound, TestContext.Current.CancellationToken) == call)
+        {
+            Assert.Fail($"the call ended without a retry after the 429: {await call}");
+        }
+
+        return call;
+    }
+
     /// <summary>The statuses the upstream answered, in the order it saw the requests.</summary>
     protected int[] Statuses() => [.. Upstream.Seen.Select(r => r.Status)];
 

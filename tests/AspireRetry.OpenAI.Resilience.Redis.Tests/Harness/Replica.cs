@@ -42,12 +42,15 @@ public sealed class Replica : IAsyncDisposable
         return new Replica(name, host);
     }
 
-    /// <summary>One chat call, observed as an app would: its outcome, its <see cref="CallProgress"/> and its GenAI span's events.</summary>
-    public async Task<CallOutcome> ChatAsync(string model, string message)
+    /// <summary>
+    /// One chat call, observed as an app would: its outcome, its <see cref="CallProgress"/> (whose reports
+    /// <paramref name="onAttempt"/> hears as they happen) and its GenAI span's events.
+    /// </summary>
+    public async Task<CallOutcome> ChatAsync(string model, string message, Action<AttemptReport>? onAttempt = null)
     {
         // A parent of the call's own, so its GenAI span is found among those of the calls running beside it.
         using var parent = new Activity($"test call by {Name}").Start();
-        var progress = new CallProgress(model);
+        var progress = new CallProgress(model, onAttempt);
         Exception? error = null;
         using (progress.Enter())
         {

@@ -108,5 +108,24 @@ public sealed record CallOutcome(string Replica, Exception? Error, CallProgress 
 
     public override string ToString() =>
         $"call by {Replica}: {(Ok ? "answered" : $"{Error!.GetType().Name} {Status} {Error.Message}")} after {Progress.Attempts} attempt(s)" +
-        $"{(Progress.StopReason is { } why ? $"; stopped: {why}" : "")}; events: {string.Join(", ", Events.Select(e => e.Name))}";
+        $"{(Progress.StopReason is { } why ? $"; stopped: {why}" : "")}; events: {EventsInBrief()}";
+
+    /// <summary>The events' names in order, a run of one name told once with its count (a call polling a down upstream has hundreds).</summary>
+    private string EventsInBrief()
+    {
+        var runs = new List<(string Name, int Count)>();
+        foreach (var e in Events)
+        {
+            if (runs.Count > 0 && runs[^1].Name == e.Name)
+            {
+                runs[^1] = (e.Name, runs[^1].Count + 1);
+            }
+            else
+            {
+                runs.Add((e.Name, 1));
+            }
+        }
+
+        return string.Join(", ", runs.Select(r => r.Count == 1 ? r.Name : $"{r.Name} x{r.Count}"));
+    }
 }

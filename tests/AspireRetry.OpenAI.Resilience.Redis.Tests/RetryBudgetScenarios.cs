@@ -5,22 +5,18 @@ namespace AspireRetry.OpenAI.Resilience.Redis.Tests;
 /// <summary>The retry budget: retries are at most a share of the calls, however often each call would retry.</summary>
 public abstract class RetryBudgetScenarios(StateStore store) : Scenarios(store)
 {
-    /// <summary>
-    /// Retries at most 20% of the calls in a 10 s window, none granted for free; four retries a call otherwise. The breaker
-    /// needs 250 failures in a row to call the upstream down, so the budget alone decides.
-    /// </summary>
-    protected static Dictionary<string, string?> BudgetSettings(double ratio, double minRetriesPerSecond) => Settings(
-        ("OpenAI:Resilience:MaxRetryAttempts", "4"),
-        ("OpenAI:Resilience:RateLimit:RetryBudget:Ratio", ratio.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-        ("OpenAI:Resilience:RateLimit:RetryBudget:MinRetriesPerSecond", minRetriesPerSecond.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-        ("OpenAI:Resilience:RateLimit:RetryBudget:Window", "00:00:10"),
-        ("OpenAI:Resilience:CircuitBreaker:MinimumThroughput", "1000"));
-
     [Fact]
     public async Task The_retry_budget_refuses_retries_beyond_its_share_of_the_calls()
     {
         const int calls = 10;
-        var replica = await ReplicaAsync(BudgetSettings(ratio: 0.2, minRetriesPerSecond: 0));
+        // Retries at most 20% of the calls in a 10 s window, none granted for free; four a call otherwise. The breaker needs 250
+        // failures in a row to call the upstream down, so the budget alone decides.
+        var replica = await ReplicaAsync(Settings(
+            ("OpenAI:Resilience:MaxRetryAttempts", "4"),
+            ("OpenAI:Resilience:RateLimit:RetryBudget:Ratio", "0.2"),
+            ("OpenAI:Resilience:RateLimit:RetryBudget:MinRetriesPerSecond", "0"),
+            ("OpenAI:Resilience:RateLimit:RetryBudget:Window", "00:00:10"),
+            ("OpenAI:Resilience:CircuitBreaker:MinimumThroughput", "1000")));
         Upstream.Otherwise = Reply.Unavailable();
 
         // One after another, so the window's counts at each retry are known: the 5th call earns the first retry, the 10th the second.

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace AspireRetry.ChatApi.Tests;
+namespace AspireRetry.Tests.Shared;
 
 /// <summary>
 /// A real redis-server on a free loopback port, as the AppHost runs it for replicas (no persistence, loopback only).
@@ -15,7 +15,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
 
     private Process? _server;
 
-    /// <summary>The connection string ChatApi reads, in the AppHost's form: <c>host:port</c>.</summary>
+    /// <summary>The connection string StackExchange.Redis reads, in the AppHost's form: <c>host:port</c>.</summary>
     public string ConnectionString { get; private set; } = "";
 
     /// <summary>A fixed port (a test that restarts Redis where the replicas knew it); a free one when not set.</summary>

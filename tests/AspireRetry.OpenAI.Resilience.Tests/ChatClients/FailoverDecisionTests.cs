@@ -96,7 +96,7 @@ public sealed class FailoverDecisionTests
         Assert.False(waiting.IsCompleted);
         Assert.Equal(2, Volatile.Read(ref _sent));
         _time.Advance(TimeSpan.FromSeconds(2));
-        await Poll(() => Volatile.Read(ref _sent) == 3, "the waiting call goes as the check");
+        await Poll.UntilAsync(() => Volatile.Read(ref _sent) == 3, "the waiting call goes as the check");
     }
 
     [Fact]
@@ -134,13 +134,4 @@ public sealed class FailoverDecisionTests
         ResilienceContextPool.Shared.Return(context);
     }
 
-    private static async Task Poll(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(5);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"not within 5 s: {what}");
-            await Task.Delay(5, Ct);
-        }
-    }
 }

@@ -65,17 +65,6 @@ public sealed class RateLimitGateStrategyTests : IDisposable
         return ValueTask.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
     }
 
-    private static async Task Until(Func<bool> condition)
-    {
-        // Bounded poll for the pipeline to reach its wait; the fake clock does not move on its own.
-        var deadline = DateTime.UtcNow.AddSeconds(5);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the condition was not met within 5 s");
-            await Task.Delay(5, TestContext.Current.CancellationToken);
-        }
-    }
-
     [Fact]
     public async Task A_call_at_a_closed_gate_announces_the_wait_records_it_and_goes_when_it_opens()
     {
@@ -109,7 +98,7 @@ public sealed class RateLimitGateStrategyTests : IDisposable
             call = Pipeline().ExecuteAsync(Send, TestContext.Current.CancellationToken).AsTask();
         }
 
-        await Until(() => { lock (announced) return announced.Count == 1; });
+        await Poll.UntilAsync(() => { lock (announced) { return announced.Count == 1; } }, "the wait is announced");
         Assert.Equal(new AttemptReport(1, "rate_limit_wait", null, "waiting for rate limit", TimeSpan.FromMilliseconds(800)), announced[0]);
         Assert.Contains((Strategies.RateLimitGate, PollyEvents.GateWait), _polly.Events);
         var waitEvent = Assert.Single(span.Events, e => e.Name == "rate_limit.gate_wait");
@@ -145,7 +134,7 @@ public sealed class RateLimitGateStrategyTests : IDisposable
             call = Pipeline().ExecuteAsync(Send, cancel.Token).AsTask();
         }
 
-        await Until(() => Volatile.Read(ref waiting));
+        await Poll.UntilAsync(() => Volatile.Read(ref waiting), "the condition");
         await cancel.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken));
@@ -203,7 +192,7 @@ public sealed class RateLimitGateStrategyTests : IDisposable
         Assert.DoesNotContain((Strategies.RateLimitGate, PollyEvents.GateWait), _polly.Events);
 
         answers[0].SetResult(new HttpResponseMessage(HttpStatusCode.OK)); // no x-ratelimit-* headers
-        await Until(() => Volatile.Read(ref started) == 3);
+        await Poll.UntilAsync(() => Volatile.Read(ref started) == 3, "the condition");
         Assert.Contains((Strategies.RateLimitGate, PollyEvents.GateWait), _polly.Events);
 
         answers[1].SetResult(new HttpResponseMessage(HttpStatusCode.OK));

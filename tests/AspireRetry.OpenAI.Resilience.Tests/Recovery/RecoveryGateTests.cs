@@ -61,17 +61,6 @@ public sealed class RecoveryGateTests
         }
     }
 
-    private static async Task Until(Func<bool> condition, string what)
-    {
-        // Bounded poll for the waiting calls to react; the fake clock does not move on its own.
-        var deadline = DateTime.UtcNow.AddSeconds(5);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"not within 5 s: {what}");
-            await Task.Delay(5, TestContext.Current.CancellationToken);
-        }
-    }
-
     [Theory]
     [InlineData(0, 0.0, 2000)]
     [InlineData(1, 0.0, 4000)]
@@ -89,18 +78,18 @@ public sealed class RecoveryGateTests
         await OpenAsync(pipeline, Send);
 
         var calls = Enumerable.Range(0, 5).Select(_ => pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken).AsTask()).ToList();
-        await Until(() => Reported(PollyEvents.RecoveryWait) >= 5, "every call waits");
+        await Poll.UntilAsync(() => Reported(PollyEvents.RecoveryWait) >= 5, "every call waits");
         Assert.Equal(2, Sent);
 
         // 2 s: one check, which fails; the next is 4 s later. Nothing else reaches the upstream.
         _time.Advance(TimeSpan.FromMilliseconds(1999));
         Assert.Equal(2, Sent);
         _time.Advance(TimeSpan.FromMilliseconds(1));
-        await Until(() => Sent == 3, "the first check");
+        await Poll.UntilAsync(() => Sent == 3, "the first check");
         _time.Advance(TimeSpan.FromMilliseconds(3999));
         Assert.Equal(3, Sent);
         _time.Advance(TimeSpan.FromMilliseconds(1));
-        await Until(() => Sent == 4, "the second check, 4 s after the first");
+        await Poll.UntilAsync(() => Sent == 4, "the second check, 4 s after the first");
         Assert.All(calls, c => Assert.False(c.IsCompleted));
 
         // Back up: the third check (8 s later, the longest interval) succeeds and releases every waiting call at once.
@@ -138,7 +127,7 @@ public sealed class RecoveryGateTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, fifth.StatusCode);
 
         var waiting = pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken).AsTask();
-        await Until(() => Reported(PollyEvents.RecoveryWait) == 1, "the next call waits");
+        await Poll.UntilAsync(() => Reported(PollyEvents.RecoveryWait) == 1, "the next call waits");
         Assert.Equal(110, Sent);
         _down = false;
         _time.Advance(TimeSpan.FromSeconds(2));
@@ -168,17 +157,17 @@ public sealed class RecoveryGateTests
 
         await OpenAsync(pipeline, Upstream);
         var calls = Enumerable.Range(0, 3).Select(_ => pipeline.ExecuteAsync(Upstream, TestContext.Current.CancellationToken).AsTask()).ToList();
-        await Until(() => Reported(PollyEvents.RecoveryWait) >= 3, "every call waits");
+        await Poll.UntilAsync(() => Reported(PollyEvents.RecoveryWait) >= 3, "every call waits");
 
         upButSlow = true;
         _time.Advance(TimeSpan.FromSeconds(2));
-        await Until(() => Sent == 3, "the check");
+        await Poll.UntilAsync(() => Sent == 3, "the check");
 
         // Three times the slowest refusal (60 ms) without an answer: the check is being worked on.
         _time.Advance(TimeSpan.FromMilliseconds(59));
         Assert.Equal(3, Sent);
         _time.Advance(TimeSpan.FromMilliseconds(1));
-        await Until(() => calls.Count(c => c.IsCompletedSuccessfully) == 2, "the two other calls go and are answered");
+        await Poll.UntilAsync(() => calls.Count(c => c.IsCompletedSuccessfully) == 2, "the two other calls go and are answered");
         Assert.All(calls.Where(c => c.IsCompleted), c => Assert.Equal(HttpStatusCode.OK, c.Result.StatusCode)); // the half-open breaker let them through
         Assert.Equal(5, Sent);
 
@@ -210,22 +199,22 @@ public sealed class RecoveryGateTests
 
         await OpenAsync(pipeline, Upstream);
         var first = pipeline.ExecuteAsync(Upstream, TestContext.Current.CancellationToken).AsTask();
-        await Until(() => Reported(PollyEvents.RecoveryWait) >= 1, "the first call waits");
+        await Poll.UntilAsync(() => Reported(PollyEvents.RecoveryWait) >= 1, "the first call waits");
         _time.Advance(TimeSpan.FromSeconds(2));
-        await Until(() => Sent == 3, "the check");
+        await Poll.UntilAsync(() => Sent == 3, "the check");
         var others = Enumerable.Range(0, 3).Select(_ => pipeline.ExecuteAsync(Upstream, TestContext.Current.CancellationToken).AsTask()).ToList();
-        await Until(() => Reported(PollyEvents.RecoveryWait) >= 4, "the other calls wait for the check");
+        await Poll.UntilAsync(() => Reported(PollyEvents.RecoveryWait) >= 4, "the other calls wait for the check");
 
         // The check outlives three refusals: the waiting calls go, and the first of them is refused: still down.
         _time.Advance(TimeSpan.FromMilliseconds(60));
-        await Until(() => others.Any(c => c.IsCompleted), "a call let go early is refused");
+        await Poll.UntilAsync(() => others.Any(c => c.IsCompleted), "a call let go early is refused");
         using var refused = await others.First(c => c.IsCompleted);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
         var sent = Sent;
 
         // A call that comes now (a retry, say) waits for the check: the sign of life has been refuted.
         var later = pipeline.ExecuteAsync(Upstream, TestContext.Current.CancellationToken).AsTask();
-        await Until(() => Reported(PollyEvents.RecoveryWait) >= 5, "the later call waits");
+        await Poll.UntilAsync(() => Reported(PollyEvents.RecoveryWait) >= 5, "the later call waits");
         _time.Advance(TimeSpan.FromMilliseconds(500));
         Assert.Equal(sent, Sent);
         Assert.False(later.IsCompleted);
@@ -278,7 +267,7 @@ public sealed class RecoveryGateTests
             call = pipeline.ExecuteAsync(Send, stop.Token).AsTask();
         }
 
-        await Until(() => { lock (heard) return heard.Count == 1; }, "the wait is announced");
+        await Poll.UntilAsync(() => { lock (heard) { return heard.Count == 1; } }, "the wait is announced");
         Assert.Equal(new AttemptReport(1, Outcomes.RecoveryWait, null, Outcomes.RecoveryWaitReason, TimeSpan.FromSeconds(2)), heard[0]);
 
         await stop.CancelAsync();

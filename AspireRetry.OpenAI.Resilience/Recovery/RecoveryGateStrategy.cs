@@ -56,6 +56,8 @@ internal sealed class RecoveryGateStrategy(
                 continue;
             }
 
+            var decidedAt = time.GetTimestamp();
+
             if (decision.Kind is RecoveryDecisionKind.Go or RecoveryDecisionKind.GoAsCheck)
             {
                 if (waitingSince is { } since)
@@ -92,7 +94,7 @@ internal sealed class RecoveryGateStrategy(
             }
 
             waitingSince ??= time.GetTimestamp();
-            if (await WaitAsync(decision, time.GetElapsedTime(waitingSince.Value), fromShared, context).ConfigureAwait(context.ContinueOnCapturedContext) is { } refused)
+            if (await WaitAsync(decision, decidedAt, time.GetElapsedTime(waitingSince.Value), fromShared, context).ConfigureAwait(context.ContinueOnCapturedContext) is { } refused)
             {
                 return Outcome.FromException<HttpResponseMessage>(refused);
             }
@@ -104,7 +106,7 @@ internal sealed class RecoveryGateStrategy(
     /// budget; the exception that ends the call instead (the next check is further away than it may wait, or it was
     /// cancelled), or null once it may ask again.
     /// </summary>
-    private async ValueTask<Exception?> WaitAsync(RecoveryDecision decision, TimeSpan waited, bool fromShared, ResilienceContext context)
+    private async ValueTask<Exception?> WaitAsync(RecoveryDecision decision, long decidedAt, TimeSpan waited, bool fromShared, ResilienceContext context)
     {
         // With a later upstream able to take the call, it does not wait here at all: it fails over.
         var maxRecoveryWait = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : options.CircuitBreaker.MaxRecoveryWait;
@@ -116,12 +118,13 @@ internal sealed class RecoveryGateStrategy(
             return Reject(nextCheck, left, context);
         }
 
+        // Timed from the decision, and armed before the wait is reported: however long reporting takes, the call wakes
+        // when the check is due, not that much later.
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        var delay = Task.Delay(TimeSpans.Max(TimeSpan.Zero, TimeSpans.Min(decision.NextCheck, left) - time.GetElapsedTime(decidedAt)), time, timer.Token);
         SpanEvents.RecoveryWait(nextCheck, waited, upstream, fromShared);
         polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.RecoveryWait), context, nextCheck);
         CallProgress.Current?.RecoveryWait(nextCheck);
-
-        using var timer = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-        var delay = Task.Delay(TimeSpans.Min(decision.NextCheck, left), time, timer.Token);
         await Task.WhenAny(delay, decision.Changed).ConfigureAwait(false);
         await timer.CancelAsync().ConfigureAwait(false);
         return context.CancellationToken.IsCancellationRequested ? new OperationCanceledException(context.CancellationToken) : null;

@@ -47,6 +47,9 @@ public abstract class ChatPageTest(AspireAppFixture fixture) : IAsyncLifetime
 
     protected async Task SendAsync(string text)
     {
+        // A reply shows its footer as soon as its last event arrives, and the page takes the next message once it has
+        // saved the conversation (Stop turns back into Send): Enter before that is ignored, as it is for a person.
+        await Assertions.Expect(Page.Locator("button.stop")).ToHaveCountAsync(0);
         await Page.GetByLabel("Message").FillAsync(text);
         await Page.GetByLabel("Message").PressAsync("Enter");
     }

@@ -35,17 +35,30 @@ public static class ResilientOpenAIExtensions
             .ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ResilienceOptions>, ResilienceOptionsValidator>());
         builder.Services.AddOptions<GenAITelemetryOptions>()
-            .Bind(builder.Configuration.GetSection(GenAITelemetryOptions.SectionName));
+            .Bind(builder.Configuration.GetSection(GenAITelemetryOptions.SectionName))
+            .PostConfigure(options => options.CaptureMessageContent ??= GenAITelemetryOptions.FromEnvironment(builder.Configuration));
 
+#pragma warning disable EXTEXP0001 // Experimental in Microsoft.Extensions.Http.Resilience; the one way to take off a handler that ConfigureHttpClientDefaults put on every client.
         var httpClient = builder.Services.AddHttpClient(RetryTelemetryConstants.PipelineName, client =>
             {
                 // The pipeline's TotalTimeout is the budget; HttpClient's own 100 s would cut it short.
                 client.Timeout = Timeout.InfiniteTimeSpan;
             })
+            // One layer: the stock Aspire ServiceDefaults put the standard resilience handler on every HttpClient
+            // (ConfigureHttpClientDefaults runs before this client's own configuration). Under ours it would multiply the
+            // requests (22 instead of 5 for a down upstream) and cut a long completion at its 10 s attempt timeout.
+            .RemoveAllResilienceHandlers()
             .AddOpenAIResilience();
+#pragma warning restore EXTEXP0001
         builder.Services.AddAttemptTelemetry();
-        builder.Services.TryAddSingleton<ResilientChatClients>();
-        return new ResilientOpenAIBuilder(builder.Services, httpClient);
+        builder.Services.TryAddSingleton<ResilientOpenAIClients>();
+        builder.Services.TryAddSingleton(ResilientChatClients.Create);
+
+        // The primary upstream's SDK client, for any call on it (images, audio, files, Responses...): the layer is its
+        // transport. Keyed by the connection name, as Aspire.OpenAI registers it; unkeyed when it is the first one.
+        builder.Services.AddKeyedSingleton(connectionName, (services, _) => services.GetRequiredService<ResilientOpenAIClients>()[0]);
+        builder.Services.TryAddSingleton(services => services.GetRequiredService<ResilientOpenAIClients>()[0]);
+        return new ResilientOpenAIBuilder(builder.Services, httpClient) { Upstreams = upstreams };
     }
 }
 
@@ -55,4 +68,8 @@ public static class ResilientOpenAIExtensions
 /// The HttpClient that carries the retry layer. A handler added here (<c>AddHttpMessageHandler</c>) runs inside
 /// the pipeline, so once per attempt.
 /// </param>
-public sealed record ResilientOpenAIBuilder(IServiceCollection Services, IHttpClientBuilder HttpClient);
+public sealed record ResilientOpenAIBuilder(IServiceCollection Services, IHttpClientBuilder HttpClient)
+{
+    /// <summary>The upstreams read at registration, so a client registered without a model fails start-up, not its first call.</summary>
+    internal OpenAIUpstreams? Upstreams { get; init; }
+}

@@ -4,7 +4,8 @@ namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
 /// The upstream, from a connection string (by default <c>openai</c>): <c>Endpoint=&lt;base url ending in /v1&gt;;Key=&lt;key&gt;</c>,
-/// optionally <c>;Models=gpt-4o,gpt-4o-mini</c> when this upstream serves only some models.
+/// optionally <c>;Models=gpt-4o,gpt-4o-mini</c> when this upstream serves only some models, and <c>;Model=gpt-4o</c>
+/// (or <c>;Deployment=</c>, as Aspire's Azure hosting writes it) for the model a client registered without one uses.
 /// Any OpenAI-compatible endpoint works; a missing or malformed string is a start-up error that names it.
 /// </summary>
 /// <param name="Endpoint">The base URL, ending in <c>/v1</c>.</param>
@@ -17,6 +18,9 @@ public sealed record OpenAIConnection(Uri Endpoint, string Key)
 
     /// <summary>The models this upstream serves (<c>Models=</c>); null: every model.</summary>
     public IReadOnlyList<string>? Models { get; init; }
+
+    /// <summary>The model (<c>Model=</c>, or <c>Deployment=</c>) that a chat client or embedding generator registered without one uses.</summary>
+    public string? DefaultModel { get; init; }
 
     /// <summary>Whether this upstream serves <paramref name="model"/>: every model unless <see cref="Models"/> lists some.</summary>
     /// <param name="model">The model name.</param>
@@ -71,7 +75,25 @@ public sealed record OpenAIConnection(Uri Endpoint, string Key)
                 $"ConnectionStrings:{name} has Models= with no model in it: list the models this upstream serves (Models=gpt-4o,gpt-4o-mini), or leave Models out for every model.");
         }
 
-        return new OpenAIConnection(endpoint, key) { Models = modelsText is null ? null : ParseModels(modelsText) };
+        var model = builder.TryGetValue("Model", out var mo) ? mo?.ToString() : null;
+        var deployment = builder.TryGetValue("Deployment", out var d) ? d?.ToString() : null;
+        if (model is not null && deployment is not null)
+        {
+            throw new InvalidOperationException(
+                $"ConnectionStrings:{name} has both Model= and Deployment=: they name the same thing (the model, or the Azure deployment that serves it); keep one.");
+        }
+
+        if ((model ?? deployment) is { } named && string.IsNullOrWhiteSpace(named))
+        {
+            throw new InvalidOperationException(
+                $"ConnectionStrings:{name} has an empty {(model is not null ? "Model" : "Deployment")}=: name the model (Model=gpt-4o), or leave it out.");
+        }
+
+        return new OpenAIConnection(endpoint, key)
+        {
+            Models = modelsText is null ? null : ParseModels(modelsText),
+            DefaultModel = (model ?? deployment)?.Trim(),
+        };
     }
 
     private static List<string> ParseModels(string text) =>

@@ -3,8 +3,8 @@ using Microsoft.Extensions.AI;
 namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
-/// As <see cref="CallScopeChatClient"/> for embeddings: a call made without a <see cref="CallProgress"/> gets one for its
-/// model, so its attempts go through that model's pipeline (its own breaker and gate), not one shared by every model.
+/// As <see cref="CallScopeChatClient"/> for embeddings: each call's <see cref="CallRoute"/> is this generator's model, so
+/// its attempts go through that model's pipeline (its own breaker and gate), not one shared by every model.
 /// </summary>
 internal sealed class CallScopeEmbeddingGenerator(IEmbeddingGenerator<string, Embedding<float>> inner, string model)
     : DelegatingEmbeddingGenerator<string, Embedding<float>>(inner)
@@ -12,7 +12,8 @@ internal sealed class CallScopeEmbeddingGenerator(IEmbeddingGenerator<string, Em
     public override async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(
         IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
     {
-        using var scope = CallProgress.Current is null ? new CallProgress(model).Enter() : null;
+        CallProgress.Current?.Called(model);
+        using var route = new CallRoute(model).Enter();
         return await base.GenerateAsync(values, options, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -47,10 +47,12 @@ internal sealed class UpstreamFailoverChatClient : FailoverChatClient
     {
         var position = _position.GetOrAdd(context, 0);
         var (upstream, client) = _upstreams[position];
-        if (CallProgress.Current is { } call)
+        if (CallRoute.Current is { } route)
         {
-            call.Route = new UpstreamRoute(upstream.Name, () => CanServeAfter(position));
+            route.Upstream = new UpstreamRoute(upstream.Name, () => CanServeAfter(position));
         }
+
+        CallProgress.Current?.Routed(upstream.Name);
 
         return ValueTask.FromResult(client);
     }

@@ -60,7 +60,7 @@ public static class OpenAIResilience
         })
         // One pipeline, so one breaker, per upstream and model: an overloaded gpt-4o must not block gpt-4o-mini,
         // which is what the fallback model is for, and a down primary must not block the secondary.
-        .SelectPipelineBy(_ => _ => PipelineKey(CallProgress.Current));
+        .SelectPipelineBy(_ => _ => PipelineKey(CallRoute.Current));
 
         return builder.AddHttpMessageHandler(services => new AttemptHandler());
     }
@@ -80,7 +80,7 @@ public static class OpenAIResilience
     }
 
     /// <summary>The pipeline instance of a call: <c>{upstream}/{model}</c> (a model name may itself contain '/'; an upstream's name does not).</summary>
-    internal static string PipelineKey(CallProgress? call) => $"{call?.Upstream}/{call?.Model}";
+    internal static string PipelineKey(CallRoute? call) => $"{call?.Upstream?.Name}/{call?.Model}";
 
     internal static (string Upstream, string Model) SplitPipelineKey(string key) =>
         key.IndexOf('/', StringComparison.Ordinal) is var slash and >= 0 ? (key[..slash], key[(slash + 1)..]) : ("", key);

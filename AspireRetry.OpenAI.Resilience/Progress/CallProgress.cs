@@ -22,10 +22,12 @@ public sealed record AttemptReport(int Number, string Outcome, int? StatusCode, 
 /// Create one per call and run the call inside <see cref="Enter"/>: the scope flows (as an
 /// <see cref="AsyncLocal{T}"/>) through Microsoft.Extensions.AI and the OpenAI SDK to the HttpClient's
 /// pipeline, which reports into it. <paramref name="onAttempt"/> is invoked synchronously, in order, on
-/// the pipeline's thread: keep it short (write to a channel, say). Call <see cref="Complete"/> when the
-/// call ends, to hear the last failed attempt, which no retry followed.
+/// the pipeline's thread: keep it short (write to a channel, say). Leaving the scope completes the call (the last
+/// failed attempt, which no retry followed, is heard then); <see cref="Complete"/> does it sooner, e.g. at a stream's
+/// first token. It only observes: the client the call is made on decides the model, the upstream and so the pipeline
+/// (its circuit breaker and gate), and <see cref="Model"/> and <see cref="Upstream"/> say what they were.
 /// </remarks>
-/// <param name="model">The model called; the pipeline, and so the circuit breaker and gate, is chosen by it and the upstream.</param>
+/// <param name="model">The model the caller means to call, until the call starts and the client's model replaces it.</param>
 /// <param name="onAttempt">Hears each <see cref="AttemptReport"/>; null to only count.</param>
 public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt = null)
 {
@@ -38,19 +40,16 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
     internal static CallProgress? Current => CurrentCall.Value;
 
     /// <summary>
-    /// The model being called now. Set it before calling another model within the same call (a fallback):
-    /// each upstream and model has its own pipeline, so its own breaker and gate.
+    /// The model called: the caller's intent until the call starts, then the model of the client it was made on (a
+    /// fallback to another model's client shows here). Setting it chooses nothing: the client does.
     /// </summary>
     public string Model { get; set; } = model;
 
     /// <summary>
     /// The upstream (its connection string's name, e.g. <c>openai</c>, <c>openai-2</c>) being called now; once the call
-    /// has ended, the one that answered. Null before the first attempt.
+    /// has ended, the one that answered. Null before the first attempt, and with a single unnamed upstream.
     /// </summary>
-    public string? Upstream => Route?.Name;
-
-    /// <summary>Set by the failover before each upstream; read by the pipeline.</summary>
-    internal UpstreamRoute? Route { get; set; }
+    public string? Upstream { get; private set; }
 
     /// <summary>Attempts started so far, across models.</summary>
     public int Attempts => Volatile.Read(ref _attempts);
@@ -62,12 +61,23 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
     public TimeSpan? StopRetryAfter { get; private set; }
 
     /// <summary>Makes this the current call for the code that runs inside the returned scope.</summary>
+    /// <remarks>Disposing the scope completes the call (see <see cref="Complete"/>).</remarks>
     public IDisposable Enter()
     {
         var previous = CurrentCall.Value;
         CurrentCall.Value = this;
-        return new Scope(() => CurrentCall.Value = previous);
+        return new Scope(() =>
+        {
+            Complete();
+            CurrentCall.Value = previous;
+        });
     }
+
+    /// <summary>A client's call scope started the call on <paramref name="model"/>.</summary>
+    internal void Called(string model) => Model = model;
+
+    /// <summary>The failover sent this pass to <paramref name="upstream"/>.</summary>
+    internal void Routed(string upstream) => Upstream = upstream;
 
     /// <summary>Reports the last failed attempt, which no retry followed. Call it once the call has ended (or its first token arrived).</summary>
     public void Complete()

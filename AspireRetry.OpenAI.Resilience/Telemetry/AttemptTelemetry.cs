@@ -32,7 +32,7 @@ internal static class AttemptTelemetry
         }
 
         activity.SetTag(Attempt.Number, attempt.Number);
-        if (CallProgress.Current?.Upstream is { } upstream)
+        if (CallRoute.Current?.Upstream?.Name is { } upstream)
         {
             activity.SetTag(Attempt.Upstream, upstream);
         }

@@ -2,7 +2,7 @@ namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
 /// Where a call is going now: the upstream of this pass, and whether a later upstream of the list could take the
-/// call if this one fails. The failover sets it on the call's <see cref="CallProgress"/> before each upstream; the
+/// call if this one fails. The failover sets it on the call's <see cref="CallRoute"/> before each upstream; the
 /// pipeline reads it to pick that upstream's pipeline (so its breaker, gate and budget) and to decide between waiting
 /// and moving on.
 /// </summary>
@@ -20,5 +20,5 @@ internal sealed class UpstreamRoute(string name, Func<bool> canFailOver)
     public bool CanFailOver => canFailOver();
 
     /// <summary>The current call's route may move on instead of waiting.</summary>
-    public static bool CurrentCanFailOver => CallProgress.Current?.Route is { CanFailOver: true };
+    public static bool CurrentCanFailOver => CallRoute.Current?.Upstream is { CanFailOver: true };
 }

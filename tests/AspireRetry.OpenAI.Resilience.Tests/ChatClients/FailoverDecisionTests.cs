@@ -24,8 +24,8 @@ public sealed class FailoverDecisionTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static CallProgress Call(bool canFailOver) =>
-        new("gpt-4o") { Route = new UpstreamRoute("openai", () => canFailOver) };
+    private static CallRoute Call(bool canFailOver) =>
+        new("gpt-4o") { Upstream = new UpstreamRoute("openai", () => canFailOver) };
 
     private ValueTask<HttpResponseMessage> Down(CancellationToken cancellationToken)
     {

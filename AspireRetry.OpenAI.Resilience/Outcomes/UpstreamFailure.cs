@@ -58,6 +58,7 @@ public sealed record UpstreamFailure(UpstreamFailureKind Kind, int? Status, stri
         var code = response is null ? null : UpstreamOutcome.ParseErrorCode(response.Content.ToString());
         var wait = response is null ? null : UpstreamOutcome.ServerDelay(
             response.Headers.TryGetValue(UpstreamOutcome.RetryAfterMsHeader, out var ms) ? ms : null,
+            response.Headers.TryGetValue(UpstreamOutcome.AzureRetryAfterMsHeader, out var azure) ? azure : null,
             response.Headers.TryGetValue(UpstreamOutcome.RetryAfterHeader, out var after) ? after : null,
             time.GetUtcNow());
         var kind = (HttpStatusCode)exception.Status switch

@@ -18,6 +18,9 @@ public static class UpstreamOutcome
     /// <summary>OpenAI's precise server wait, in milliseconds.</summary>
     public const string RetryAfterMsHeader = "retry-after-ms";
 
+    /// <summary>Azure OpenAI's precise server wait, in milliseconds (its SDK reads it after <c>retry-after-ms</c>).</summary>
+    public const string AzureRetryAfterMsHeader = "x-ms-retry-after-ms";
+
     /// <summary>HTTP's server wait, in seconds or as a date.</summary>
     public const string RetryAfterHeader = "retry-after";
 
@@ -57,17 +60,23 @@ public static class UpstreamOutcome
     };
 
     /// <summary>
-    /// The wait the server asked for: <c>retry-after-ms</c> wins (OpenAI's precise form), then
-    /// <c>retry-after</c> in seconds or as an HTTP date (read by <see cref="HttpResponseHeaders.RetryAfter"/>).
-    /// Null when it named none.
+    /// The wait the server asked for: <c>retry-after-ms</c> wins (OpenAI's precise form), then Azure's
+    /// <c>x-ms-retry-after-ms</c>, then <c>retry-after</c> in seconds or as an HTTP date (read by
+    /// <see cref="HttpResponseHeaders.RetryAfter"/>). Null when it named none.
     /// </summary>
     public static TimeSpan? ServerDelay(HttpResponseMessage response, DateTimeOffset now) =>
         RetryAfterMs(response.Headers.TryGetValues(RetryAfterMsHeader, out var ms) ? ms.FirstOrDefault() : null)
+        ?? RetryAfterMs(response.Headers.TryGetValues(AzureRetryAfterMsHeader, out var azure) ? azure.FirstOrDefault() : null)
         ?? Wait(response.Headers.RetryAfter, now);
 
     /// <summary>As <see cref="ServerDelay(HttpResponseMessage, DateTimeOffset)"/>, from the two headers' raw values (e.g. of an SDK's response).</summary>
     public static TimeSpan? ServerDelay(string? retryAfterMs, string? retryAfter, DateTimeOffset now) =>
+        ServerDelay(retryAfterMs, null, retryAfter, now);
+
+    /// <summary>As <see cref="ServerDelay(HttpResponseMessage, DateTimeOffset)"/>, from the three headers' raw values (e.g. of an SDK's response).</summary>
+    public static TimeSpan? ServerDelay(string? retryAfterMs, string? azureRetryAfterMs, string? retryAfter, DateTimeOffset now) =>
         RetryAfterMs(retryAfterMs)
+        ?? RetryAfterMs(azureRetryAfterMs)
         ?? (RetryConditionHeaderValue.TryParse(retryAfter, out var parsed) ? Wait(parsed, now) : null);
 
     private static TimeSpan? RetryAfterMs(string? value) =>

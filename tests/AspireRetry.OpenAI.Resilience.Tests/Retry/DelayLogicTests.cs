@@ -25,6 +25,35 @@ public sealed class DelayLogicTests
     }
 
     [Fact]
+    public void Azures_x_ms_retry_after_ms_is_read_after_retry_after_ms_and_before_retry_after()
+    {
+        using var azure = Response(HttpStatusCode.TooManyRequests, retryAfter: "2");
+        azure.Headers.TryAddWithoutValidation("x-ms-retry-after-ms", "350");
+        using var both = Response(HttpStatusCode.TooManyRequests, retryAfterMs: "150");
+        both.Headers.TryAddWithoutValidation("x-ms-retry-after-ms", "350");
+
+        Assert.Equal(TimeSpan.FromMilliseconds(350), UpstreamOutcome.ServerDelay(azure, Now));
+        Assert.Equal(TimeSpan.FromMilliseconds(150), UpstreamOutcome.ServerDelay(both, Now));
+        Assert.Equal(TimeSpan.FromMilliseconds(350), UpstreamOutcome.ServerDelay(null, "350", "2", Now));
+    }
+
+    [Theory]
+    [InlineData("-1", "-1")]
+    [InlineData("0", "0")]
+    [InlineData("100", "-1")]
+    public void Placeholder_rate_limit_headers_are_ignored_never_obeyed(string limit, string remaining)
+    {
+        // Azure's Responses API has sent -1 and 0 where it knows no limit: read as a limit, they would stop every call.
+        using var response = Response(HttpStatusCode.OK);
+        response.Headers.TryAddWithoutValidation("x-ratelimit-limit-requests", limit);
+        response.Headers.TryAddWithoutValidation("x-ratelimit-remaining-requests", remaining);
+        response.Headers.TryAddWithoutValidation("x-ratelimit-limit-tokens", limit);
+        response.Headers.TryAddWithoutValidation("x-ratelimit-remaining-tokens", remaining);
+
+        Assert.Equal(RateLimitHeaders.None, RateLimitHeaders.Read(response));
+    }
+
+    [Fact]
     public void Retry_after_in_seconds_and_as_an_http_date_are_both_read()
     {
         using var seconds = Response(HttpStatusCode.TooManyRequests, retryAfter: "2");

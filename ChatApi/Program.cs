@@ -7,9 +7,9 @@ using AspireRetry.OpenAI.Resilience;
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddResilientOpenAI();
+var openai = builder.AddResilientOpenAI();
 builder.AddSharedState();
-builder.AddChat();
+builder.AddChat(openai);
 builder.Services.AddProblemDetails();
 builder.Services.AddChatProtection();
 

@@ -1,12 +1,24 @@
+using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.Options;
 
 namespace AspireRetry.ChatApi.Chat;
 
 public static class ChatExtensions
 {
-    /// <summary>The models users may pick (section <c>OpenAI</c>, validated at start-up) and <see cref="ChatService"/>.</summary>
-    public static IHostApplicationBuilder AddChat(this IHostApplicationBuilder builder)
+    /// <summary>
+    /// The models users may pick (section <c>OpenAI</c>, validated at start-up), a chat client for each of them and for
+    /// the fallback model (keyed by the model, from the retry library's <paramref name="openai"/>), and <see cref="ChatService"/>.
+    /// </summary>
+    public static IHostApplicationBuilder AddChat(this IHostApplicationBuilder builder, ResilientOpenAIBuilder openai)
     {
+        var models = builder.Configuration.GetSection(ModelOptions.SectionName).Get<ModelOptions>() ?? new ModelOptions();
+        var fallback = builder.Configuration[$"{ResilienceOptions.SectionName}:{nameof(ResilienceOptions.FallbackModel)}"];
+        foreach (var model in models.EffectiveModels.Append(fallback).OfType<string>().Where(m => !string.IsNullOrWhiteSpace(m)).Distinct(StringComparer.Ordinal))
+        {
+            openai.AddKeyedChatClient(model, model);
+        }
+
+        builder.Services.AddSingleton<ChatModels>();
         builder.Services.AddOptions<ModelOptions>()
             .Bind(builder.Configuration.GetSection(ModelOptions.SectionName))
             .ValidateOnStart();

@@ -9,7 +9,7 @@ namespace AspireRetry.ChatApi.Chat;
 /// (<see cref="ChatStream"/>), with every attempt reported. Retries are not here: they live in the "openai"
 /// HttpClient's pipeline; this class only listens.
 /// </summary>
-internal sealed class ChatService(ResilientChatClients clients, IOptions<ModelOptions> models, ModelFallback fallback, ChatMetrics metrics, ChatStream stream)
+internal sealed class ChatService(ChatModels clients, IOptions<ModelOptions> models, ModelFallback fallback, ChatMetrics metrics, ChatStream stream)
 {
     private string ResolveModel(ChatRequest request) => request.Model ?? models.Value.DefaultModel;
 
@@ -22,7 +22,7 @@ internal sealed class ChatService(ResilientChatClients clients, IOptions<ModelOp
         {
             try
             {
-                var response = await clients.Get(progress.Model).GetResponseAsync(request.ToMessages(), cancellationToken: cancellationToken);
+                var response = await clients.For(progress.Model).GetResponseAsync(request.ToMessages(), cancellationToken: cancellationToken);
                 progress.Complete();
                 metrics.CallEnded(progress, ChatMetrics.Answered);
                 return (new ChatReply(response.Text, response.ModelId ?? progress.Model, progress.Attempts, ChatContract.TraceId(), response.Usage.ToDto(), progress.Upstream), null, progress.Attempts);

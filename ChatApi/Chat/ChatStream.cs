@@ -14,7 +14,7 @@ namespace AspireRetry.ChatApi.Chat;
 /// the upstream's chunks themselves, with no hand-over to another thread per token.
 /// </summary>
 internal sealed partial class ChatStream(
-    ResilientChatClients clients,
+    ChatModels clients,
     OpenAIUpstreams upstreams,
     IOptions<ResilienceOptions> resilience,
     ModelFallback fallback,
@@ -105,5 +105,5 @@ internal sealed partial class ChatStream(
 
     /// <summary>The reply of the model the call is on now; its first read sends the request.</summary>
     private ReplyDeltas Ask(ChatRequest request, CallProgress progress, CancellationToken cancellationToken) =>
-        new(clients.Get(progress.Model), request.ToMessages(), progress, IdleTimeout, cancellationToken);
+        new(clients.For(progress.Model), request.ToMessages(), progress, IdleTimeout, cancellationToken);
 }

@@ -7,19 +7,43 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 var builder = Host.CreateApplicationBuilder(args);
-builder.AddResilientOpenAI();
-using var host = builder.Build();
+
+// What the Aspire template's ServiceDefaults do: the standard resilience handler on every HttpClient. The layer's own
+// client drops it, so there is still one retry layer.
+builder.Services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
 
 var model = builder.Configuration["Model"] ?? "gpt-4o";
+var embeddingModel = builder.Configuration["EmbeddingModel"];
 var prompt = builder.Configuration["Prompt"] ?? "Say hello.";
-var chat = host.Services.GetRequiredService<ResilientChatClients>().Get(model);
+
+var openai = builder.AddResilientOpenAI();
+openai.AddChatClient(model);
+if (embeddingModel is not null)
+{
+    openai.AddEmbeddingGenerator(embeddingModel);
+}
+
+using var host = builder.Build();
 
 // Each attempt as it happens; the lines are what the packed-package test reads.
-var progress = new CallProgress(model, attempt => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"attempt {attempt.Number}: {attempt.Outcome}{(attempt.Delay is { } delay ? $", next in {delay.TotalMilliseconds:0} ms" : "")}")));
+static CallProgress Observe(string what, string model) => new(model, attempt => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"{what} attempt {attempt.Number}: {attempt.Outcome}{(attempt.Delay is { } delay ? $", next in {delay.TotalMilliseconds:0} ms" : "")}")));
+
+var chat = host.Services.GetRequiredService<IChatClient>();
+var progress = Observe("chat", model);
 using (progress.Enter())
 {
     var reply = await chat.GetResponseAsync(prompt);
-    progress.Complete();
     Console.WriteLine($"reply after {progress.Attempts} attempt(s): {reply.Text}");
+}
+
+if (embeddingModel is not null)
+{
+    var embeddings = host.Services.GetRequiredService<IEmbeddingGenerator<string, Embedding<float>>>();
+    var observed = Observe("embeddings", embeddingModel);
+    using (observed.Enter())
+    {
+        var vectors = await embeddings.GenerateAsync(["one retry layer", "for every call"]);
+        Console.WriteLine($"embeddings after {observed.Attempts} attempt(s): {vectors.Count} vector(s) of {vectors[0].Vector.Length}");
+    }
 }

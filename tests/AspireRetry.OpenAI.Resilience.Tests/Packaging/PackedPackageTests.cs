@@ -21,7 +21,7 @@ public sealed class PackedPackageTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task A_console_app_using_the_packed_package_waits_out_a_scripted_429_then_gets_its_reply()
+    public async Task A_console_app_using_the_packed_package_beside_the_templates_standard_handler_makes_one_request_per_attempt()
     {
         var root = Repository.Root;
         // A version of its own, so neither the global package cache nor a parallel run hands back another build.
@@ -46,22 +46,26 @@ public sealed class PackedPackageTests
             var assets = await File.ReadAllTextAsync(Path.Combine(root, "samples/ConsoleChat/obj/project.assets.json"), Ct);
             Assert.Contains($"\"{Package}/{version}\"", assets, StringComparison.Ordinal);
 
-            (await emulatorClient.PostAsJsonAsync("/emulator/chaos/script", new { outcomes = new[] { $"429:retry-after-ms={ServerWaitMs}", "ok" } }, Ct)).EnsureSuccessStatusCode();
+            (await emulatorClient.PostAsJsonAsync("/emulator/chaos/script", new { outcomes = new[] { $"429:retry-after-ms={ServerWaitMs}", "503:retry-after-ms=0", "ok" } }, Ct)).EnsureSuccessStatusCode();
             var output = await RunAsync(root, ["samples/ConsoleChat/bin/" + Configuration + "/net10.0/ConsoleChat.dll"],
                 new() { ["ConnectionStrings__openai"] = $"Endpoint={new Uri(upstream.GetBaseAddress(), "/v1")};Key=sk-sample" });
 
-            // What the sample heard: the 429, the server's wait (plus the margin), then the answer.
-            Assert.Contains($"attempt 1: 429, next in {ServerWaitMs + OpenAIResilience.ServerDelayMargin.TotalMilliseconds:0} ms", output, StringComparison.Ordinal);
-            Assert.Contains("attempt 2: ok", output, StringComparison.Ordinal);
-            Assert.Contains("reply after 2 attempt(s):", output, StringComparison.Ordinal);
+            // What the sample heard (its chat client injected from DI, the template's standard handler on every HttpClient):
+            // the 429, the server's wait (plus the margin), the 503, then the answer.
+            Assert.Contains($"chat attempt 1: 429, next in {ServerWaitMs + OpenAIResilience.ServerDelayMargin.TotalMilliseconds:0} ms", output, StringComparison.Ordinal);
+            Assert.Contains("chat attempt 2: 503", output, StringComparison.Ordinal);
+            Assert.Contains("chat attempt 3: ok", output, StringComparison.Ordinal);
+            Assert.Contains("reply after 3 attempt(s):", output, StringComparison.Ordinal);
 
-            // What the upstream saw: exactly two requests, the second no sooner than the server asked.
-            var seen = (await emulatorClient.GetFromJsonAsync<List<SeenRequest>>("/emulator/requests?limit=100", JsonSerializerOptions.Web, Ct))!;
-            Assert.Equal(["rate_limit", "ok"], seen.OrderBy(r => r.ReceivedAt).Select(r => r.Outcome));
-            var gap = seen.Max(r => r.ReceivedAt) - seen.Min(r => r.ReceivedAt);
+            // What the upstream saw: exactly three requests (the standard handler would have multiplied them), the second
+            // no sooner than the server asked.
+            var seen = (await emulatorClient.GetFromJsonAsync<List<SeenRequest>>("/emulator/requests?limit=100", JsonSerializerOptions.Web, Ct))!
+                .OrderBy(r => r.ReceivedAt).ToList();
+            Assert.Equal(["rate_limit", "service_unavailable", "ok"], seen.Select(r => r.Outcome));
+            var gap = seen[1].ReceivedAt - seen[0].ReceivedAt;
             Assert.True(gap >= TimeSpan.FromMilliseconds(ServerWaitMs - 1), $"the retry came {gap.TotalMilliseconds} ms after the 429, before its {ServerWaitMs} ms"); // - 1: the log rounds to the millisecond
             var stats = await emulatorClient.GetFromJsonAsync<JsonElement>("/emulator/stats", Ct);
-            Assert.Equal(2, stats.GetProperty("total").GetInt32());
+            Assert.Equal(3, stats.GetProperty("total").GetInt32());
         }
         finally
         {

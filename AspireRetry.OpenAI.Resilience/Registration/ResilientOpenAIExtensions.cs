@@ -1,3 +1,5 @@
+using Azure.Core;
+using Azure.Identity;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -50,6 +52,13 @@ public static class ResilientOpenAIExtensions
             .RemoveAllResilienceHandlers()
             .AddOpenAIResilience();
 #pragma warning restore EXTEXP0001
+        if (upstreams.All.Where(u => u.Connection.UsesEntraId).Select(u => u.Connection).ToList() is { Count: > 0 } entra)
+        {
+            // Azure OpenAI with Entra ID: the app's TokenCredential when it registered one, else DefaultAzureCredential.
+            httpClient.AddHttpMessageHandler(services => new EntraTokenHandler(entra,
+                () => services.GetService<TokenCredential>() ?? new DefaultAzureCredential()));
+        }
+
         builder.Services.AddAttemptTelemetry();
         builder.Services.TryAddSingleton<ResilientOpenAIClients>();
         builder.Services.TryAddSingleton(ResilientChatClients.Create);

@@ -9,7 +9,7 @@ namespace AspireRetry.OpenAI.Resilience;
 /// Any OpenAI-compatible endpoint works; a missing or malformed string is a start-up error that names it.
 /// </summary>
 /// <param name="Endpoint">The base URL, ending in <c>/v1</c>.</param>
-/// <param name="Key">The API key, sent as a bearer token; never printed.</param>
+/// <param name="Key">The API key, sent as a bearer token (Azure: an <c>api-key</c> header); never printed. Empty for Azure with Entra ID.</param>
 public sealed record OpenAIConnection(Uri Endpoint, string Key)
 {
     /// <summary>The default connection string name (<c>ConnectionStrings:openai</c>).</summary>
@@ -21,6 +21,21 @@ public sealed record OpenAIConnection(Uri Endpoint, string Key)
 
     /// <summary>The model (<c>Model=</c>, or <c>Deployment=</c>) that a chat client or embedding generator registered without one uses.</summary>
     public string? DefaultModel { get; init; }
+
+    /// <summary>
+    /// Azure OpenAI (<c>IsAzure=true</c>, or a host with <c>.azure.</c> in it): called on its v1 API
+    /// (<c>{Endpoint}/openai/v1/</c>), the deployment as the model, with the key in an <c>api-key</c> header, or with no
+    /// key an Entra ID token (a <c>TokenCredential</c> from DI, else <c>DefaultAzureCredential</c>) fetched for each attempt.
+    /// </summary>
+    public bool IsAzure { get; init; }
+
+    /// <summary>Azure OpenAI with no key: each attempt carries an Entra ID token.</summary>
+    public bool UsesEntraId => IsAzure && Key.Length == 0;
+
+    /// <summary>Where the SDK sends its calls: the endpoint, or Azure's v1 API under it.</summary>
+    public Uri ApiEndpoint => !IsAzure || Endpoint.AbsolutePath.TrimEnd('/').EndsWith("/openai/v1", StringComparison.OrdinalIgnoreCase)
+        ? Endpoint
+        : new Uri(Endpoint.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/openai/v1/");
 
     /// <summary>Whether this upstream serves <paramref name="model"/>: every model unless <see cref="Models"/> lists some.</summary>
     /// <param name="model">The model name.</param>
@@ -61,11 +76,23 @@ public sealed record OpenAIConnection(Uri Endpoint, string Key)
                 $"ConnectionStrings:{name} needs Endpoint=<http(s) base url ending in /v1>, e.g. '{Example}'.");
         }
 
+        var isAzureText = builder.TryGetValue("IsAzure", out var az) ? az?.ToString() : null;
+        bool isAzure;
+        if (isAzureText is null)
+        {
+            // As Aspire.Azure.AI.OpenAI decides: an Azure OpenAI host, unless the string says otherwise.
+            isAzure = endpoint.Host.Contains(".azure.", StringComparison.OrdinalIgnoreCase);
+        }
+        else if (!bool.TryParse(isAzureText, out isAzure))
+        {
+            throw new InvalidOperationException($"ConnectionStrings:{name} has IsAzure={isAzureText}: it must be true or false.");
+        }
+
         var key = builder.TryGetValue("Key", out var k) ? k?.ToString() : null;
-        if (string.IsNullOrWhiteSpace(key))
+        if (string.IsNullOrWhiteSpace(key) && !isAzure)
         {
             throw new InvalidOperationException(
-                $"ConnectionStrings:{name} needs Key=<api key>, e.g. '{Example}'.");
+                $"ConnectionStrings:{name} needs Key=<api key>, e.g. '{Example}' (only Azure OpenAI can go without one, with Entra ID).");
         }
 
         var modelsText = builder.TryGetValue("Models", out var m) ? m?.ToString() : null;
@@ -89,8 +116,9 @@ public sealed record OpenAIConnection(Uri Endpoint, string Key)
                 $"ConnectionStrings:{name} has an empty {(model is not null ? "Model" : "Deployment")}=: name the model (Model=gpt-4o), or leave it out.");
         }
 
-        return new OpenAIConnection(endpoint, key)
+        return new OpenAIConnection(endpoint, key ?? "")
         {
+            IsAzure = isAzure,
             Models = modelsText is null ? null : ParseModels(modelsText),
             DefaultModel = (model ?? deployment)?.Trim(),
         };

@@ -18,10 +18,11 @@ internal sealed class ResilientOpenAIClients(IHttpClientFactory httpClientFactor
     /// <summary>The client of the <paramref name="position"/>-th upstream (0: the primary).</summary>
     public OpenAIClient this[int position] => _clients.Value[position];
 
-    private static OpenAIClient Create(IHttpClientFactory factory, OpenAIConnection connection, ResilienceOptions resilience) =>
-        new(new ApiKeyCredential(connection.Key), new OpenAIClientOptions
+    private static OpenAIClient Create(IHttpClientFactory factory, OpenAIConnection connection, ResilienceOptions resilience)
+    {
+        var options = new OpenAIClientOptions
         {
-            Endpoint = connection.Endpoint,
+            Endpoint = connection.ApiEndpoint,
             Transport = new HttpClientPipelineTransport(factory.CreateClient(RetryTelemetryConstants.PipelineName)),
 
             // The SDK's own retries would multiply ours (4 x 4 = 16 requests): the pipeline is the one layer.
@@ -30,5 +31,24 @@ internal sealed class ResilientOpenAIClients(IHttpClientFactory httpClientFactor
             // The SDK's network timeout wraps a whole non-streaming call and each gap of a stream. Our
             // pipeline and idle timeout own those budgets, so this only has to be longer than both.
             NetworkTimeout = TimeSpans.Max(resilience.TotalTimeout, resilience.StreamIdleTimeout) + TimeSpan.FromSeconds(30),
-        });
+        };
+
+        // Azure's key goes in an api-key header; its Entra ID token is set on each attempt inside the layer
+        // (EntraTokenHandler), where a policy of the SDK's would set it once for all of a call's attempts.
+#pragma warning disable OPENAI001 // Experimental in OpenAI 2.15: the SDK's one way to send Azure's api-key header, or no credential; tests against the emulator's Azure dialect pin what goes on the wire.
+        return !connection.IsAzure ? new OpenAIClient(new ApiKeyCredential(connection.Key), options)
+            : connection.UsesEntraId ? new OpenAIClient(new NoAuthentication(), options)
+            : new OpenAIClient(ApiKeyAuthenticationPolicy.CreateHeaderApiKeyPolicy(new ApiKeyCredential(connection.Key), "api-key"), options);
+#pragma warning restore OPENAI001
+    }
+
+    /// <summary>The SDK's authentication step for an upstream whose credential the layer sets per attempt.</summary>
+    private sealed class NoAuthentication : AuthenticationPolicy
+    {
+        public override void Process(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex) =>
+            ProcessNext(message, pipeline, currentIndex);
+
+        public override ValueTask ProcessAsync(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex) =>
+            ProcessNextAsync(message, pipeline, currentIndex);
+    }
 }

@@ -37,7 +37,8 @@ public static class EmulatorServices
         builder.Services.AddSingleton<OutcomeApplier>();
         builder.Services.AddSingleton<CompletionWriter>();
         builder.Services.AddSingleton<ApiKeyCheck>();
-        builder.Services.AddSingleton<ChatCompletionsHandler>();
+        builder.Services.AddSingleton<ModelRequestHandler>();
+        builder.Services.AddSingleton<ChatCompletionsOperation>();
         builder.Services.AddSingleton<EmulatorStats>();
         builder.Services.AddSingleton<RequestLog>();
         return builder;

@@ -2,7 +2,7 @@ using AspireRetry.OpenAIEmulator.RateLimiting;
 
 namespace AspireRetry.OpenAIEmulator.Chaos;
 
-/// <summary>Everything needed to answer one chat request: the fault and its parameters resolved.</summary>
+/// <summary>Everything needed to answer one model request: the fault and its parameters resolved.</summary>
 public sealed record ChaosDecision(
     ChaosOutcome Outcome,
     Fault Fault,
@@ -16,6 +16,3 @@ public sealed record ChaosDecision(
     /// <summary>Whether the response carries the <c>x-ratelimit-*</c> headers (<see cref="RateLimitBucketSettings.PublishHeaders"/>).</summary>
     public bool PublishRateLimitHeaders { get; init; } = true;
 }
-
-/// <summary>How a completion is paced; <paramref name="TokensPerSecond"/> 0 means no delay between tokens.</summary>
-public sealed record StreamPacing(TimeSpan FirstTokenDelay, double TokensPerSecond, int? DisconnectAfterChunks);

@@ -13,7 +13,7 @@ public static class OpenAIApi
     {
         var v1 = app.MapGroup("/v1");
 
-        v1.MapPost("/chat/completions", (HttpContext context, ChatCompletionsHandler handler) => handler.HandleAsync(context));
+        v1.MapPost("/chat/completions", (HttpContext context, ModelRequestHandler handler, ChatCompletionsOperation chat) => handler.HandleAsync(context, chat));
         v1.MapGet("/models", ListModels);
         v1.MapGet("/models/{id}", GetModel);
         v1.MapFallback((HttpContext context) => OpenAIErrors.WriteAsync(

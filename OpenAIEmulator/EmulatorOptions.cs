@@ -9,11 +9,16 @@ public sealed class EmulatorOptions
 
     public static IReadOnlyList<string> DefaultModels { get; } = ["gpt-4o", "gpt-4o-mini", "gpt-4.1-mini"];
 
+    public static IReadOnlyList<string> DefaultEmbeddingModels { get; } = ["text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"];
+
     /// <summary>When set, every /v1 request needs <c>Authorization: Bearer {ApiKey}</c>.</summary>
     public string? ApiKey { get; set; }
 
     /// <summary>Models served; empty means <see cref="DefaultModels"/> (the binder appends to lists, so the default is applied after binding).</summary>
     public List<string> Models { get; set; } = [];
+
+    /// <summary>Models that answer <c>embeddings</c>; empty means <see cref="DefaultEmbeddingModels"/> (applied after binding, as <see cref="Models"/>).</summary>
+    public List<string> EmbeddingModels { get; set; } = [];
 
     /// <summary>Streaming pace, as a fast hosted model; 0 sends every token at once.</summary>
     public double TokensPerSecond { get; set; } = 40;

@@ -31,6 +31,11 @@ public sealed class EmulatorOptionsValidator : IValidateOptions<EmulatorOptions>
             failures.Add($"{prefix}Models must not contain empty model names.");
         }
 
+        if (options.EmbeddingModels.Any(string.IsNullOrWhiteSpace))
+        {
+            failures.Add($"{prefix}EmbeddingModels must not contain empty model names.");
+        }
+
         failures.AddRange(ChaosProfileValidator.Validate(options.Chaos)
             .Select(error => $"{prefix}Chaos:{ToConfigKey(error.Field)}: {error.Message}"));
 

@@ -14,6 +14,7 @@ public static class OpenAIApi
         var v1 = app.MapGroup("/v1");
 
         v1.MapPost("/chat/completions", (HttpContext context, ModelRequestHandler handler, ChatCompletionsOperation chat) => handler.HandleAsync(context, chat));
+        v1.MapPost("/embeddings", (HttpContext context, ModelRequestHandler handler, EmbeddingsOperation embeddings) => handler.HandleAsync(context, embeddings));
         v1.MapGet("/models", ListModels);
         v1.MapGet("/models/{id}", GetModel);
         v1.MapFallback((HttpContext context) => OpenAIErrors.WriteAsync(

@@ -95,6 +95,21 @@ public sealed class ChaosProfileTests(EmulatorFixture emulator) : IClassFixture<
     }
 
     [Fact]
+    public async Task Profile_faults_answer_embeddings_as_they_answer_chat()
+    {
+        await emulator.PutProfileAsync("""{"rateLimit":1,"retryAfterMs":1200}""");
+        var caller = NewCaller("profile-embeddings");
+        using var http = emulator.CreateClient(caller);
+
+        using var response = await http.PostAsync("v1/embeddings", Json("""{"model":"text-embedding-3-small","input":"x"}"""), Ct);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.Equal("1200", Header(response, "retry-after-ms"));
+        Assert.Equal("rate_limit_exceeded", (await ErrorOfAsync(response))["code"]!.GetValue<string>());
+        Assert.Equal(["rate_limit"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task Profile_disconnect_and_reset_are_real_connection_failures()
     {
         await emulator.PutProfileAsync("""{"midStreamDisconnect":1,"disconnectAfterChunks":2}""");

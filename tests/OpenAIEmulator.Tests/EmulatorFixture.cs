@@ -85,6 +85,9 @@ public class EmulatorFixture : IAsyncLifetime
     public ChatClient CreateChatClient(string caller, string model = "gpt-4o", string apiKey = ApiKey) =>
         new(model, new ApiKeyCredential(apiKey), SdkOptions(caller));
 
+    /// <summary>The SDK's root client (embeddings, responses, ...), set up as <see cref="CreateChatClient"/>.</summary>
+    public OpenAIClient CreateOpenAIClient(string caller, string apiKey = ApiKey) => new(new ApiKeyCredential(apiKey), SdkOptions(caller));
+
     public OpenAIClientOptions SdkOptions(string caller) => new()
     {
         Endpoint = new Uri(BaseAddress, "v1"),

@@ -116,6 +116,29 @@ public sealed class RateLimitModeTests(EmulatorFixture emulator) : IClassFixture
         Assert.InRange(int.Parse(Header(second, "x-ratelimit-remaining-tokens"), CultureInfo.InvariantCulture), 1_000_000 - (2 * usage), 1_000_000 - usage);
     }
 
+    [Fact]
+    public async Task Embeddings_spend_their_input_tokens_from_the_token_bucket()
+    {
+        // A minute-long window: nothing refills while the test runs. Each request below is 8 input tokens.
+        await emulator.PutProfileAsync("""{"rateLimiter":{"enabled":true,"requestsPerWindow":100,"tokensPerWindow":20,"windowMs":60000}}""");
+        var caller = NewCaller("emb-bucket");
+        using var http = emulator.CreateClient(caller);
+        const string body = """{"model":"text-embedding-3-small","input":["one two three four","five six seven eight"]}""";
+
+        using var first = await http.PostAsync("v1/embeddings", Json(body), Ct);
+        using var second = await http.PostAsync("v1/embeddings", Json(body), Ct);
+        using var limited = await http.PostAsync("v1/embeddings", Json(body), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(8, JsonNode.Parse(await first.Content.ReadAsStringAsync(Ct))!["usage"]!["total_tokens"]!.GetValue<int>());
+        Assert.Equal("12", Header(first, "x-ratelimit-remaining-tokens"));
+        Assert.Equal("4", Header(second, "x-ratelimit-remaining-tokens"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.Equal("tokens", (await ErrorOfAsync(limited))["type"]!.GetValue<string>());
+        Assert.InRange(long.Parse(Header(limited, "retry-after-ms"), CultureInfo.InvariantCulture), 1, 60_000);
+        Assert.Equal(["ok", "ok", "rate_limited_by_bucket"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+    }
+
     private static double ParseDurationMs(string duration)
     {
         if (duration.EndsWith("ms", StringComparison.Ordinal))

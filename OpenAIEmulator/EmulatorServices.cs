@@ -45,6 +45,8 @@ public static class EmulatorServices
         builder.Services.AddSingleton<ModelRequestHandler>();
         builder.Services.AddSingleton<ChatCompletionsOperation>();
         builder.Services.AddSingleton<EmbeddingsOperation>();
+        builder.Services.AddSingleton<ResponsesWriter>();
+        builder.Services.AddSingleton<ResponsesOperation>();
         builder.Services.AddSingleton<EmulatorStats>();
         builder.Services.AddSingleton<RequestLog>();
         return builder;

@@ -8,6 +8,7 @@ namespace AspireRetry.OpenAIEmulator.OpenAI;
 public static class ChatRequestParser
 {
     private static readonly string[] Roles = ["system", "user", "assistant", "developer"];
+    private static readonly string[] TextParts = ["text"];
 
     public static Task<(ChatCompletionRequest? Request, OpenAIError? Error)> ParseAsync(Stream body, CancellationToken cancellationToken) =>
         RequestJson.ParseAsync(body, Read, cancellationToken);
@@ -27,7 +28,7 @@ public static class ChatRequestParser
             throw Invalid("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", "messages", "empty_array");
         }
 
-        var messages = messagesElement.EnumerateArray().Select(ReadMessage).ToList();
+        var messages = messagesElement.EnumerateArray().Select((message, index) => ReadMessage(message, $"messages[{index}]", TextParts)).ToList();
 
         var stream = OptionalBool(root, "stream");
         var includeUsage = false;
@@ -57,9 +58,12 @@ public static class ChatRequestParser
         return new ChatCompletionRequest(model, messages, stream, includeUsage, maxTokens, temperature, OptionalString(root, "user"));
     }
 
-    private static ChatMessage ReadMessage(JsonElement message, int index)
+    /// <summary>
+    /// One message, its content a string or an array of text parts of <paramref name="partTypes"/>: chat's
+    /// <c>text</c>, or the Responses API's <c>input_text</c> and <c>output_text</c>.
+    /// </summary>
+    public static ChatMessage ReadMessage(JsonElement message, string path, IReadOnlyList<string> partTypes)
     {
-        var path = $"messages[{index}]";
         if (message.ValueKind != JsonValueKind.Object)
         {
             throw WrongType(path, "an object", message);
@@ -79,10 +83,10 @@ public static class ChatRequestParser
             return role == "assistant" ? new ChatMessage(role, "", name) : throw Missing($"{path}.content");
         }
 
-        return new ChatMessage(role, ReadContent(content.Value, $"{path}.content"), name);
+        return new ChatMessage(role, ReadContent(content.Value, $"{path}.content", partTypes), name);
     }
 
-    private static string ReadContent(JsonElement content, string path)
+    private static string ReadContent(JsonElement content, string path, IReadOnlyList<string> partTypes)
     {
         if (content.ValueKind == JsonValueKind.String)
         {
@@ -105,9 +109,9 @@ public static class ChatRequestParser
             }
 
             var type = RequireString(Optional(part, "type") ?? throw Missing($"{partPath}.type"), $"{partPath}.type");
-            if (type != "text")
+            if (!partTypes.Contains(type))
             {
-                throw Invalid($"Invalid value for '{partPath}.type': '{type}'. The AspireRetry emulator supports only 'text' content parts.", $"{partPath}.type", "invalid_value");
+                throw Invalid($"Invalid value for '{partPath}.type': '{type}'. The AspireRetry emulator supports only {string.Join(" and ", partTypes.Select(t => $"'{t}'"))} content parts.", $"{partPath}.type", "invalid_value");
             }
 
             text.Append(RequireString(Optional(part, "text") ?? throw Missing($"{partPath}.text"), $"{partPath}.text"));

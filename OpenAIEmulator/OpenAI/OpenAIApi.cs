@@ -15,6 +15,7 @@ public static class OpenAIApi
 
         v1.MapPost("/chat/completions", (HttpContext context, ModelRequestHandler handler, ChatCompletionsOperation chat) => handler.HandleAsync(context, chat));
         v1.MapPost("/embeddings", (HttpContext context, ModelRequestHandler handler, EmbeddingsOperation embeddings) => handler.HandleAsync(context, embeddings));
+        v1.MapPost("/responses", (HttpContext context, ModelRequestHandler handler, ResponsesOperation responses) => handler.HandleAsync(context, responses));
         v1.MapGet("/models", ListModels);
         v1.MapGet("/models/{id}", GetModel);
         v1.MapFallback((HttpContext context) => OpenAIErrors.WriteAsync(

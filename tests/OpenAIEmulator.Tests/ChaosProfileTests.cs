@@ -94,14 +94,17 @@ public sealed class ChaosProfileTests(EmulatorFixture emulator) : IClassFixture<
         }
     }
 
-    [Fact]
-    public async Task Profile_faults_answer_embeddings_as_they_answer_chat()
+    [Theory]
+    [InlineData("v1/embeddings", """{"model":"text-embedding-3-small","input":"x"}""")]
+    [InlineData("v1/responses", """{"model":"gpt-4o","input":"x"}""")]
+    [InlineData("v1/responses", """{"model":"gpt-4o","input":"x","stream":true}""")]
+    public async Task Profile_faults_answer_embeddings_and_responses_as_they_answer_chat(string path, string body)
     {
         await emulator.PutProfileAsync("""{"rateLimit":1,"retryAfterMs":1200}""");
-        var caller = NewCaller("profile-embeddings");
+        var caller = NewCaller("profile-operations");
         using var http = emulator.CreateClient(caller);
 
-        using var response = await http.PostAsync("v1/embeddings", Json("""{"model":"text-embedding-3-small","input":"x"}"""), Ct);
+        using var response = await http.PostAsync(path, Json(body), Ct);
 
         Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
         Assert.Equal("1200", Header(response, "retry-after-ms"));

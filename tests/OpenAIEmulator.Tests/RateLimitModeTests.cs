@@ -139,6 +139,19 @@ public sealed class RateLimitModeTests(EmulatorFixture emulator) : IClassFixture
         Assert.Equal(["ok", "ok", "rate_limited_by_bucket"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
     }
 
+    [Fact]
+    public async Task Responses_spend_prompt_and_output_tokens_as_chat_does()
+    {
+        await emulator.PutProfileAsync("""{"rateLimiter":{"enabled":true,"requestsPerWindow":100,"tokensPerWindow":1000000,"windowMs":60000}}""");
+        using var http = emulator.CreateClient(NewCaller("resp-bucket"));
+
+        using var response = await http.PostAsync("v1/responses", Json("""{"model":"gpt-4o","input":"Spend tokens"}"""), Ct);
+
+        var total = JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct))!["usage"]!["total_tokens"]!.GetValue<int>();
+        Assert.Equal((1_000_000 - total).ToString(CultureInfo.InvariantCulture), Header(response, "x-ratelimit-remaining-tokens"));
+        Assert.Equal("99", Header(response, "x-ratelimit-remaining-requests"));
+    }
+
     private static double ParseDurationMs(string duration)
     {
         if (duration.EndsWith("ms", StringComparison.Ordinal))

@@ -10,9 +10,9 @@ public sealed class ChatCompletionsOperation(CompletionWriter writer) : IModelOp
 
     public IReadOnlyList<string> ModelsIn(EmulatorOptions options) => options.Models;
 
-    public async Task<(IModelCall? Call, OpenAIError? Error)> ParseAsync(Stream body, CancellationToken cancellationToken)
+    public async Task<(IModelCall? Call, OpenAIError? Error)> ParseAsync(Stream body, string? deployment, CancellationToken cancellationToken)
     {
-        var (request, error) = await ChatRequestParser.ParseAsync(body, cancellationToken);
+        var (request, error) = await ChatRequestParser.ParseAsync(body, deployment, cancellationToken);
         return request is null ? (null, error) : (new ChatCall(request, ReplyGenerator.Generate(request), writer), null);
     }
 

@@ -10,12 +10,13 @@ public static class ChatRequestParser
     private static readonly string[] Roles = ["system", "user", "assistant", "developer"];
     private static readonly string[] TextParts = ["text"];
 
-    public static Task<(ChatCompletionRequest? Request, OpenAIError? Error)> ParseAsync(Stream body, CancellationToken cancellationToken) =>
-        RequestJson.ParseAsync(body, Read, cancellationToken);
+    /// <param name="deployment">An Azure deployment path's deployment, which is the model.</param>
+    public static Task<(ChatCompletionRequest? Request, OpenAIError? Error)> ParseAsync(Stream body, string? deployment, CancellationToken cancellationToken) =>
+        RequestJson.ParseAsync(body, root => Read(root, deployment), cancellationToken);
 
-    private static ChatCompletionRequest Read(JsonElement root)
+    private static ChatCompletionRequest Read(JsonElement root, string? deployment)
     {
-        var model = RequireModel(root);
+        var model = ModelOf(root, deployment);
 
         var messagesElement = Optional(root, "messages") ?? throw Missing("messages");
         if (messagesElement.ValueKind != JsonValueKind.Array)

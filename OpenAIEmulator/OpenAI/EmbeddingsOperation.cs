@@ -14,9 +14,9 @@ public sealed class EmbeddingsOperation(TimeProvider time) : IModelOperation
 
     public IReadOnlyList<string> ModelsIn(EmulatorOptions options) => options.EmbeddingModels;
 
-    public async Task<(IModelCall? Call, OpenAIError? Error)> ParseAsync(Stream body, CancellationToken cancellationToken)
+    public async Task<(IModelCall? Call, OpenAIError? Error)> ParseAsync(Stream body, string? deployment, CancellationToken cancellationToken)
     {
-        var (request, error) = await EmbeddingsRequestParser.ParseAsync(body, cancellationToken);
+        var (request, error) = await EmbeddingsRequestParser.ParseAsync(body, deployment, cancellationToken);
         return request is null ? (null, error) : (new EmbeddingsCall(request, request.Inputs.Sum(Tokenizer.Count), time), null);
     }
 

@@ -13,12 +13,13 @@ public static class EmbeddingsRequestParser
     // OpenAI's cap on inputs per request.
     private const int MaxInputs = 2048;
 
-    public static Task<(EmbeddingsRequest? Request, OpenAIError? Error)> ParseAsync(Stream body, CancellationToken cancellationToken) =>
-        RequestJson.ParseAsync(body, Read, cancellationToken);
+    /// <param name="deployment">An Azure deployment path's deployment, which is the model.</param>
+    public static Task<(EmbeddingsRequest? Request, OpenAIError? Error)> ParseAsync(Stream body, string? deployment, CancellationToken cancellationToken) =>
+        RequestJson.ParseAsync(body, root => Read(root, deployment), cancellationToken);
 
-    private static EmbeddingsRequest Read(JsonElement root)
+    private static EmbeddingsRequest Read(JsonElement root, string? deployment)
     {
-        var model = RequireModel(root);
+        var model = ModelOf(root, deployment);
         var inputs = ReadInputs(Optional(root, "input") ?? throw Missing("input"));
 
         var base64 = OptionalString(root, "encoding_format") switch

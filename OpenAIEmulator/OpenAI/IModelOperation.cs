@@ -15,7 +15,8 @@ public interface IModelOperation
     /// <summary>The models that serve this operation.</summary>
     IReadOnlyList<string> ModelsIn(EmulatorOptions options);
 
-    Task<(IModelCall? Call, OpenAIError? Error)> ParseAsync(Stream body, CancellationToken cancellationToken);
+    /// <param name="deployment">An Azure deployment path's deployment: the model, whatever the body says.</param>
+    Task<(IModelCall? Call, OpenAIError? Error)> ParseAsync(Stream body, string? deployment, CancellationToken cancellationToken);
 }
 
 /// <summary>A request read and ready to answer, unless the decision made for it is a fault.</summary>

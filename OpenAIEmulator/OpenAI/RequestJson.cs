@@ -42,10 +42,13 @@ public static class RequestJson
         }
     }
 
-    /// <summary>The body's <c>model</c>, which every operation requires.</summary>
-    public static string RequireModel(JsonElement root) => Optional(root, "model") is { } model
+    /// <summary>
+    /// The model: an Azure path's deployment when there is one (Azure then ignores the body's <c>model</c>),
+    /// else the body's <c>model</c>, which every operation requires.
+    /// </summary>
+    public static string ModelOf(JsonElement root, string? deployment) => deployment ?? (Optional(root, "model") is { } model
         ? RequireString(model, "model")
-        : throw Invalid("You must provide a model parameter.", "model", "missing_required_parameter");
+        : throw Invalid("You must provide a model parameter.", "model", "missing_required_parameter"));
 
     /// <summary>The property, or null when it is absent or JSON null (OpenAI treats both as "not set").</summary>
     public static JsonElement? Optional(JsonElement parent, string name) =>

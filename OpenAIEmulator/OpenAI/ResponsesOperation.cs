@@ -10,9 +10,9 @@ public sealed class ResponsesOperation(ResponsesWriter writer) : IModelOperation
 
     public IReadOnlyList<string> ModelsIn(EmulatorOptions options) => options.Models;
 
-    public async Task<(IModelCall? Call, OpenAIError? Error)> ParseAsync(Stream body, CancellationToken cancellationToken)
+    public async Task<(IModelCall? Call, OpenAIError? Error)> ParseAsync(Stream body, string? deployment, CancellationToken cancellationToken)
     {
-        var (request, error) = await ResponsesRequestParser.ParseAsync(body, cancellationToken);
+        var (request, error) = await ResponsesRequestParser.ParseAsync(body, deployment, cancellationToken);
         return request is null ? (null, error) : (new ResponsesCall(request, ReplyGenerator.Generate(request), writer), null);
     }
 

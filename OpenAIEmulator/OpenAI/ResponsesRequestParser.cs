@@ -15,12 +15,13 @@ public static class ResponsesRequestParser
 
     private static readonly string[] ResponseParts = ["input_text", "output_text"];
 
-    public static Task<(ChatCompletionRequest? Request, OpenAIError? Error)> ParseAsync(Stream body, CancellationToken cancellationToken) =>
-        RequestJson.ParseAsync(body, Read, cancellationToken);
+    /// <param name="deployment">An Azure deployment path's deployment, which is the model.</param>
+    public static Task<(ChatCompletionRequest? Request, OpenAIError? Error)> ParseAsync(Stream body, string? deployment, CancellationToken cancellationToken) =>
+        RequestJson.ParseAsync(body, root => Read(root, deployment), cancellationToken);
 
-    private static ChatCompletionRequest Read(JsonElement root)
+    private static ChatCompletionRequest Read(JsonElement root, string? deployment)
     {
-        var model = RequireModel(root);
+        var model = ModelOf(root, deployment);
         var messages = new List<ChatMessage>();
         if (OptionalString(root, "instructions") is { } instructions)
         {

@@ -13,6 +13,6 @@ public sealed record ChaosDecision(
 {
     public int? StatusCode => Fault.ToStatusCode();
 
-    /// <summary>Whether the response carries the <c>x-ratelimit-*</c> headers (<see cref="RateLimitBucketSettings.PublishHeaders"/>).</summary>
-    public bool PublishRateLimitHeaders { get; init; } = true;
+    /// <summary>Which <c>x-ratelimit-*</c> headers the response carries (<see cref="RateLimitBucketSettings.HeaderStyle"/>).</summary>
+    public RateLimitHeaderStyle RateLimitHeaders { get; init; } = RateLimitHeaderStyle.Full;
 }

@@ -211,6 +211,22 @@ public sealed class AzureDialectTests(AzureEmulatorFixture emulator) : IClassFix
     }
 
     [Fact]
+    public async Task Sdk_on_azure_sees_a_429_that_carries_only_x_ms_retry_after_ms()
+    {
+        var caller = NewCaller("azure-x-ms");
+        await emulator.ScriptAsync(caller, "429:x-ms-retry-after-ms=1500");
+        var client = emulator.CreateAzureKeyClient(caller).GetChatClient("gpt-4o");
+
+        var limited = await Assert.ThrowsAsync<ClientResultException>(() => client.CompleteChatAsync([new UserChatMessage("Hi")], cancellationToken: Ct));
+
+        var headers = limited.GetRawResponse()!.Headers;
+        Assert.Equal(429, limited.Status);
+        Assert.Equal("1500", headers.TryGetValue("x-ms-retry-after-ms", out var xMs) ? xMs : null);
+        Assert.False(headers.TryGetValue("retry-after-ms", out _));
+        Assert.False(headers.TryGetValue("retry-after", out _));
+    }
+
+    [Fact]
     public async Task Unknown_azure_path_is_azures_404()
     {
         using var http = AzureHttp(NewCaller("azure-unknown-path"));

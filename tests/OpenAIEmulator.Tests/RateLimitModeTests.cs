@@ -152,6 +152,29 @@ public sealed class RateLimitModeTests(EmulatorFixture emulator) : IClassFixture
         Assert.Equal("99", Header(response, "x-ratelimit-remaining-requests"));
     }
 
+    [Fact]
+    public async Task Remaining_headers_only_sends_azures_two_counts_without_limits_or_resets()
+    {
+        // A minute-long window: nothing refills while the test runs.
+        await emulator.PutProfileAsync("""
+            {"retryAfterHeaders":["x-ms-retry-after-ms","retry-after-ms"],
+             "rateLimiter":{"enabled":true,"requestsPerWindow":2,"tokensPerWindow":1000000,"windowMs":60000,"remainingHeadersOnly":true}}
+            """);
+        using var http = emulator.CreateClient(NewCaller("remaining-only"));
+
+        using var first = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+        using var second = await http.PostAsync("v1/embeddings", Json("""{"model":"text-embedding-3-small","input":"x"}"""), Ct);
+        using var third = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+        using var limited = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+
+        Assert.Equal(["1", "1", "0", "0"], new[] { first, second, third, limited }.Select(r => Header(r, "x-ratelimit-remaining-requests")));
+        Assert.All([first, second, third, limited], r => Assert.True(HasHeader(r, "x-ratelimit-remaining-tokens")));
+        Assert.All([first, second, third, limited], r => Assert.DoesNotContain(r.Headers, h => h.Key.StartsWith("x-ratelimit-limit-", StringComparison.Ordinal) || h.Key.StartsWith("x-ratelimit-reset-", StringComparison.Ordinal)));
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.Equal(Header(limited, "retry-after-ms"), Header(limited, "x-ms-retry-after-ms"));
+        Assert.False(HasHeader(limited, "retry-after"));
+    }
+
     private static double ParseDurationMs(string duration)
     {
         if (duration.EndsWith("ms", StringComparison.Ordinal))

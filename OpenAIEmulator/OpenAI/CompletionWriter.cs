@@ -8,7 +8,7 @@ namespace AspireRetry.OpenAIEmulator.OpenAI;
 /// paced like a model: headers and the first token after the first-token delay, then one token
 /// per 1/tokensPerSecond. A plain reply is sent when the whole generation would have finished.
 /// </summary>
-public sealed class CompletionWriter(TimeProvider time)
+public sealed class CompletionWriter(TimeProvider time) : IReplyWriter
 {
     private const string Fingerprint = "fp_aspireretry";
 

@@ -9,7 +9,7 @@ namespace AspireRetry.OpenAIEmulator.OpenAI;
 /// content_part.added, one output_text.delta per token, output_text.done, content_part.done,
 /// output_item.done, then completed (or incomplete). Paced and cut as chat streams are.
 /// </summary>
-public sealed class ResponsesWriter(TimeProvider time)
+public sealed class ResponsesWriter(TimeProvider time) : IReplyWriter
 {
     private const int FramingEvents = 8;
 

@@ -109,7 +109,7 @@ public sealed class ChaosProfileTests(EmulatorFixture emulator) : IClassFixture<
         Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
         Assert.Equal("1200", Header(response, "retry-after-ms"));
         Assert.Equal("rate_limit_exceeded", (await ErrorOfAsync(response))["code"]!.GetValue<string>());
-        Assert.Equal(["rate_limit"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["rate_limit"], await emulator.OutcomesAsync(caller));
     }
 
     [Theory]

@@ -92,7 +92,7 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
         Assert.Equal(type, (await ErrorOfAsync(response))["type"]!.GetValue<string>());
         Assert.False(HasHeader(response, "retry-after"));
         Assert.False(HasHeader(response, "retry-after-ms"));
-        Assert.Equal([fault], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal([fault], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]
@@ -224,7 +224,7 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
         Assert.Equal(4, dataLines.Count);
         Assert.DoesNotContain("data: [DONE]", dataLines);
         Assert.Contains("\"content\":\"You\"", dataLines[1]);
-        Assert.Equal(["mid_stream_disconnect"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["mid_stream_disconnect"], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]
@@ -236,7 +236,7 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
 
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.PostAsync("v1/chat/completions", ChatBody(), Ct));
 
-        Assert.Equal(["reset"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["reset"], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]
@@ -284,7 +284,7 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
 
         Assert.True(headersAfter >= 290, $"headers after {headersAfter} ms");
         Assert.EndsWith("data: [DONE]\n\n", body);
-        Assert.Equal(["slow_first_token"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["slow_first_token"], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]

@@ -130,7 +130,7 @@ public sealed class EmbeddingsTests(EmulatorFixture emulator) : IClassFixture<Em
 
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.PostAsync("v1/embeddings", Json("""{"model":"text-embedding-3-small","input":"x"}"""), Ct));
 
-        Assert.Equal([logged], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal([logged], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]
@@ -169,7 +169,7 @@ public sealed class EmbeddingsTests(EmulatorFixture emulator) : IClassFixture<Em
         var error = await ErrorOfAsync(response);
         Assert.Equal("invalid_request_error", error["type"]!.GetValue<string>());
         Assert.Equal(param, error["param"]!.GetValue<string>());
-        Assert.Equal(["invalid_request"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["invalid_request"], await emulator.OutcomesAsync(caller));
     }
 
     [Theory]

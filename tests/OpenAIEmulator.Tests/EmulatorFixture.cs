@@ -155,6 +155,10 @@ public class EmulatorFixture : IAsyncLifetime
     public async Task<JsonArray> RequestsAsync(string caller) =>
         (await GetJsonAsync($"emulator/requests?caller={Uri.EscapeDataString(caller)}")).AsArray();
 
+    /// <summary>The outcome of each of this caller's requests, in arrival order, from the request log.</summary>
+    public async Task<List<string>> OutcomesAsync(string caller) =>
+        [.. (await RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>())];
+
     /// <summary>The OpenAI error body: <c>error.code</c>, <c>error.type</c>, <c>error.param</c>.</summary>
     public static JsonNode ErrorOf(string body) => JsonNode.Parse(body)!["error"]!;
 

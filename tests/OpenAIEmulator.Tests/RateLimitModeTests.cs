@@ -136,7 +136,7 @@ public sealed class RateLimitModeTests(EmulatorFixture emulator) : IClassFixture
         Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
         Assert.Equal("tokens", (await ErrorOfAsync(limited))["type"]!.GetValue<string>());
         Assert.InRange(long.Parse(Header(limited, "retry-after-ms"), CultureInfo.InvariantCulture), 1, 60_000);
-        Assert.Equal(["ok", "ok", "rate_limited_by_bucket"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["ok", "ok", "rate_limited_by_bucket"], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]

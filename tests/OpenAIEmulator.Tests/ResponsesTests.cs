@@ -201,7 +201,7 @@ public sealed class ResponsesTests(EmulatorFixture emulator) : IClassFixture<Emu
 
         Assert.IsAssignableFrom<IOException>(failure);
         Assert.Equal([.. OpeningEvents, "response.output_text.delta", "response.output_text.delta"], names);
-        Assert.Equal(["mid_stream_disconnect"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["mid_stream_disconnect"], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]
@@ -247,7 +247,7 @@ public sealed class ResponsesTests(EmulatorFixture emulator) : IClassFixture<Emu
         // 16 tokens at 50 per second: 15 gaps of 20 ms after the first token.
         Assert.True(clock.ElapsedMilliseconds >= 290, $"streamed in {clock.ElapsedMilliseconds} ms");
         Assert.Contains("event: response.incomplete", body);
-        Assert.Equal(["slow_first_token", "slow_stream"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["slow_first_token", "slow_stream"], await emulator.OutcomesAsync(caller));
     }
 
     [Theory]
@@ -270,7 +270,7 @@ public sealed class ResponsesTests(EmulatorFixture emulator) : IClassFixture<Emu
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal(param, (await ErrorOfAsync(response))["param"]!.GetValue<string>());
-        Assert.Equal(["invalid_request"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["invalid_request"], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]

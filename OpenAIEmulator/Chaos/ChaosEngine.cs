@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace AspireRetry.OpenAIEmulator.Chaos;
 
 /// <summary>
-/// Decides each chat request's outcome. Precedence: a scripted outcome (exact, bypasses the
+/// Decides each model request's outcome. Precedence: a scripted outcome (exact, bypasses the
 /// buckets), then the token buckets when rate limiting is on, then one roll of the profile's dice.
 /// </summary>
 public sealed class ChaosEngine(ChaosScript script, RateLimitBuckets buckets, IOptions<EmulatorOptions> options, TimeProvider time)

@@ -11,6 +11,7 @@ namespace AspireRetry.OpenAIEmulator.OpenAI;
 /// </summary>
 public sealed class ResponsesWriter(TimeProvider time) : IReplyWriter
 {
+    // Four events open the stream before the deltas and four close it: a cut must know the total to land before the last.
     private const int FramingEvents = 8;
 
     public async Task WritePlainAsync(HttpContext context, ChatCompletionRequest request, Reply reply, ChaosDecision decision, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using AspireRetry.OpenAIEmulator.Azure;
 using AspireRetry.OpenAIEmulator.Chaos;
 using AspireRetry.OpenAIEmulator.OpenAI;
 using AspireRetry.OpenAIEmulator.Stats;
@@ -31,6 +32,7 @@ public static class EmulatorApp
         app.UseOpenAIResponseHeaders();
         app.MapDefaultEndpoints();
         app.MapOpenAIApi();
+        app.MapAzureOpenAIApi();
         app.MapChaosApi();
         app.MapStatsApi();
         return app;

@@ -31,6 +31,16 @@ public sealed class EmulatorOptionsValidator : IValidateOptions<EmulatorOptions>
             failures.Add($"{prefix}Models must not contain empty model names.");
         }
 
+        if (options.AcceptedBearerTokens.Any(string.IsNullOrWhiteSpace))
+        {
+            failures.Add($"{prefix}AcceptedBearerTokens must not contain empty tokens.");
+        }
+
+        if (options.EmbeddingModels.Any(string.IsNullOrWhiteSpace))
+        {
+            failures.Add($"{prefix}EmbeddingModels must not contain empty model names.");
+        }
+
         failures.AddRange(ChaosProfileValidator.Validate(options.Chaos)
             .Select(error => $"{prefix}Chaos:{ToConfigKey(error.Field)}: {error.Message}"));
 

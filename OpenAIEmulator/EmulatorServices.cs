@@ -21,6 +21,11 @@ public static class EmulatorServices
                 {
                     options.Models.AddRange(EmulatorOptions.DefaultModels);
                 }
+
+                if (options.EmbeddingModels.Count == 0)
+                {
+                    options.EmbeddingModels.AddRange(EmulatorOptions.DefaultEmbeddingModels);
+                }
             })
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<EmulatorOptions>, EmulatorOptionsValidator>();
@@ -37,7 +42,11 @@ public static class EmulatorServices
         builder.Services.AddSingleton<OutcomeApplier>();
         builder.Services.AddSingleton<CompletionWriter>();
         builder.Services.AddSingleton<ApiKeyCheck>();
-        builder.Services.AddSingleton<ChatCompletionsHandler>();
+        builder.Services.AddSingleton<ModelRequestHandler>();
+        builder.Services.AddSingleton<ChatCompletionsOperation>();
+        builder.Services.AddSingleton<EmbeddingsOperation>();
+        builder.Services.AddSingleton<ResponsesWriter>();
+        builder.Services.AddSingleton<ResponsesOperation>();
         builder.Services.AddSingleton<EmulatorStats>();
         builder.Services.AddSingleton<RequestLog>();
         return builder;

@@ -17,9 +17,9 @@ public static partial class EmulatorTelemetry
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Chat request for {Model} (stream: {Stream}, caller: {Caller}) answered with fault {Fault}")]
-    public static partial void FaultInjected(ILogger logger, string? model, bool stream, string? caller, string fault);
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Operation} request for {Model} (stream: {Stream}, caller: {Caller}) answered with fault {Fault}")]
+    public static partial void FaultInjected(ILogger logger, string operation, string? model, bool stream, string? caller, string fault);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Chat request for {Model} (stream: {Stream}, caller: {Caller}) answered normally")]
-    public static partial void AnsweredNormally(ILogger logger, string? model, bool stream, string? caller);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Operation} request for {Model} (stream: {Stream}, caller: {Caller}) answered normally")]
+    public static partial void AnsweredNormally(ILogger logger, string operation, string? model, bool stream, string? caller);
 }

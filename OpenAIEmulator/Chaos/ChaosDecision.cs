@@ -2,7 +2,7 @@ using AspireRetry.OpenAIEmulator.RateLimiting;
 
 namespace AspireRetry.OpenAIEmulator.Chaos;
 
-/// <summary>Everything needed to answer one chat request: the fault and its parameters resolved.</summary>
+/// <summary>Everything needed to answer one model request: the fault and its parameters resolved.</summary>
 public sealed record ChaosDecision(
     ChaosOutcome Outcome,
     Fault Fault,
@@ -13,9 +13,6 @@ public sealed record ChaosDecision(
 {
     public int? StatusCode => Fault.ToStatusCode();
 
-    /// <summary>Whether the response carries the <c>x-ratelimit-*</c> headers (<see cref="RateLimitBucketSettings.PublishHeaders"/>).</summary>
-    public bool PublishRateLimitHeaders { get; init; } = true;
+    /// <summary>Which <c>x-ratelimit-*</c> headers the response carries (<see cref="RateLimitBucketSettings.HeaderStyle"/>).</summary>
+    public RateLimitHeaderStyle RateLimitHeaders { get; init; } = RateLimitHeaderStyle.Full;
 }
-
-/// <summary>How a completion is paced; <paramref name="TokensPerSecond"/> 0 means no delay between tokens.</summary>
-public sealed record StreamPacing(TimeSpan FirstTokenDelay, double TokensPerSecond, int? DisconnectAfterChunks);

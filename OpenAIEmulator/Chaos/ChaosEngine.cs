@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace AspireRetry.OpenAIEmulator.Chaos;
 
 /// <summary>
-/// Decides each chat request's outcome. Precedence: a scripted outcome (exact, bypasses the
+/// Decides each model request's outcome. Precedence: a scripted outcome (exact, bypasses the
 /// buckets), then the token buckets when rate limiting is on, then one roll of the profile's dice.
 /// </summary>
 public sealed class ChaosEngine(ChaosScript script, RateLimitBuckets buckets, IOptions<EmulatorOptions> options, TimeProvider time)
@@ -47,7 +47,7 @@ public sealed class ChaosEngine(ChaosScript script, RateLimitBuckets buckets, IO
             PacingFor(fault, outcome, current),
             TimeSpan.FromMilliseconds(outcome.Milliseconds is { } ms && fault == Fault.Hang ? ms : current.HangMs))
         {
-            PublishRateLimitHeaders = current.RateLimiter.PublishHeaders,
+            RateLimitHeaders = current.RateLimiter.HeaderStyle,
         };
     }
 
@@ -75,9 +75,9 @@ public sealed class ChaosEngine(ChaosScript script, RateLimitBuckets buckets, IO
     private RetryAdvice? RetryAfterFor(Fault fault, ChaosOutcome outcome, RateLimitResult limit, ChaosProfile current) => fault switch
     {
         Fault.RateLimit or Fault.ServiceUnavailable when outcome.RetryAfter is { } spec => RetryAdvice.FromSpec(spec, time.GetUtcNow()),
-        Fault.RateLimit => RetryAdvice.Both(current.RetryAfterMs),
-        Fault.ServiceUnavailable when current.RetryAfterMs > 0 => RetryAdvice.Both(current.RetryAfterMs),
-        Fault.RateLimitedByBucket when !limit.TooLarge => RetryAdvice.Both(Math.Max(1, TokenBucket.CeilingMilliseconds(limit.RetryAfter))),
+        Fault.RateLimit => RetryAdvice.For(current.RetryAfterMs, current.RetryAfterHeaders),
+        Fault.ServiceUnavailable when current.RetryAfterMs > 0 => RetryAdvice.For(current.RetryAfterMs, current.RetryAfterHeaders),
+        Fault.RateLimitedByBucket when !limit.TooLarge => RetryAdvice.For(Math.Max(1, TokenBucket.CeilingMilliseconds(limit.RetryAfter)), current.RetryAfterHeaders),
         _ => null,
     };
 

@@ -26,6 +26,7 @@ public sealed record ChaosOutcome(string Text, Fault Fault)
 
 /// <summary>
 /// Which Retry-After headers a scripted 429/503 sends. Each option set sends only its own header,
-/// so a client can be tested against exactly one form.
+/// so a client can be tested against exactly one form; <paramref name="XMsMilliseconds"/> is Azure's
+/// <c>x-ms-retry-after-ms</c>.
 /// </summary>
-public sealed record RetryAfterSpec(int? Milliseconds, int? Seconds, int? DateSeconds);
+public sealed record RetryAfterSpec(int? Milliseconds, int? Seconds, int? DateSeconds, int? XMsMilliseconds = null);

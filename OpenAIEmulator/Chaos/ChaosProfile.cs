@@ -43,6 +43,13 @@ public sealed record ChaosProfile
     /// <summary>The wait that 429s and 503s advise.</summary>
     public int RetryAfterMs { get; init; } = 1000;
 
+    /// <summary>
+    /// The headers that carry a 429's or 503's wait, from <see cref="RetryAdvice.HeaderForms"/>: <c>retry-after-ms</c>,
+    /// <c>retry-after</c> (seconds), Azure's <c>x-ms-retry-after-ms</c>. Null sends OpenAI's pair (<c>retry-after-ms</c> and
+    /// <c>retry-after</c>); empty sends none. A scripted outcome's own retry options replace it for that request.
+    /// </summary>
+    public IReadOnlyList<string>? RetryAfterHeaders { get; init; }
+
     /// <summary>How long a hang lasts before the connection is aborted: longer than any sane client timeout.</summary>
     public int HangMs { get; init; } = 300_000;
 
@@ -101,4 +108,21 @@ public sealed record RateLimitBucketSettings
     /// that does not publish its limits, whose clients learn them only from 429s and their waits.
     /// </summary>
     public bool PublishHeaders { get; init; } = true;
+
+    /// <summary>
+    /// True sends only <c>x-ratelimit-remaining-requests</c> and <c>-tokens</c>, without the <c>-limit-</c> and <c>-reset-</c>
+    /// headers, as Azure OpenAI does: clients can pace on what is left but must learn the limit and the refill elsewhere.
+    /// </summary>
+    public bool RemainingHeadersOnly { get; init; }
+
+    public RateLimitHeaderStyle HeaderStyle =>
+        !PublishHeaders ? RateLimitHeaderStyle.None : RemainingHeadersOnly ? RateLimitHeaderStyle.RemainingOnly : RateLimitHeaderStyle.Full;
+}
+
+/// <summary>Which <c>x-ratelimit-*</c> headers responses carry: OpenAI's six, Azure's two remaining counts, or none.</summary>
+public enum RateLimitHeaderStyle
+{
+    Full,
+    RemainingOnly,
+    None,
 }

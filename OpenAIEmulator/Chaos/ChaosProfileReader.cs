@@ -102,6 +102,7 @@ public static class ChaosProfileReader
             : type == typeof(int) ? "a whole number"
             : type == typeof(bool) ? "true or false"
             : type == typeof(string) ? "a string"
+            : type == typeof(IReadOnlyList<string>) ? "an array of strings"
             : "an object";
     }
 

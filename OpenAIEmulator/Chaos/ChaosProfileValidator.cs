@@ -44,6 +44,11 @@ public static class ChaosProfileValidator
             AtLeast(errors, "firstTokenDelayMs", delay, 0);
         }
 
+        if (profile.RetryAfterHeaders?.FirstOrDefault(form => !RetryAdvice.HeaderForms.Contains(form)) is { } unknown)
+        {
+            errors.Add(new("retryAfterHeaders", $"retryAfterHeaders may name only {string.Join(", ", RetryAdvice.HeaderForms)}, but named '{unknown}'."));
+        }
+
         if (profile.Name is { Length: > 200 })
         {
             errors.Add(new("name", "name must be at most 200 characters."));

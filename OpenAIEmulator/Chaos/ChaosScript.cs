@@ -4,7 +4,7 @@ namespace AspireRetry.OpenAIEmulator.Chaos;
 public sealed record ScriptSnapshot(IReadOnlyList<string> Outcomes, IReadOnlyDictionary<string, IReadOnlyList<string>> ByCaller);
 
 /// <summary>
-/// Exact outcome queues, one entry consumed per chat request. A caller's own queue is used first,
+/// Exact outcome queues, one entry consumed per model request. A caller's own queue is used first,
 /// then the shared queue (entries posted without a caller apply to every request).
 /// </summary>
 public sealed class ChaosScript

@@ -26,6 +26,7 @@ public enum Fault
     InvalidRequest,
     InvalidApiKey,
     ModelNotFound,
+    ResourceNotFound,
 }
 
 public static class FaultExtensions
@@ -56,6 +57,7 @@ public static class FaultExtensions
         Fault.InvalidRequest => "invalid_request",
         Fault.InvalidApiKey => "invalid_api_key",
         Fault.ModelNotFound => "model_not_found",
+        Fault.ResourceNotFound => "resource_not_found",
         _ => throw new ArgumentOutOfRangeException(nameof(fault), fault, null),
     };
 
@@ -69,7 +71,7 @@ public static class FaultExtensions
         Fault.BadRequest or Fault.InvalidRequest => 400,
         Fault.Unauthorized or Fault.InvalidApiKey => 401,
         Fault.Forbidden => 403,
-        Fault.NotFound or Fault.ModelNotFound => 404,
+        Fault.NotFound or Fault.ModelNotFound or Fault.ResourceNotFound => 404,
         Fault.RequestTimeout => 408,
         Fault.Conflict => 409,
         Fault.Unprocessable => 422,

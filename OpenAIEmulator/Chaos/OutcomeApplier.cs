@@ -1,15 +1,14 @@
 using AspireRetry.OpenAIEmulator.OpenAI;
-using AspireRetry.OpenAIEmulator.Replies;
 
 namespace AspireRetry.OpenAIEmulator.Chaos;
 
 /// <summary>
 /// Turns a decision into what happens on the wire: an OpenAI error with its headers, an aborted
-/// connection, a request left hanging, or a (possibly slowed or cut) completion.
+/// connection, a request left hanging, or the operation's own (possibly slowed or cut) answer.
 /// </summary>
-public sealed class OutcomeApplier(CompletionWriter writer, TimeProvider time, IHostApplicationLifetime lifetime)
+public sealed class OutcomeApplier(TimeProvider time, IHostApplicationLifetime lifetime)
 {
-    public async Task ApplyAsync(HttpContext context, ChatCompletionRequest request, Reply reply, ChaosDecision decision)
+    public async Task ApplyAsync(HttpContext context, IModelCall call, ChaosDecision decision)
     {
         // A hang or slow stream must not hold up shutdown (Kestrel waits for running requests).
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
@@ -23,14 +22,12 @@ public sealed class OutcomeApplier(CompletionWriter writer, TimeProvider time, I
                     break;
 
                 case Fault.Hang:
-                    await Task.Delay(decision.HangFor, time, cancellationToken);
+                    await time.DelayAsync(decision.HangFor, cancellationToken);
                     context.Abort();
                     break;
 
                 case var fault when fault.IsCompletion():
-                    await (request.Stream
-                        ? writer.WriteStreamAsync(context, request, reply, decision, cancellationToken)
-                        : writer.WritePlainAsync(context, request, reply, decision, cancellationToken));
+                    await call.WriteAsync(context, decision, cancellationToken);
                     break;
 
                 default:
@@ -51,7 +48,7 @@ public sealed class OutcomeApplier(CompletionWriter writer, TimeProvider time, I
 
                     context.Response.StatusCode = decision.StatusCode ?? StatusCodes.Status500InternalServerError;
                     await context.Response.WriteAsJsonAsync(
-                        new OpenAIErrorResponse(OpenAIErrors.ForFault(decision, request.Model)), OpenAIJson.Options, cancellationToken);
+                        new OpenAIErrorResponse(OpenAIErrors.ForFault(decision, call.Model)), OpenAIJson.Options, cancellationToken);
                     break;
             }
         }

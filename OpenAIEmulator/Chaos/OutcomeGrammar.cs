@@ -4,14 +4,14 @@ namespace AspireRetry.OpenAIEmulator.Chaos;
 
 /// <summary>
 /// Parses scripted outcomes: <c>kind[:key=value[,key=value]]</c>, e.g. <c>429:retry-after-ms=150</c>,
-/// <c>hang:ms=2000</c>, <c>disconnect:after=5</c>, <c>503:should-retry=false</c>.
+/// <c>429:x-ms-retry-after-ms=1500</c>, <c>hang:ms=2000</c>, <c>disconnect:after=5</c>, <c>503:should-retry=false</c>.
 /// </summary>
 public static class OutcomeGrammar
 {
     // Every kind that answers with an error response may carry OpenAI's x-should-retry advice.
     private const string ShouldRetryOption = "should-retry";
     private static readonly string[] ErrorOptions = [ShouldRetryOption];
-    private static readonly string[] RetryAfterOptions = ["retry-after-ms", "retry-after", "retry-after-date", ShouldRetryOption];
+    private static readonly string[] RetryAfterOptions = ["retry-after-ms", "retry-after", "retry-after-date", "x-ms-retry-after-ms", ShouldRetryOption];
 
     private static readonly (string Kind, Fault Fault, string[] Options)[] Kinds =
     [
@@ -55,7 +55,7 @@ public static class OutcomeGrammar
 
         var (kind, fault, allowed) = Kinds[match];
         var result = new ChaosOutcome(trimmed, fault);
-        int? ms = null, seconds = null, date = null;
+        int? ms = null, seconds = null, date = null, xMs = null;
 
         var options = colon < 0 ? [] : trimmed[(colon + 1)..].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         foreach (var option in options)
@@ -111,6 +111,7 @@ public static class OutcomeGrammar
                 case "retry-after-ms": ms = value; break;
                 case "retry-after": seconds = value; break;
                 case "retry-after-date": date = value; break;
+                case "x-ms-retry-after-ms": xMs = value; break;
                 case "ms": result = result with { Milliseconds = value }; break;
                 case "after": result = result with { AfterChunks = value }; break;
             }
@@ -122,9 +123,9 @@ public static class OutcomeGrammar
             return false;
         }
 
-        outcome = ms is null && seconds is null && date is null
+        outcome = ms is null && seconds is null && date is null && xMs is null
             ? result
-            : result with { RetryAfter = new RetryAfterSpec(ms, seconds, date) };
+            : result with { RetryAfter = new RetryAfterSpec(ms, seconds, date, xMs) };
         return true;
     }
 }

@@ -1,52 +1,22 @@
 using System.Text;
 using System.Text.Json;
+using static AspireRetry.OpenAIEmulator.OpenAI.RequestJson;
 
 namespace AspireRetry.OpenAIEmulator.OpenAI;
 
-/// <summary>
-/// Reads a chat completion body field by field, so every rejection names the offending parameter
-/// as OpenAI does (<c>messages[0].role</c>, <c>max_tokens</c>, ...). Unknown fields are ignored.
-/// </summary>
+/// <summary>Reads a chat completion body (<see cref="RequestJson"/> names the parameter of any rejection).</summary>
 public static class ChatRequestParser
 {
     private static readonly string[] Roles = ["system", "user", "assistant", "developer"];
+    private static readonly string[] TextParts = ["text"];
 
-    public static async Task<(ChatCompletionRequest? Request, OpenAIError? Error)> ParseAsync(Stream body, CancellationToken cancellationToken)
+    /// <param name="deployment">An Azure deployment path's deployment, which is the model.</param>
+    public static Task<(ChatCompletionRequest? Request, OpenAIError? Error)> ParseAsync(Stream body, string? deployment, CancellationToken cancellationToken) =>
+        RequestJson.ParseAsync(body, root => Read(root, deployment), cancellationToken);
+
+    private static ChatCompletionRequest Read(JsonElement root, string? deployment)
     {
-        JsonDocument document;
-        try
-        {
-            document = await JsonDocument.ParseAsync(body, cancellationToken: cancellationToken);
-        }
-        catch (JsonException ex)
-        {
-            return (null, OpenAIErrors.InvalidRequest(
-                $"We could not parse the JSON body of your request: {ex.Message} The OpenAI API expects a JSON payload.", null));
-        }
-
-        using (document)
-        {
-            try
-            {
-                return (Read(document.RootElement), null);
-            }
-            catch (InvalidFieldException ex)
-            {
-                return (null, ex.Error);
-            }
-        }
-    }
-
-    private static ChatCompletionRequest Read(JsonElement root)
-    {
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            throw Invalid("The request body must be a JSON object.", null, "invalid_type");
-        }
-
-        var model = Optional(root, "model") is { } modelElement
-            ? RequireString(modelElement, "model")
-            : throw Invalid("You must provide a model parameter.", "model", "missing_required_parameter");
+        var model = ModelOf(root, deployment);
 
         var messagesElement = Optional(root, "messages") ?? throw Missing("messages");
         if (messagesElement.ValueKind != JsonValueKind.Array)
@@ -59,9 +29,9 @@ public static class ChatRequestParser
             throw Invalid("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", "messages", "empty_array");
         }
 
-        var messages = messagesElement.EnumerateArray().Select(ReadMessage).ToList();
+        var messages = messagesElement.EnumerateArray().Select((message, index) => ReadMessage(message, $"messages[{index}]", TextParts)).ToList();
 
-        var stream = Optional(root, "stream") is { } streamElement && RequireBool(streamElement, "stream");
+        var stream = OptionalBool(root, "stream");
         var includeUsage = false;
         if (Optional(root, "stream_options") is { } options)
         {
@@ -78,35 +48,23 @@ public static class ChatRequestParser
             includeUsage = Optional(options, "include_usage") is { } usage && RequireBool(usage, "stream_options.include_usage");
         }
 
-        var maxTokens = PositiveInt(root, "max_completion_tokens") ?? PositiveInt(root, "max_tokens");
-
-        double? temperature = null;
-        if (Optional(root, "temperature") is { } temperatureElement)
-        {
-            if (temperatureElement.ValueKind != JsonValueKind.Number)
-            {
-                throw WrongType("temperature", "a number", temperatureElement);
-            }
-
-            temperature = temperatureElement.GetDouble();
-            if (temperature is < 0 or > 2)
-            {
-                throw Invalid($"Invalid 'temperature': expected a value between 0 and 2, but got {temperatureElement.GetRawText()} instead.", "temperature", "invalid_value");
-            }
-        }
+        var maxTokens = MinimumInt(root, "max_completion_tokens") ?? MinimumInt(root, "max_tokens");
+        var temperature = Temperature(root);
 
         if (Optional(root, "n") is { } n && (n.ValueKind != JsonValueKind.Number || !n.TryGetInt32(out var count) || count != 1))
         {
             throw Invalid($"Invalid 'n': the AspireRetry emulator only supports n=1, but got {n.GetRawText()} instead.", "n", "invalid_value");
         }
 
-        var user = Optional(root, "user") is { } userElement ? RequireString(userElement, "user") : null;
-        return new ChatCompletionRequest(model, messages, stream, includeUsage, maxTokens, temperature, user);
+        return new ChatCompletionRequest(model, messages, stream, includeUsage, maxTokens, temperature, OptionalString(root, "user"));
     }
 
-    private static ChatMessage ReadMessage(JsonElement message, int index)
+    /// <summary>
+    /// One message, its content a string or an array of text parts of <paramref name="partTypes"/>: chat's
+    /// <c>text</c>, or the Responses API's <c>input_text</c> and <c>output_text</c>.
+    /// </summary>
+    public static ChatMessage ReadMessage(JsonElement message, string path, IReadOnlyList<string> partTypes)
     {
-        var path = $"messages[{index}]";
         if (message.ValueKind != JsonValueKind.Object)
         {
             throw WrongType(path, "an object", message);
@@ -126,10 +84,10 @@ public static class ChatRequestParser
             return role == "assistant" ? new ChatMessage(role, "", name) : throw Missing($"{path}.content");
         }
 
-        return new ChatMessage(role, ReadContent(content.Value, $"{path}.content"), name);
+        return new ChatMessage(role, ReadContent(content.Value, $"{path}.content", partTypes), name);
     }
 
-    private static string ReadContent(JsonElement content, string path)
+    private static string ReadContent(JsonElement content, string path, IReadOnlyList<string> partTypes)
     {
         if (content.ValueKind == JsonValueKind.String)
         {
@@ -152,70 +110,14 @@ public static class ChatRequestParser
             }
 
             var type = RequireString(Optional(part, "type") ?? throw Missing($"{partPath}.type"), $"{partPath}.type");
-            if (type != "text")
+            if (!partTypes.Contains(type))
             {
-                throw Invalid($"Invalid value for '{partPath}.type': '{type}'. The AspireRetry emulator supports only 'text' content parts.", $"{partPath}.type", "invalid_value");
+                throw Invalid($"Invalid value for '{partPath}.type': '{type}'. The AspireRetry emulator supports only {string.Join(" and ", partTypes.Select(t => $"'{t}'"))} content parts.", $"{partPath}.type", "invalid_value");
             }
 
             text.Append(RequireString(Optional(part, "text") ?? throw Missing($"{partPath}.text"), $"{partPath}.text"));
         }
 
         return text.ToString();
-    }
-
-    private static int? PositiveInt(JsonElement root, string name)
-    {
-        if (Optional(root, name) is not { } element)
-        {
-            return null;
-        }
-
-        if (element.ValueKind != JsonValueKind.Number || !element.TryGetInt32(out var value))
-        {
-            throw WrongType(name, "an integer", element);
-        }
-
-        return value >= 1
-            ? value
-            : throw Invalid($"Invalid '{name}': integer below minimum value. Expected a value >= 1, but got {value} instead.", name, "integer_below_min_value");
-    }
-
-    /// <summary>The property, or null when it is absent or JSON null (OpenAI treats both as "not set").</summary>
-    private static JsonElement? Optional(JsonElement parent, string name) =>
-        parent.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
-
-    private static string RequireString(JsonElement element, string path) =>
-        element.ValueKind == JsonValueKind.String ? element.GetString()! : throw WrongType(path, "a string", element);
-
-    private static bool RequireBool(JsonElement element, string path) => element.ValueKind switch
-    {
-        JsonValueKind.True => true,
-        JsonValueKind.False => false,
-        _ => throw WrongType(path, "a boolean", element),
-    };
-
-    private static InvalidFieldException Missing(string path) =>
-        Invalid($"Missing required parameter: '{path}'.", path, "missing_required_parameter");
-
-    private static InvalidFieldException WrongType(string path, string expected, JsonElement actual) =>
-        Invalid($"Invalid type for '{path}': expected {expected}, but got {Describe(actual.ValueKind)} instead.", path, "invalid_type");
-
-    private static InvalidFieldException Invalid(string message, string? param, string code) =>
-        new(OpenAIErrors.InvalidRequest(message, param, code));
-
-    private static string Describe(JsonValueKind kind) => kind switch
-    {
-        JsonValueKind.Object => "an object",
-        JsonValueKind.Array => "an array",
-        JsonValueKind.String => "a string",
-        JsonValueKind.Number => "a number",
-        JsonValueKind.True or JsonValueKind.False => "a boolean",
-        _ => "null",
-    };
-
-    // Unwinds the field-by-field reader at the first problem; never escapes ParseAsync.
-    private sealed class InvalidFieldException(OpenAIError error) : Exception(error.Message)
-    {
-        public OpenAIError Error { get; } = error;
     }
 }

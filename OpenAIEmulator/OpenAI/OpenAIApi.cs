@@ -13,7 +13,9 @@ public static class OpenAIApi
     {
         var v1 = app.MapGroup("/v1");
 
-        v1.MapPost("/chat/completions", (HttpContext context, ChatCompletionsHandler handler) => handler.HandleAsync(context));
+        v1.MapModelOperation<ChatCompletionsOperation>("/chat/completions", Dialect.OpenAI);
+        v1.MapModelOperation<EmbeddingsOperation>("/embeddings", Dialect.OpenAI);
+        v1.MapModelOperation<ResponsesOperation>("/responses", Dialect.OpenAI);
         v1.MapGet("/models", ListModels);
         v1.MapGet("/models/{id}", GetModel);
         v1.MapFallback((HttpContext context) => OpenAIErrors.WriteAsync(
@@ -23,6 +25,11 @@ public static class OpenAIApi
 
         return app;
     }
+
+    /// <summary>Maps <paramref name="pattern"/> to <typeparamref name="TOperation"/> in <paramref name="dialect"/>, through the one model-request path.</summary>
+    public static RouteHandlerBuilder MapModelOperation<TOperation>(this IEndpointRouteBuilder group, string pattern, Dialect dialect)
+        where TOperation : IModelOperation =>
+        group.MapPost(pattern, (HttpContext context, ModelRequestHandler handler, TOperation operation) => handler.HandleAsync(context, operation, dialect));
 
     private static Task ListModels(HttpContext context, ApiKeyCheck apiKey, IOptions<EmulatorOptions> options)
     {
@@ -56,13 +63,13 @@ public static class OpenAIApi
 
     private static Task? Unauthorized(HttpContext context, ApiKeyCheck apiKey)
     {
-        if (apiKey.Check(context.Request) is not { } error)
+        if (apiKey.Check(context.Request, Dialect.OpenAI).Rejection is not { } rejection)
         {
             return null;
         }
 
         EmulatorTelemetry.TagServerSpan(CallerKey.From(context.Request), Fault.InvalidApiKey);
-        return OpenAIErrors.WriteAsync(context, StatusCodes.Status401Unauthorized, error);
+        return rejection.WriteAsync(context);
     }
 
     private static ModelInfo ToModel(string id) => new(id, "model", ModelsCreated, "system");

@@ -55,3 +55,10 @@ public sealed record ChunkDelta(
 public sealed record ModelInfo(string Id, string Object, long Created, string OwnedBy);
 
 public sealed record ModelList(string Object, IReadOnlyList<ModelInfo> Data);
+
+public sealed record EmbeddingList(string Object, IReadOnlyList<EmbeddingData> Data, string Model, EmbeddingUsage Usage);
+
+/// <summary>One input's vector: <paramref name="Embedding"/> is a float array, or base64 of little-endian float32s.</summary>
+public sealed record EmbeddingData(string Object, int Index, object Embedding);
+
+public sealed record EmbeddingUsage(int PromptTokens, int TotalTokens);

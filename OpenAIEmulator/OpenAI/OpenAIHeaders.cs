@@ -9,7 +9,6 @@ namespace AspireRetry.OpenAIEmulator.OpenAI;
 public static class OpenAIHeaders
 {
     public const string RequestId = "x-request-id";
-    public const string RetryAfterMs = "retry-after-ms";
 
     private const string RequestIdItem = "emulator.request-id";
 
@@ -35,36 +34,42 @@ public static class OpenAIHeaders
     /// <summary>OpenAI's explicit retry advice, read by its own SDKs before the status code.</summary>
     public const string ShouldRetry = "x-should-retry";
 
-    /// <summary>The decision's <c>x-ratelimit-*</c> headers, unless the profile publishes none.</summary>
+    /// <summary>The decision's <c>x-ratelimit-*</c> headers, in the profile's style: all six, the remaining counts only, or none.</summary>
     public static void AddRateLimitHeaders(this HttpResponse response, ChaosDecision decision)
     {
-        if (decision.PublishRateLimitHeaders)
+        if (decision.RateLimitHeaders == RateLimitHeaderStyle.None)
         {
-            response.AddRateLimitHeaders(decision.RateLimit.Snapshot);
+            return;
         }
-    }
 
-    public static void AddRateLimitHeaders(this HttpResponse response, RateLimitSnapshot snapshot)
-    {
+        var snapshot = decision.RateLimit.Snapshot;
         var headers = response.Headers;
-        headers["x-ratelimit-limit-requests"] = snapshot.LimitRequests.ToString(CultureInfo.InvariantCulture);
         headers["x-ratelimit-remaining-requests"] = snapshot.RemainingRequests.ToString(CultureInfo.InvariantCulture);
-        headers["x-ratelimit-reset-requests"] = FormatDuration(snapshot.ResetRequests);
-        headers["x-ratelimit-limit-tokens"] = snapshot.LimitTokens.ToString(CultureInfo.InvariantCulture);
         headers["x-ratelimit-remaining-tokens"] = snapshot.RemainingTokens.ToString(CultureInfo.InvariantCulture);
-        headers["x-ratelimit-reset-tokens"] = FormatDuration(snapshot.ResetTokens);
+        if (decision.RateLimitHeaders == RateLimitHeaderStyle.Full)
+        {
+            headers["x-ratelimit-limit-requests"] = snapshot.LimitRequests.ToString(CultureInfo.InvariantCulture);
+            headers["x-ratelimit-reset-requests"] = FormatDuration(snapshot.ResetRequests);
+            headers["x-ratelimit-limit-tokens"] = snapshot.LimitTokens.ToString(CultureInfo.InvariantCulture);
+            headers["x-ratelimit-reset-tokens"] = FormatDuration(snapshot.ResetTokens);
+        }
     }
 
     public static void AddRetryAfterHeaders(this HttpResponse response, RetryAdvice advice)
     {
         if (advice.RetryAfterMs is { } ms)
         {
-            response.Headers[RetryAfterMs] = ms.ToString(CultureInfo.InvariantCulture);
+            response.Headers[RetryAdvice.RetryAfterMsHeader] = ms.ToString(CultureInfo.InvariantCulture);
         }
 
         if (advice.RetryAfter is { } retryAfter)
         {
             response.Headers.RetryAfter = retryAfter;
+        }
+
+        if (advice.XMsRetryAfterMs is { } xMs)
+        {
+            response.Headers[RetryAdvice.XMsRetryAfterMsHeader] = xMs.ToString(CultureInfo.InvariantCulture);
         }
     }
 

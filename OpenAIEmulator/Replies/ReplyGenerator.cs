@@ -65,7 +65,7 @@ public static class ReplyGenerator
         var instructions = request.Messages.Any(m => m.Role is "system" or "developer") ? ", including instructions" : "";
         text.Append(CultureInfo.InvariantCulture, $"- Your message has {words} {(words == 1 ? "word" : "words")}.\n");
         text.Append(CultureInfo.InvariantCulture, $"- The conversation has {request.Messages.Count} {(request.Messages.Count == 1 ? "message" : "messages")}{instructions}.\n");
-        text.Append(CultureInfo.InvariantCulture, $"- {Notes[StableHash(question ?? "") % (uint)Notes.Length]}");
+        text.Append(CultureInfo.InvariantCulture, $"- {Notes[StableHash.Of(question ?? "") % (uint)Notes.Length]}");
         return text.ToString();
     }
 
@@ -79,17 +79,5 @@ public static class ReplyGenerator
 
         var cut = flat.LastIndexOf(' ', QuoteLength);
         return string.Concat(flat.AsSpan(0, cut > 0 ? cut : QuoteLength), "…");
-    }
-
-    // string.GetHashCode is randomised per process; replies must be the same across runs.
-    private static uint StableHash(string text)
-    {
-        var hash = 2166136261u;
-        foreach (var c in text)
-        {
-            hash = (hash ^ c) * 16777619u;
-        }
-
-        return hash;
     }
 }

@@ -4,7 +4,7 @@ public sealed record OutcomeCounts(int Total, IReadOnlyDictionary<string, int> B
 
 public sealed record StatsSnapshot(int Total, IReadOnlyDictionary<string, int> ByOutcome, IReadOnlyDictionary<string, OutcomeCounts> ByCaller);
 
-/// <summary>Counts chat requests by outcome, overall and per caller.</summary>
+/// <summary>Counts model requests (every operation and dialect) by outcome, overall and per caller.</summary>
 public sealed class EmulatorStats
 {
     private readonly Lock _lock = new();

@@ -5,8 +5,11 @@ using System.Text.Json.Serialization;
 namespace AspireRetry.OpenAIEmulator.Stats;
 
 /// <summary>
-/// One chat request as the emulator saw it. <see cref="StatusCode"/> is null when no response was
+/// One model request as the emulator saw it. <see cref="StatusCode"/> is null when no response was
 /// sent (reset, hang); <see cref="RetryAfterMs"/> is the wait the response advised, if any.
+/// <see cref="Operation"/> is <c>chat.completions</c>, <c>embeddings</c> or <c>responses</c>; <see cref="Dialect"/>
+/// <c>openai</c>, <c>azure-deployment</c> or <c>azure-v1</c>; <see cref="Auth"/> the header that carried a
+/// credential (<c>bearer</c>, <c>api-key</c>), never its value.
 /// </summary>
 public sealed record LoggedRequest(
     long Sequence,
@@ -17,7 +20,12 @@ public sealed record LoggedRequest(
     bool Stream,
     string Outcome,
     int? StatusCode,
-    long? RetryAfterMs);
+    long? RetryAfterMs,
+    string Operation,
+    string Dialect,
+    string Path,
+    string? ApiVersion,
+    string? Auth);
 
 /// <summary>ISO 8601 in UTC with millisecond precision, e.g. <c>2025-01-31T12:00:00.123Z</c>.</summary>
 public sealed class MillisecondTimestampConverter : JsonConverter<DateTimeOffset>

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Options;
 
 namespace AspireRetry.OpenAIEmulator.Stats;
 
-/// <summary>The most recent chat requests (a bounded ring), oldest first.</summary>
+/// <summary>The most recent model requests (a bounded ring), oldest first.</summary>
 public sealed class RequestLog(IOptions<EmulatorOptions> options)
 {
     private readonly Lock _lock = new();

@@ -94,6 +94,49 @@ public sealed class ChaosProfileTests(EmulatorFixture emulator) : IClassFixture<
         }
     }
 
+    [Theory]
+    [InlineData("v1/embeddings", """{"model":"text-embedding-3-small","input":"x"}""")]
+    [InlineData("v1/responses", """{"model":"gpt-4o","input":"x"}""")]
+    [InlineData("v1/responses", """{"model":"gpt-4o","input":"x","stream":true}""")]
+    public async Task Profile_faults_answer_embeddings_and_responses_as_they_answer_chat(string path, string body)
+    {
+        await emulator.PutProfileAsync("""{"rateLimit":1,"retryAfterMs":1200}""");
+        var caller = NewCaller("profile-operations");
+        using var http = emulator.CreateClient(caller);
+
+        using var response = await http.PostAsync(path, Json(body), Ct);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.Equal("1200", Header(response, "retry-after-ms"));
+        Assert.Equal("rate_limit_exceeded", (await ErrorOfAsync(response))["code"]!.GetValue<string>());
+        Assert.Equal(["rate_limit"], await emulator.OutcomesAsync(caller));
+    }
+
+    [Theory]
+    [InlineData("""["x-ms-retry-after-ms"]""", null, null, "1500", 1500L)]
+    [InlineData("""["retry-after-ms","retry-after","x-ms-retry-after-ms"]""", "1500", "2", "1500", 1500L)]
+    [InlineData("""[]""", null, null, null, null)]
+    public async Task Retry_after_headers_choose_the_forms_every_429_of_the_profile_sends(string forms, string? retryAfterMs, string? retryAfter, string? xMs, long? advised)
+    {
+        await emulator.PutProfileAsync($$"""{"rateLimit":1,"retryAfterMs":1500,"retryAfterHeaders":{{forms}}}""");
+        var caller = NewCaller("profile-forms");
+        await emulator.ScriptAsync(caller, "429");
+        using var http = emulator.CreateClient(caller);
+
+        using var scripted = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+        using var rolled = await http.PostAsync("v1/embeddings", Json("""{"model":"text-embedding-3-small","input":"x"}"""), Ct);
+
+        foreach (var response in new[] { scripted, rolled })
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+            Assert.Equal(retryAfterMs, HasHeader(response, "retry-after-ms") ? Header(response, "retry-after-ms") : null);
+            Assert.Equal(retryAfter, HasHeader(response, "retry-after") ? Header(response, "retry-after") : null);
+            Assert.Equal(xMs, HasHeader(response, "x-ms-retry-after-ms") ? Header(response, "x-ms-retry-after-ms") : null);
+        }
+
+        Assert.Equal([advised, advised], (await emulator.RequestsAsync(caller)).Select(r => r!["retryAfterMs"]?.GetValue<long>()));
+    }
+
     [Fact]
     public async Task Profile_disconnect_and_reset_are_real_connection_failures()
     {
@@ -153,6 +196,8 @@ public sealed class ChaosProfileTests(EmulatorFixture emulator) : IClassFixture<
     [InlineData("""{"rateLimiter":{"requestsPerMinute":5}}""", "rateLimiter.requestsPerMinute", "Allowed fields")]
     [InlineData("""{"serverError":0.5}""", "serverError", "serverError500")]
     [InlineData("""{"hangMs":"long"}""", "hangMs", "whole number")]
+    [InlineData("""{"retryAfterHeaders":["retry-after-seconds"]}""", "retryAfterHeaders", "x-ms-retry-after-ms")]
+    [InlineData("""{"retryAfterHeaders":"retry-after"}""", "retryAfterHeaders", "an array of strings")]
     [InlineData("""[1,2]""", "body", "object")]
     public async Task Invalid_profile_gets_400_naming_the_field_and_keeps_the_old_profile(string json, string field, string mentioned)
     {

@@ -92,7 +92,7 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
         Assert.Equal(type, (await ErrorOfAsync(response))["type"]!.GetValue<string>());
         Assert.False(HasHeader(response, "retry-after"));
         Assert.False(HasHeader(response, "retry-after-ms"));
-        Assert.Equal([fault], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal([fault], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]
@@ -145,6 +145,25 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
         Assert.Equal([150L, 2000L], advised[..2]);
         Assert.InRange(advised[2], 3000L, 4000L);
         Assert.Equal(1500L, advised[3]);
+    }
+
+    [Fact]
+    public async Task X_ms_retry_after_ms_option_sends_azures_header_alone_or_beside_the_others()
+    {
+        var caller = NewCaller("x-ms");
+        await emulator.ScriptAsync(caller, "429:x-ms-retry-after-ms=1500", "503:x-ms-retry-after-ms=800,retry-after-ms=800,retry-after=1");
+        using var http = emulator.CreateClient(caller);
+
+        using var alone = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+        using var all = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, alone.StatusCode);
+        Assert.Equal("1500", Header(alone, "x-ms-retry-after-ms"));
+        Assert.False(HasHeader(alone, "retry-after-ms"));
+        Assert.False(HasHeader(alone, "retry-after"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, all.StatusCode);
+        Assert.Equal(("800", "800", "1"), (Header(all, "x-ms-retry-after-ms"), Header(all, "retry-after-ms"), Header(all, "retry-after")));
+        Assert.Equal([1500L, 800L], (await emulator.RequestsAsync(caller)).Select(r => r!["retryAfterMs"]!.GetValue<long>()));
     }
 
     [Theory]
@@ -205,7 +224,7 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
         Assert.Equal(4, dataLines.Count);
         Assert.DoesNotContain("data: [DONE]", dataLines);
         Assert.Contains("\"content\":\"You\"", dataLines[1]);
-        Assert.Equal(["mid_stream_disconnect"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["mid_stream_disconnect"], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]
@@ -217,7 +236,7 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
 
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.PostAsync("v1/chat/completions", ChatBody(), Ct));
 
-        Assert.Equal(["reset"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["reset"], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]
@@ -265,7 +284,7 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
 
         Assert.True(headersAfter >= 290, $"headers after {headersAfter} ms");
         Assert.EndsWith("data: [DONE]\n\n", body);
-        Assert.Equal(["slow_first_token"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["slow_first_token"], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]
@@ -308,6 +327,7 @@ public sealed class ChaosScriptTests(EmulatorFixture emulator) : IClassFixture<E
     [InlineData("""{"outcomes":["429:retry-after-secs=1"]}""", "outcomes[0]", "retry-after-secs")]
     [InlineData("""{"outcomes":["hang:ms=-5"]}""", "outcomes[0]", "ms")]
     [InlineData("""{"outcomes":["500:ms=5"]}""", "outcomes[0]", "500")]
+    [InlineData("""{"outcomes":["500:x-ms-retry-after-ms=5"]}""", "outcomes[0]", "x-ms-retry-after-ms")]
     [InlineData("""{"outcomes":["503:should-retry=maybe"]}""", "outcomes[0]", "true or false")]
     [InlineData("""{"outcomes":["ok:should-retry=true"]}""", "outcomes[0]", "should-retry")]
     [InlineData("""{"outcomes":[]}""", "outcomes", "outcomes")]

@@ -47,6 +47,60 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public async Task Configured_embedding_models_replace_the_default_list()
+    {
+        await using var app = await StartAsync(["--Emulator:EmbeddingModels:0=local-embedder"]);
+        using var http = Client(app);
+
+        using var local = await http.PostAsync("v1/embeddings", Json("""{"model":"local-embedder","input":"x"}"""), Ct);
+        using var removed = await http.PostAsync("v1/embeddings", Json("""{"model":"text-embedding-3-small","input":"x"}"""), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, local.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, removed.StatusCode);
+    }
+
+    [Fact]
+    public async Task Configured_retry_after_headers_apply_from_the_first_request()
+    {
+        await using var app = await StartAsync(["--Emulator:Chaos:RateLimit=1", "--Emulator:Chaos:RetryAfterMs=1500", "--Emulator:Chaos:RetryAfterHeaders:0=x-ms-retry-after-ms"]);
+        using var http = Client(app);
+
+        using var response = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+        Assert.Equal("1500", Header(response, "x-ms-retry-after-ms"));
+        Assert.False(HasHeader(response, "retry-after-ms"));
+        Assert.False(HasHeader(response, "retry-after"));
+    }
+
+    [Fact]
+    public async Task Accepted_tokens_alone_guard_azure_paths_and_leave_v1_open()
+    {
+        await using var app = await StartAsync(["--Emulator:ApiKey=", "--Emulator:AcceptedBearerTokens:0=only-token"]);
+        using var http = new HttpClient { BaseAddress = app.GetBaseAddress() };
+        using var tokened = new HttpRequestMessage(HttpMethod.Post, "openai/v1/chat/completions") { Content = ChatBody() };
+        tokened.Headers.Authorization = new("Bearer", "only-token");
+
+        using var openV1 = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+        using var noToken = await http.PostAsync("openai/v1/chat/completions", ChatBody(), Ct);
+        using var withToken = await http.SendAsync(tokened, Ct);
+
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.Unauthorized, HttpStatusCode.OK], new[] { openV1.StatusCode, noToken.StatusCode, withToken.StatusCode });
+    }
+
+    [Fact]
+    public async Task Without_any_credential_configured_azure_paths_accept_anything()
+    {
+        await using var app = await StartAsync(["--Emulator:ApiKey="]);
+        using var http = new HttpClient { BaseAddress = app.GetBaseAddress() };
+        http.DefaultRequestHeaders.Add("api-key", "anything");
+
+        using var response = await http.PostAsync("openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", ChatBody(), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
     public async Task Without_a_configured_key_any_bearer_or_none_is_accepted()
     {
         await using var app = await StartAsync(["--Emulator:ApiKey="]);
@@ -62,6 +116,9 @@ public sealed class ConfigurationTests
     [InlineData("--Emulator:Chaos:RateLimiter:WindowMs=0", "Emulator:Chaos:RateLimiter:WindowMs", "1 or more")]
     [InlineData("--Emulator:TokensPerSecond=-1", "Emulator:TokensPerSecond", "0 (no delay) or more")]
     [InlineData("--Emulator:RequestLogCapacity=0", "Emulator:RequestLogCapacity", "1 or more")]
+    [InlineData("--Emulator:Chaos:RetryAfterHeaders:0=retry-after-seconds", "Emulator:Chaos:RetryAfterHeaders", "x-ms-retry-after-ms")]
+    [InlineData("--Emulator:AcceptedBearerTokens:0=", "Emulator:AcceptedBearerTokens", "empty tokens")]
+    [InlineData("--Emulator:EmbeddingModels:0=", "Emulator:EmbeddingModels", "empty model names")]
     public async Task Invalid_configuration_fails_start_up_naming_the_key(string argument, string key, string rule)
     {
         await using var app = EmulatorApp.Create([.. DefaultArguments, argument]);

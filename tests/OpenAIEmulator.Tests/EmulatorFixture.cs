@@ -85,6 +85,9 @@ public class EmulatorFixture : IAsyncLifetime
     public ChatClient CreateChatClient(string caller, string model = "gpt-4o", string apiKey = ApiKey) =>
         new(model, new ApiKeyCredential(apiKey), SdkOptions(caller));
 
+    /// <summary>The SDK's root client (embeddings, responses, ...), set up as <see cref="CreateChatClient"/>.</summary>
+    public OpenAIClient CreateOpenAIClient(string caller, string apiKey = ApiKey) => new(new ApiKeyCredential(apiKey), SdkOptions(caller));
+
     public OpenAIClientOptions SdkOptions(string caller) => new()
     {
         Endpoint = new Uri(BaseAddress, "v1"),
@@ -151,6 +154,10 @@ public class EmulatorFixture : IAsyncLifetime
 
     public async Task<JsonArray> RequestsAsync(string caller) =>
         (await GetJsonAsync($"emulator/requests?caller={Uri.EscapeDataString(caller)}")).AsArray();
+
+    /// <summary>The outcome of each of this caller's requests, in arrival order, from the request log.</summary>
+    public async Task<List<string>> OutcomesAsync(string caller) =>
+        [.. (await RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>())];
 
     /// <summary>The OpenAI error body: <c>error.code</c>, <c>error.type</c>, <c>error.param</c>.</summary>
     public static JsonNode ErrorOf(string body) => JsonNode.Parse(body)!["error"]!;

@@ -153,7 +153,7 @@ public sealed partial class HttpSurfaceTests(EmulatorFixture emulator) : IClassF
         Assert.Equal("invalid_request_error", error["type"]!.GetValue<string>());
         Assert.Equal(param, error["param"]!.GetValue<string>());
         Assert.Contains(param.Split('[')[0], error["message"]!.GetValue<string>());
-        Assert.Equal(["invalid_request"], (await emulator.RequestsAsync(caller)).Select(r => r!["outcome"]!.GetValue<string>()));
+        Assert.Equal(["invalid_request"], await emulator.OutcomesAsync(caller));
     }
 
     [Fact]

@@ -116,6 +116,65 @@ public sealed class RateLimitModeTests(EmulatorFixture emulator) : IClassFixture
         Assert.InRange(int.Parse(Header(second, "x-ratelimit-remaining-tokens"), CultureInfo.InvariantCulture), 1_000_000 - (2 * usage), 1_000_000 - usage);
     }
 
+    [Fact]
+    public async Task Embeddings_spend_their_input_tokens_from_the_token_bucket()
+    {
+        // A minute-long window: nothing refills while the test runs. Each request below is 8 input tokens.
+        await emulator.PutProfileAsync("""{"rateLimiter":{"enabled":true,"requestsPerWindow":100,"tokensPerWindow":20,"windowMs":60000}}""");
+        var caller = NewCaller("emb-bucket");
+        using var http = emulator.CreateClient(caller);
+        const string body = """{"model":"text-embedding-3-small","input":["one two three four","five six seven eight"]}""";
+
+        using var first = await http.PostAsync("v1/embeddings", Json(body), Ct);
+        using var second = await http.PostAsync("v1/embeddings", Json(body), Ct);
+        using var limited = await http.PostAsync("v1/embeddings", Json(body), Ct);
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.Equal(8, JsonNode.Parse(await first.Content.ReadAsStringAsync(Ct))!["usage"]!["total_tokens"]!.GetValue<int>());
+        Assert.Equal("12", Header(first, "x-ratelimit-remaining-tokens"));
+        Assert.Equal("4", Header(second, "x-ratelimit-remaining-tokens"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.Equal("tokens", (await ErrorOfAsync(limited))["type"]!.GetValue<string>());
+        Assert.InRange(long.Parse(Header(limited, "retry-after-ms"), CultureInfo.InvariantCulture), 1, 60_000);
+        Assert.Equal(["ok", "ok", "rate_limited_by_bucket"], await emulator.OutcomesAsync(caller));
+    }
+
+    [Fact]
+    public async Task Responses_spend_prompt_and_output_tokens_as_chat_does()
+    {
+        await emulator.PutProfileAsync("""{"rateLimiter":{"enabled":true,"requestsPerWindow":100,"tokensPerWindow":1000000,"windowMs":60000}}""");
+        using var http = emulator.CreateClient(NewCaller("resp-bucket"));
+
+        using var response = await http.PostAsync("v1/responses", Json("""{"model":"gpt-4o","input":"Spend tokens"}"""), Ct);
+
+        var total = JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct))!["usage"]!["total_tokens"]!.GetValue<int>();
+        Assert.Equal((1_000_000 - total).ToString(CultureInfo.InvariantCulture), Header(response, "x-ratelimit-remaining-tokens"));
+        Assert.Equal("99", Header(response, "x-ratelimit-remaining-requests"));
+    }
+
+    [Fact]
+    public async Task Remaining_headers_only_sends_azures_two_counts_without_limits_or_resets()
+    {
+        // A minute-long window: nothing refills while the test runs.
+        await emulator.PutProfileAsync("""
+            {"retryAfterHeaders":["x-ms-retry-after-ms","retry-after-ms"],
+             "rateLimiter":{"enabled":true,"requestsPerWindow":2,"tokensPerWindow":1000000,"windowMs":60000,"remainingHeadersOnly":true}}
+            """);
+        using var http = emulator.CreateClient(NewCaller("remaining-only"));
+
+        using var first = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+        using var second = await http.PostAsync("v1/embeddings", Json("""{"model":"text-embedding-3-small","input":"x"}"""), Ct);
+        using var third = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+        using var limited = await http.PostAsync("v1/chat/completions", ChatBody(), Ct);
+
+        Assert.Equal(["1", "1", "0", "0"], new[] { first, second, third, limited }.Select(r => Header(r, "x-ratelimit-remaining-requests")));
+        Assert.All([first, second, third, limited], r => Assert.True(HasHeader(r, "x-ratelimit-remaining-tokens")));
+        Assert.All([first, second, third, limited], r => Assert.DoesNotContain(r.Headers, h => h.Key.StartsWith("x-ratelimit-limit-", StringComparison.Ordinal) || h.Key.StartsWith("x-ratelimit-reset-", StringComparison.Ordinal)));
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.Equal(Header(limited, "retry-after-ms"), Header(limited, "x-ms-retry-after-ms"));
+        Assert.False(HasHeader(limited, "retry-after"));
+    }
+
     private static double ParseDurationMs(string duration)
     {
         if (duration.EndsWith("ms", StringComparison.Ordinal))

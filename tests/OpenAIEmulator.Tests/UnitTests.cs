@@ -12,6 +12,7 @@ public sealed class UnitTests
     [InlineData("429", Fault.RateLimit)]
     [InlineData(" quota ", Fault.InsufficientQuota)]
     [InlineData("503:retry-after=3", Fault.ServiceUnavailable)]
+    [InlineData("429:x-ms-retry-after-ms=1500", Fault.RateLimit)]
     [InlineData("HANG:ms=10", Fault.Hang)]
     [InlineData("slow-first-token:ms=5", Fault.SlowFirstToken)]
     [InlineData("slow-stream:tps=2.5", Fault.SlowStream)]
@@ -29,7 +30,10 @@ public sealed class UnitTests
         Assert.True(OutcomeGrammar.TryParse("slow-stream:tps=2.5", out var slow, out _));
         Assert.True(OutcomeGrammar.TryParse("disconnect:after=7", out var cut, out _));
 
+        Assert.True(OutcomeGrammar.TryParse("429:x-ms-retry-after-ms=1500,retry-after=2", out var azure, out _));
+
         Assert.Equal(new RetryAfterSpec(150, 1, null), limited.RetryAfter);
+        Assert.Equal(new RetryAfterSpec(null, 2, null, 1500), azure.RetryAfter);
         Assert.Equal(2.5, slow.TokensPerSecond);
         Assert.Equal(7, cut.AfterChunks);
     }

@@ -70,12 +70,6 @@ public sealed class ResilienceOptions : IValidatableObject
     [ValidateObjectMembers]
     public SharedStateOptions SharedState { get; set; } = new();
 
-    /// <summary>
-    /// Model to try once more with when the requested model's attempts are exhausted by transient errors.
-    /// Null (the default) turns the fallback off. The caller makes that call (a new <see cref="CallProgress.Model"/>).
-    /// </summary>
-    public string? FallbackModel { get; set; }
-
     /// <summary>The rules that relate two settings; the single-setting ranges are attributes.</summary>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -98,11 +92,6 @@ public sealed class ResilienceOptions : IValidatableObject
         if (RateLimit.ReleaseInterval > MaxServerDelay)
         {
             yield return new($"{RateLimitOptions.SectionName}:ReleaseInterval ({RateLimit.ReleaseInterval}) must be between 0 and {p}:MaxServerDelay ({MaxServerDelay}).", [nameof(RateLimit)]);
-        }
-
-        if (FallbackModel is not null && string.IsNullOrWhiteSpace(FallbackModel))
-        {
-            yield return new($"{p}:FallbackModel must not be empty when set.", [nameof(FallbackModel)]);
         }
     }
 }

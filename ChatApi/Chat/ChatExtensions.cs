@@ -12,7 +12,15 @@ public static class ChatExtensions
     public static IHostApplicationBuilder AddChat(this IHostApplicationBuilder builder, ResilientOpenAIBuilder openai)
     {
         var models = builder.Configuration.GetSection(ModelOptions.SectionName).Get<ModelOptions>() ?? new ModelOptions();
-        var fallback = builder.Configuration[$"{ResilienceOptions.SectionName}:{nameof(ResilienceOptions.FallbackModel)}"];
+        // The fallback is ChatApi's (the library only hands out clients): its key moved, and a setting left at the old one
+        // would silently do nothing.
+        if (builder.Configuration[$"{ResilienceOptions.SectionName}:FallbackModel"] is not null)
+        {
+            throw new InvalidOperationException(
+                $"{ResilienceOptions.SectionName}:FallbackModel has moved to {ModelOptions.SectionName}:FallbackModel (the fallback is ChatApi's, not the retry library's): set that instead.");
+        }
+
+        var fallback = models.FallbackModel;
         foreach (var model in models.EffectiveModels.Append(fallback).OfType<string>().Where(m => !string.IsNullOrWhiteSpace(m)).Distinct(StringComparer.Ordinal))
         {
             openai.AddKeyedChatClient(model, model);

@@ -6,11 +6,11 @@ namespace AspireRetry.ChatApi.Chat;
 
 /// <summary>
 /// The one fallback path of a chat call, plain or streamed: a call that failed before any output, with its model's
-/// attempts used up by transient errors, goes on once on the fallback model (<c>OpenAI:Resilience:FallbackModel</c>);
+/// attempts used up by transient errors, goes on once on the fallback model (<c>OpenAI:FallbackModel</c>);
 /// any other failure is final, and counted and logged as such here.
 /// </summary>
 // Logs under ChatService's category: a chat's log lines keep one name for filters and queries.
-internal sealed class ModelFallback(IOptions<ResilienceOptions> resilience, ChatMetrics metrics, ILogger<ChatService> logger)
+internal sealed class ModelFallback(IOptions<ModelOptions> models, ChatMetrics metrics, ILogger<ChatService> logger)
 {
     /// <summary>
     /// Whether the failed call goes on, on the fallback model (then <paramref name="progress"/> names it, and an event on
@@ -19,7 +19,7 @@ internal sealed class ModelFallback(IOptions<ResilienceOptions> resilience, Chat
     /// <param name="call">What failed, for the log: <c>call</c> or <c>stream</c>.</param>
     public bool TryFallBack(CallProgress progress, ChatFailure failure, string call)
     {
-        var fallback = resilience.Value.FallbackModel;
+        var fallback = models.Value.FallbackModel;
         if (fallback is null || progress.Model == fallback || !failure.IsTransient)
         {
             metrics.CallEnded(progress, failure.ErrorType);

@@ -18,11 +18,23 @@ public sealed class ModelOptions : IValidatableObject
 
     public IReadOnlyList<string> EffectiveModels => Models.Count > 0 ? Models : ["gpt-4o", "gpt-4o-mini"];
 
+    /// <summary>
+    /// A model to go on with, once, when the requested model's attempts were used up by transient failures (key
+    /// <c>OpenAI:FallbackModel</c>); null (the default) turns the fallback off. ChatApi makes that call, on the fallback
+    /// model's own client, so its own breaker and gate.
+    /// </summary>
+    public string? FallbackModel { get; set; }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (Models.Any(string.IsNullOrWhiteSpace))
         {
             yield return new($"{SectionName}:Models must not contain empty names.", [nameof(Models)]);
+        }
+
+        if (FallbackModel is not null && string.IsNullOrWhiteSpace(FallbackModel))
+        {
+            yield return new($"{SectionName}:FallbackModel must not be empty when set.", [nameof(FallbackModel)]);
         }
     }
 }

@@ -16,7 +16,7 @@ public sealed class FallbackModelTests(ChatApiFixture fixture)
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactory<Program> ApiWithFallback() =>
-        fixture.CreateApi(new Dictionary<string, string?> { ["OpenAI:Resilience:FallbackModel"] = "gpt-4o-mini" });
+        fixture.CreateApi(new Dictionary<string, string?> { ["OpenAI:FallbackModel"] = "gpt-4o-mini" });
 
     [Fact]
     public async Task When_the_model_stays_down_one_more_call_goes_to_the_fallback_model()

@@ -22,7 +22,6 @@ public sealed class OptionsValidationTests
     [InlineData("FailureRatio", "OpenAI:Resilience:CircuitBreaker:FailureRatio")]
     [InlineData("BreakDuration", "OpenAI:Resilience:CircuitBreaker:BreakDuration")]
     [InlineData("MaxRecoveryWait", "OpenAI:Resilience:CircuitBreaker:MaxRecoveryWait")]
-    [InlineData("FallbackModel", "OpenAI:Resilience:FallbackModel")]
     public void An_invalid_combination_is_rejected_with_a_message_naming_the_key(string change, string key)
     {
         var r = new ResilienceOptions();
@@ -41,7 +40,6 @@ public sealed class OptionsValidationTests
             case "FailureRatio": r.CircuitBreaker.FailureRatio = 0; break;
             case "BreakDuration": r.CircuitBreaker.BreakDuration = TimeSpan.FromMilliseconds(99); break;
             case "MaxRecoveryWait": r.CircuitBreaker.MaxRecoveryWait = TimeSpan.FromSeconds(-1); break;
-            case "FallbackModel": r.FallbackModel = " "; break;
         }
 
         var result = new ResilienceOptionsValidator().Validate(null, r);

@@ -38,9 +38,14 @@ public static class OpenAIResilience
                 ? ctx => budget.TrySpendAsync(ctx, breaker.CircuitState.ToString())
                 : null;
 
+            pipeline.AddTimeout(PipelineTimeouts.Total(options, time));
+            if (options.MaxRetryAttempts > 0)
+            {
+                // Polly's retry takes at least one retry: "no retries" is no retry strategy.
+                pipeline.AddRetry(RetryStrategy.Options(options, time, trySpendRetry));
+            }
+
             pipeline
-                .AddTimeout(PipelineTimeouts.Total(options, time))
-                .AddRetry(RetryStrategy.Options(options, time, trySpendRetry))
                 // Outside the breaker: a call that meets it open waits there for the upstream to recover.
                 .AddStrategy(
                     strategy => new RecoveryGateStrategy(strategy.Telemetry, call.Recovery, options, time, call.Model, call.Upstream, call.Link, call.Key),

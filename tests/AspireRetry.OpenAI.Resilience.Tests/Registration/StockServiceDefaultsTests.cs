@@ -39,6 +39,24 @@ public sealed class StockServiceDefaultsTests
         await host.StopAsync(Ct);
     }
 
+    [Fact]
+    public async Task No_retries_configured_is_one_request_per_call_not_a_failure_of_the_policy()
+    {
+        // 0 is a valid setting (0 to 20); Polly's retry itself rejects it, so the layer leaves the retry out.
+        var builder = App(new Dictionary<string, string?> { ["OpenAI:Resilience:MaxRetryAttempts"] = "0" });
+        var upstream = new AlwaysUnavailable();
+        builder.AddResilientOpenAI().HttpClient.ConfigurePrimaryHttpMessageHandler(() => upstream);
+        using var host = builder.Build();
+        await host.StartAsync(Ct);
+
+        var chat = host.Services.GetRequiredService<ResilientChatClients>().Get("gpt-4o");
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => chat.GetResponseAsync("Hello", cancellationToken: Ct));
+
+        Assert.IsType<System.ClientModel.ClientResultException>(error); // the upstream's 503, not a validation error of the policy
+        Assert.Equal(1, upstream.Requests);
+        await host.StopAsync(Ct);
+    }
+
     [Theory]
     [InlineData("Development", "false", false)]
     [InlineData("Production", "true", true)]

@@ -28,6 +28,11 @@ public sealed class ConversationTests(AspireAppFixture fixture) : ChatPageTest(f
         await SendAsync(text);
         await Assertions.Expect(Replies).ToHaveCountAsync(before + 1);
         await Assertions.Expect(Replies.Last.Locator(".meta .attempts")).ToHaveTextAsync(attempts, new() { Timeout = 15_000 });
+
+        // The footer shows at the reply's last event; the page's handler then saves the conversation and ends, and with
+        // it the message's span. A reload before that leaves the handler waiting on the gone page's storage for a
+        // minute, its span unended and unexported: the trace list then showed its POST as a root instead of the message.
+        await Assertions.Expect(Page.Locator("button.stop")).ToHaveCountAsync(0);
     }
 
     [Fact]

@@ -7,7 +7,7 @@ using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
 
 namespace AspireRetry.OpenAI.Resilience;
 
-#pragma warning disable MEAI001 // FailoverChatClient is experimental in Microsoft.Extensions.AI 10.11; its rule (fail over only before a stream's first update reaches the caller) is ours, so we build on it instead of copying it.
+#pragma warning disable MEAI001 // FailoverChatClient is experimental in Microsoft.Extensions.AI (10.11 and 11.0); its rule (fail over only before a stream's first update reaches the caller) is ours, so we build on it instead of copying it.
 
 /// <summary>
 /// One model's upstreams in priority order, as Microsoft.Extensions.AI's <see cref="FailoverChatClient"/>: each call

@@ -27,7 +27,7 @@ public sealed class AzureDialectTests(AzureEmulatorFixture emulator) : IClassFix
         ChatCompletion chat = await client.GetChatClient("gpt-4o").CompleteChatAsync([new UserChatMessage("Hello Azure")], cancellationToken: Ct);
         var embedding = await client.GetEmbeddingClient("text-embedding-3-small").GenerateEmbeddingAsync("Hello Azure", cancellationToken: Ct);
         ResponseResult response = await client.GetResponsesClient().CreateResponseAsync("gpt-4o", "Hello Azure", cancellationToken: Ct);
-        await using var stream = await client.GetResponsesClient().CreateResponseStreamingAsync("gpt-4o", "Hello Azure", cancellationToken: Ct);
+        var stream = client.GetResponsesClient().CreateResponseStreamingAsync("gpt-4o", "Hello Azure", cancellationToken: Ct);
         var streamed = new List<StreamingResponseUpdate>();
         await foreach (var update in stream)
         {

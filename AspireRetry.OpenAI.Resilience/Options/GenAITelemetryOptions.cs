@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
 
 namespace AspireRetry.OpenAI.Resilience;
 
@@ -28,4 +29,8 @@ public sealed class GenAITelemetryOptions
         ArgumentNullException.ThrowIfNull(configuration);
         return bool.TryParse(configuration[CaptureMessageContentVariable], out var capture) ? capture : null;
     }
+
+    /// <summary>Whether the GenAI spans record content: the option (or the variable) when set, else Development.</summary>
+    internal static bool Capture(GenAITelemetryOptions options, IHostEnvironment environment) =>
+        options.CaptureMessageContent ?? environment.IsDevelopment();
 }

@@ -59,23 +59,10 @@ public sealed class ResilientChatClients
     /// <param name="model">The model name, e.g. <c>gpt-4o</c>.</param>
     public IChatClient Get(string model) => _clients.GetOrAdd(model, CreateFor);
 
-    private IChatClient CreateFor(string model)
-    {
-        var captureContent = _telemetry.Value.CaptureMessageContent ?? _environment.IsDevelopment();
-
-        // The upstreams that serve this model, in order; if none says so, every upstream (the first one's answer tells why not).
-        var all = _upstreams.All.Select((upstream, i) => (Upstream: upstream, Client: _openAI[i])).ToList();
-        var serving = all.Where(u => u.Upstream.Connection.Serves(model)).ToList() is { Count: > 0 } some ? some : all;
-
-        IChatClient failover = new UpstreamFailoverChatClient(
-            [.. serving.Select(u => (u.Upstream, u.Client.GetChatClient(model).AsIChatClient()))],
-            _services.GetRequiredService<UpstreamStateRegistry>(),
-            model,
-            _loggerFactory.CreateLogger<ResilientChatClients>());
-        return failover
-            .AsBuilder()
-            .UseOpenTelemetry(_loggerFactory, configure: otel => otel.EnableSensitiveData = captureContent)
-            .Use(inner => new CallScopeChatClient(inner, model))
+    private IChatClient CreateFor(string model) =>
+        new ChatClientBuilder(_openAI[0].GetChatClient(model).AsIChatClient())
+            .UseResilientCallScope(model)
+            .UseOpenTelemetry(_loggerFactory, configure: otel => otel.EnableSensitiveData = GenAITelemetryOptions.Capture(_telemetry.Value, _environment))
+            .UseUpstreamFailover()
             .Build(_services);
-    }
 }

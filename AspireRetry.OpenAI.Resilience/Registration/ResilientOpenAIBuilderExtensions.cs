@@ -59,16 +59,13 @@ public static class ResilientOpenAIBuilderExtensions
         return builder.Services.AddKeyedEmbeddingGenerator(serviceKey, services => Embeddings(services, name));
     }
 
-    private static IEmbeddingGenerator<string, Embedding<float>> Embeddings(IServiceProvider services, string model)
-    {
-        var telemetry = services.GetRequiredService<IOptions<GenAITelemetryOptions>>().Value;
-        var capture = telemetry.CaptureMessageContent ?? services.GetRequiredService<IHostEnvironment>().IsDevelopment();
-        return services.GetRequiredService<ResilientOpenAIClients>()[0].GetEmbeddingClient(model).AsIEmbeddingGenerator()
+    private static IEmbeddingGenerator<string, Embedding<float>> Embeddings(IServiceProvider services, string model) =>
+        services.GetRequiredService<ResilientOpenAIClients>()[0].GetEmbeddingClient(model).AsIEmbeddingGenerator()
             .AsBuilder()
-            .UseOpenTelemetry(services.GetService<ILoggerFactory>(), configure: otel => otel.EnableSensitiveData = capture)
-            .Use(inner => new CallScopeEmbeddingGenerator(inner, model))
+            .UseResilientCallScope(model)
+            .UseOpenTelemetry(services.GetService<ILoggerFactory>(), configure: otel => otel.EnableSensitiveData = GenAITelemetryOptions.Capture(
+                services.GetRequiredService<IOptions<GenAITelemetryOptions>>().Value, services.GetRequiredService<IHostEnvironment>()))
             .Build(services);
-    }
 
     private static string ModelOf(ResilientOpenAIBuilder builder, string? model)
     {

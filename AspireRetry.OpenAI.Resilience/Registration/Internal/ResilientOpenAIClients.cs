@@ -20,18 +20,7 @@ internal sealed class ResilientOpenAIClients(IHttpClientFactory httpClientFactor
 
     private static OpenAIClient Create(IHttpClientFactory factory, OpenAIConnection connection, ResilienceOptions resilience)
     {
-        var options = new OpenAIClientOptions
-        {
-            Endpoint = connection.ApiEndpoint,
-            Transport = new HttpClientPipelineTransport(factory.CreateClient(RetryTelemetryConstants.PipelineName)),
-
-            // The SDK's own retries would multiply ours (4 x 4 = 16 requests): the pipeline is the one layer.
-            RetryPolicy = new ClientRetryPolicy(maxRetries: 0),
-
-            // The SDK's network timeout wraps a whole non-streaming call and each gap of a stream. Our
-            // pipeline and idle timeout own those budgets, so this only has to be longer than both.
-            NetworkTimeout = TimeSpans.Max(resilience.TotalTimeout, resilience.StreamIdleTimeout) + TimeSpan.FromSeconds(30),
-        };
+        var options = new OpenAIClientOptions { Endpoint = connection.ApiEndpoint }.UseResilientTransport(factory, resilience);
 
         // Azure's key goes in an api-key header; its Entra ID token is set on each attempt inside the layer
         // (EntraTokenHandler), where a policy of the SDK's would set it once for all of a call's attempts.

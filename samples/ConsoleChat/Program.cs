@@ -5,6 +5,7 @@ using AspireRetry.OpenAI.Resilience;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using OpenAI;
 
 var builder = Host.CreateApplicationBuilder(args);
 
@@ -14,6 +15,7 @@ builder.Services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceH
 
 var model = builder.Configuration["Model"] ?? "gpt-4o";
 var embeddingModel = builder.Configuration["EmbeddingModel"];
+var responsesModel = builder.Configuration["ResponsesModel"];
 var prompt = builder.Configuration["Prompt"] ?? "Say hello.";
 
 var openai = builder.AddResilientOpenAI();
@@ -21,6 +23,17 @@ openai.AddChatClient(model);
 if (embeddingModel is not null)
 {
     openai.AddEmbeddingGenerator(embeddingModel);
+}
+
+if (responsesModel is not null)
+{
+    // The Responses API as an IChatClient over the registered OpenAIClient, with the layer's call scope (the model's own
+    // pipeline) and failover (the same client on each upstream).
+#pragma warning disable OPENAI001 // The Responses API is experimental in the OpenAI SDK.
+    builder.Services.AddKeyedChatClient("responses", services => services.GetRequiredService<OpenAIClient>().GetResponsesClient().AsIChatClient(responsesModel))
+        .UseResilientCallScope()
+        .UseUpstreamFailover((client, model) => client.GetResponsesClient().AsIChatClient(model));
+#pragma warning restore OPENAI001
 }
 
 using var host = builder.Build();
@@ -46,4 +59,20 @@ if (embeddingModel is not null)
         var vectors = await embeddings.GenerateAsync(["one retry layer", "for every call"]);
         Console.WriteLine($"embeddings after {observed.Attempts} attempt(s): {vectors.Count} vector(s) of {vectors[0].Vector.Length}");
     }
+}
+
+if (responsesModel is not null)
+{
+    var responses = host.Services.GetRequiredKeyedService<IChatClient>("responses");
+    var observed = Observe("responses", responsesModel);
+    var streamed = new System.Text.StringBuilder();
+    using (observed.Enter())
+    {
+        await foreach (var update in responses.GetStreamingResponseAsync(prompt))
+        {
+            streamed.Append(update.Text);
+        }
+    }
+
+    Console.WriteLine($"responses stream after {observed.Attempts} attempt(s): {streamed.Length} characters");
 }

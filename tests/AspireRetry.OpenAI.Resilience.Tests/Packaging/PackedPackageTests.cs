@@ -46,9 +46,9 @@ public sealed class PackedPackageTests
             var assets = await File.ReadAllTextAsync(Path.Combine(root, "samples/ConsoleChat/obj/project.assets.json"), Ct);
             Assert.Contains($"\"{Package}/{version}\"", assets, StringComparison.Ordinal);
 
-            (await emulatorClient.PostAsJsonAsync("/emulator/chaos/script", new { outcomes = new[] { $"429:retry-after-ms={ServerWaitMs}", "503:retry-after-ms=0", "ok", "429:retry-after-ms=0", "ok" } }, Ct)).EnsureSuccessStatusCode();
+            (await emulatorClient.PostAsJsonAsync("/emulator/chaos/script", new { outcomes = new[] { $"429:retry-after-ms={ServerWaitMs}", "503:retry-after-ms=0", "ok", "429:retry-after-ms=0", "ok", $"429:retry-after-ms={ServerWaitMs}", "503:retry-after-ms=0", "ok" } }, Ct)).EnsureSuccessStatusCode();
             var output = await RunAsync(root, ["samples/ConsoleChat/bin/" + Configuration + "/net10.0/ConsoleChat.dll"],
-                new() { ["ConnectionStrings__openai"] = $"Endpoint={new Uri(upstream.GetBaseAddress(), "/v1")};Key=sk-sample", ["EmbeddingModel"] = "text-embedding-3-small" });
+                new() { ["ConnectionStrings__openai"] = $"Endpoint={new Uri(upstream.GetBaseAddress(), "/v1")};Key=sk-sample", ["EmbeddingModel"] = "text-embedding-3-small", ["ResponsesModel"] = "gpt-4o" });
 
             // What the sample heard (its chat client injected from DI, the template's standard handler on every HttpClient):
             // the 429, the server's wait (plus the margin), the 503, then the answer.
@@ -58,17 +58,24 @@ public sealed class PackedPackageTests
             Assert.Contains("reply after 3 attempt(s):", output, StringComparison.Ordinal);
             Assert.Contains("embeddings attempt 1: 429", output, StringComparison.Ordinal);
             Assert.Contains("embeddings after 2 attempt(s): 2 vector(s)", output, StringComparison.Ordinal);
+            Assert.Contains($"responses attempt 1: 429, next in {ServerWaitMs + OpenAIResilience.ServerDelayMargin.TotalMilliseconds:0} ms", output, StringComparison.Ordinal);
+            Assert.Contains("responses attempt 3: ok", output, StringComparison.Ordinal);
+            Assert.Contains("responses stream after 3 attempt(s):", output, StringComparison.Ordinal);
 
             // What the upstream saw: exactly three requests (the standard handler would have multiplied them), the second
             // no sooner than the server asked.
             var seen = (await emulatorClient.GetFromJsonAsync<List<SeenRequest>>("/emulator/requests?limit=100", JsonSerializerOptions.Web, Ct))!
                 .OrderBy(r => r.ReceivedAt).ToList();
-            Assert.Equal(["rate_limit", "service_unavailable", "ok", "rate_limit", "ok"], seen.Select(r => r.Outcome));
-            Assert.Equal(["chat.completions", "chat.completions", "chat.completions", "embeddings", "embeddings"], seen.Select(r => r.Operation));
-            var gap = seen[1].ReceivedAt - seen[0].ReceivedAt;
-            Assert.True(gap >= TimeSpan.FromMilliseconds(ServerWaitMs - 1), $"the retry came {gap.TotalMilliseconds} ms after the 429, before its {ServerWaitMs} ms"); // - 1: the log rounds to the millisecond
+            Assert.Equal(["rate_limit", "service_unavailable", "ok", "rate_limit", "ok", "rate_limit", "service_unavailable", "ok"], seen.Select(r => r.Outcome));
+            Assert.Equal(["chat.completions", "chat.completions", "chat.completions", "embeddings", "embeddings", "responses", "responses", "responses"], seen.Select(r => r.Operation));
+            foreach (var (rateLimited, retry) in new[] { (0, 1), (5, 6) })
+            {
+                var gap = seen[retry].ReceivedAt - seen[rateLimited].ReceivedAt;
+                Assert.True(gap >= TimeSpan.FromMilliseconds(ServerWaitMs - 1), $"the retry came {gap.TotalMilliseconds} ms after the 429, before its {ServerWaitMs} ms"); // - 1: the log rounds to the millisecond
+            }
+
             var stats = await emulatorClient.GetFromJsonAsync<JsonElement>("/emulator/stats", Ct);
-            Assert.Equal(5, stats.GetProperty("total").GetInt32());
+            Assert.Equal(8, stats.GetProperty("total").GetInt32());
         }
         finally
         {

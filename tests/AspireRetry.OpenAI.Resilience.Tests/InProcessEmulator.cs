@@ -43,6 +43,13 @@ internal sealed class InProcessEmulator : IAsyncDisposable
     public async Task ScriptAsync(params string[] outcomes) =>
         (await _client.PostAsJsonAsync("/emulator/chaos/script", new { outcomes }, TestContext.Current.CancellationToken)).EnsureSuccessStatusCode();
 
+    /// <summary>Sets its chaos profile (the emulator's JSON, camelCase: <c>{"rateLimiter":{...}}</c>).</summary>
+    public async Task PutProfileAsync(string json)
+    {
+        using var content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        (await _client.PutAsync("/emulator/chaos", content, TestContext.Current.CancellationToken)).EnsureSuccessStatusCode();
+    }
+
     /// <summary>The requests it received, oldest first.</summary>
     public async Task<List<SeenRequest>> SeenAsync()
     {

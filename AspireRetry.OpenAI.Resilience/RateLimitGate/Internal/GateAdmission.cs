@@ -19,6 +19,7 @@ internal sealed class GateAdmission(
 
     public async ValueTask<Admitted> PassAsync(ResilienceContext context)
     {
+        var toldPaced = false;
         while (true)
         {
             var left = CallClock.Left(context, time, options);
@@ -59,7 +60,9 @@ internal sealed class GateAdmission(
                 }
 
                 case GateDecisionKind.WaitThenAsk:
-                    await SleepAsync(decision, context, tellCaller: false).ConfigureAwait(false);
+                    // The slow start's spacing is not the caller's business; pacing on estimated limits is, told once.
+                    await SleepAsync(decision, context, tellCaller: decision.Reason == GateWaitReason.Paced && !toldPaced).ConfigureAwait(false);
+                    toldPaced |= decision.Reason == GateWaitReason.Paced;
                     continue;
 
                 default:

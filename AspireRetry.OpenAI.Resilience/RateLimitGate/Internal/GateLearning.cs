@@ -15,7 +15,7 @@ internal sealed class GateLearning(ResilienceStrategyTelemetry polly, RateLimitG
     public async ValueTask<bool> LearnAsync(HttpResponseMessage response, TimeSpan age, ResilienceContext context, TimeSpan? start, string? token)
     {
         var serverWait = await RateLimitWaitAsync(response, context).ConfigureAwait(false);
-        var headers = RateLimitHeaders.Read(response);
+        var headers = gate.Complete(RateLimitHeaders.Read(response), age, start);
 
         // The shared state first: this replica's gate wakes the calls waiting for its probe, and they ask the shared gate,
         // which must know the limits by then (else they decide alone, on the replica's own gate).

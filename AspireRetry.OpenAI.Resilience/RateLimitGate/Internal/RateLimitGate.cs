@@ -22,6 +22,15 @@ internal sealed class RateLimitGate
     private readonly StartLedger _starts = new();
     private readonly ProbeLatch _probe;
     private readonly SlowStartWindow _window;
+    private readonly RemainingOnlyEstimate _requestsRemaining = new();
+    private readonly RemainingOnlyEstimate _tokensRemaining = new();
+    private TimeSpan _newestCountSent = TimeSpan.MinValue;
+
+    /// <summary>
+    /// With estimated limits (remaining counts alone), the longest wait handed out: the estimate errs slow and rises as
+    /// responses come, so calls ask again rather than hold a start reserved at the slower rate.
+    /// </summary>
+    private static readonly TimeSpan EstimatedReask = TimeSpan.FromMilliseconds(250);
 
     public RateLimitGate(string name, RateLimitOptions options, TimeProvider time)
     {
@@ -112,6 +121,11 @@ internal sealed class RateLimitGate
                 return new GateDecision(GateDecisionKind.Reject, wait, reason, _closing.Generation, null);
             }
 
+            if (_bucket.Estimated && reason == GateWaitReason.Paced && wait > EstimatedReask)
+            {
+                return new GateDecision(GateDecisionKind.WaitThenAsk, EstimatedReask, GateWaitReason.Paced, _closing.Generation, null);
+            }
+
             _starts.Record(start);
             if (_bucket.Known)
             {
@@ -149,6 +163,34 @@ internal sealed class RateLimitGate
     }
 
     /// <summary>
+    /// Completes the dimensions a response gave only as remaining counts (Azure's <c>x-ratelimit-remaining-*</c>) from
+    /// what this gate saw (<see cref="RemainingOnlyEstimate"/>), so they pace as published limits do. Requests spent
+    /// between two counts are this gate's starts between them; tokens spent are not known here, so only a refill
+    /// beyond the tokens' own drop proves their rate. <paramref name="age"/> is how long ago the attempt was sent,
+    /// <paramref name="start"/> the start this gate gave it.
+    /// </summary>
+    public RateLimitHeaders Complete(RateLimitHeaders headers, TimeSpan age, TimeSpan? start)
+    {
+        if (!headers.HasRemainingOnly)
+        {
+            return headers;
+        }
+
+        lock (_lock)
+        {
+            var now = Now;
+            var sent = start is { } s && s <= now ? s : now - age;
+            var requests = headers.Requests
+                ?? (headers.RequestsRemaining is { } r ? _requestsRemaining.Learn(sent, age, r, (from, to) => _starts.StartedStrictlyBetween(from, to) + 1) : null);
+            var tokens = headers.Tokens
+                ?? (headers.TokensRemaining is { } t ? _tokensRemaining.Learn(sent, age, t, static (_, _) => 0) : null);
+            var newest = sent > _newestCountSent;
+            _newestCountSent = TimeSpans.Max(_newestCountSent, sent);
+            return new RateLimitHeaders(requests, tokens, RequestsMayRise: headers.Requests is null && requests is not null && newest);
+        }
+    }
+
+    /// <summary>
     /// Learns from one response: the published limits re-sync the mirror (never upwards: other clients
     /// of the same key may have spent what we did not), a token budget at its reserve closes the gate
     /// until it is back at the reserve, and a server wait (a 429 <c>rate_limit_exceeded</c>) closes it
@@ -165,7 +207,12 @@ internal sealed class RateLimitGate
             _starts.Answered(start);
             if (headers.Requests is { } requests)
             {
-                _bucket.Learn(now, requests, _starts.UnansweredSince(now - age), age);
+                // A count that may raise the mirror takes off every unanswered start from its own on: those the upstream admitted
+                // with it in the same instant may be missing from it, and would be spent twice.
+                var unanswered = headers.RequestsMayRise
+                    ? _starts.UnansweredFrom(start is { } s && s <= now ? s : now - age)
+                    : _starts.UnansweredSince(now - age);
+                _bucket.Learn(now, requests, unanswered, age, headers.RequestsMayRise);
             }
 
             if (TokenWait(headers) is { } tokenWait)

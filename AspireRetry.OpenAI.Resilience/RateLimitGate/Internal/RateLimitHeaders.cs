@@ -4,14 +4,37 @@ namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
 /// One response's <c>x-ratelimit-*</c> headers, as OpenAI documents them: per dimension (requests,
-/// tokens) the limit, what remains, and the time until the bucket is full again.
+/// tokens) the limit, what remains, and the time until the bucket is full again. Azure OpenAI sends only what
+/// remains (<c>x-ratelimit-remaining-*</c>, no <c>-limit-</c> nor <c>-reset-</c>): those counts are kept apart
+/// (<see cref="RequestsRemaining"/>, <see cref="TokensRemaining"/>) for the gate to complete from what it saw.
+/// Placeholders (a limit of zero or less, a negative count; a remaining-only zero, which Azure's Responses API
+/// has sent where it knows no limit) are ignored, never obeyed.
 /// </summary>
-internal sealed record RateLimitHeaders(RateLimitDimension? Requests, RateLimitDimension? Tokens)
+/// <param name="Requests">The requests dimension, when published in full.</param>
+/// <param name="Tokens">The tokens dimension, when published in full.</param>
+/// <param name="RequestsRemaining">The requests remaining, when that is all that was published.</param>
+/// <param name="TokensRemaining">The tokens remaining, when that is all that was published.</param>
+/// <param name="RequestsMayRise">
+/// The requests dimension was completed by the gate from the newest count it has (no later-sent request answered
+/// before it): its estimated rate may lag behind the upstream's, so the mirror may rise to this count.
+/// </param>
+internal sealed record RateLimitHeaders(
+    RateLimitDimension? Requests, RateLimitDimension? Tokens, long? RequestsRemaining = null, long? TokensRemaining = null, bool RequestsMayRise = false)
 {
     public static readonly RateLimitHeaders None = new(null, null);
 
     public static RateLimitHeaders Read(HttpResponseMessage response) =>
-        new(Dimension(response, "requests"), Dimension(response, "tokens"));
+        new(Dimension(response, "requests"), Dimension(response, "tokens"), RemainingOnly(response, "requests"), RemainingOnly(response, "tokens"));
+
+    /// <summary>Whether a dimension came as a remaining count alone, which the gate completes.</summary>
+    public bool HasRemainingOnly => RequestsRemaining is not null || TokensRemaining is not null;
+
+    private static long? RemainingOnly(HttpResponseMessage response, string name) =>
+        Header(response, $"x-ratelimit-limit-{name}") is null
+        && Header(response, $"x-ratelimit-remaining-{name}") is { } remaining && long.TryParse(remaining, NumberStyles.Integer, CultureInfo.InvariantCulture, out var r)
+        && r > 0
+            ? r
+            : null;
 
     private static RateLimitDimension? Dimension(HttpResponseMessage response, string name) =>
         Header(response, $"x-ratelimit-limit-{name}") is { } limit && long.TryParse(limit, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l)
@@ -98,8 +121,11 @@ internal sealed record RateLimitHeaders(RateLimitDimension? Requests, RateLimitD
     }
 }
 
-/// <summary>One rate-limit dimension: the limit per window, what remains now, and the time until it is full again.</summary>
-internal sealed record RateLimitDimension(long Limit, long Remaining, TimeSpan? Reset)
+/// <summary>
+/// One rate-limit dimension: the limit per window, what remains now, and the time until it is full again;
+/// <paramref name="Estimated"/> when the gate completed it from a remaining count alone (<see cref="RemainingOnlyEstimate"/>).
+/// </summary>
+internal sealed record RateLimitDimension(long Limit, long Remaining, TimeSpan? Reset, bool Estimated = false)
 {
     /// <summary>
     /// The refill rate in units per millisecond, from how much is missing and how long it takes to come

@@ -15,6 +15,9 @@ internal sealed class RequestBucketMirror(double reserveShare)
 
     public bool Known => RatePerMs is not null;
 
+    /// <summary>Whether the limit and rate are the gate's estimate from remaining counts alone (they err slow, and rise).</summary>
+    public bool Estimated { get; private set; }
+
     /// <summary>The published limit.</summary>
     public long Limit { get; private set; }
 
@@ -29,8 +32,10 @@ internal sealed class RequestBucketMirror(double reserveShare)
     /// The count was taken when the upstream admitted the request, at most <paramref name="age"/> ago, and has refilled
     /// since; <paramref name="unansweredSinceSent"/> (our attempts started after it was sent and not answered yet) cannot
     /// be in it, so they are taken off, or they would be spent twice. Answered ones may be in it already.
+    /// A count the gate estimated the rate for (remaining-only headers) and that is the newest it has
+    /// (<paramref name="mayRise"/>) re-syncs upwards too: the estimate errs slow, and the count says by how much.
     /// </summary>
-    public void Learn(TimeSpan now, RateLimitDimension requests, int unansweredSinceSent, TimeSpan age)
+    public void Learn(TimeSpan now, RateLimitDimension requests, int unansweredSinceSent, TimeSpan age, bool mayRise = false)
     {
         var reserve = ReserveOf(requests.Limit);
         if (requests.RatePerMs is { } rate)
@@ -45,10 +50,12 @@ internal sealed class RequestBucketMirror(double reserveShare)
         }
 
         Limit = requests.Limit;
+        Estimated = requests.Estimated;
         if (RatePerMs is { } known)
         {
             Refill(now, known);
-            _usable = Math.Min(_usable, requests.Remaining - reserve - unansweredSinceSent + (known * age.TotalMilliseconds));
+            var synced = requests.Remaining - reserve - unansweredSinceSent + (known * age.TotalMilliseconds);
+            _usable = mayRise ? Math.Min(synced, Limit - reserve) : Math.Min(_usable, synced);
         }
     }
 

@@ -53,6 +53,9 @@ internal sealed class StartLedger
         return count;
     }
 
+    /// <summary>The unanswered starts at or after <paramref name="sent"/>.</summary>
+    public int UnansweredFrom(TimeSpan sent) => _unanswered.Count(start => start >= sent);
+
     /// <summary>The gate closed: start times still ahead are void (those calls ask again), nor may they count as admitted later.</summary>
     public void VoidAfter(TimeSpan now)
     {
@@ -72,4 +75,7 @@ internal sealed class StartLedger
     public bool CoversSince(TimeSpan since) => _starts.Count < MaxStarts || _starts.Min() <= since;
 
     public int StartedBetween(TimeSpan from, TimeSpan to) => _starts.Count(start => start >= from && start <= to);
+
+    /// <summary>The starts strictly after <paramref name="from"/> and before <paramref name="to"/>: those surely admitted between the two.</summary>
+    public int StartedStrictlyBetween(TimeSpan from, TimeSpan to) => _starts.Count(start => start > from && start < to);
 }

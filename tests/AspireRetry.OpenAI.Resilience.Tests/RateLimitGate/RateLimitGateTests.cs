@@ -500,8 +500,92 @@ public sealed class RateLimitGateTests
         Assert.InRange(next.Wait.TotalMilliseconds, 1, 40);
     }
 
-    /// <summary>The emulator's token bucket in miniature: continuous refill, headers as OpenAI sends them.</summary>
-    private sealed class SimulatedBucket(int capacity, double perSecond, TimeProvider time)
+    /// <summary>
+    /// Azure's dialect: the upstream says only how many requests remain (no limit, no reset), here 20 per 2 s, while 20
+    /// callers chat back to back (20 ms round trips) for 10 s. The gate completes each count into a limit and a refill
+    /// rate that err slow, so after the first response nothing is refused, and it still delivers most of the bucket.
+    /// </summary>
+    [Fact]
+    public void Remaining_only_counts_pace_back_to_back_callers_without_a_429_and_near_the_limit()
+    {
+        var gate = Gate(reserve: 0.1, probeFirst: true);
+        var upstream = new SimulatedBucket(capacity: 20, perSecond: 10, _time, remainingOnly: true);
+        var origin = _time.GetUtcNow();
+        var roundTrip = TimeSpan.FromMilliseconds(20);
+        var probe = gate.Reserve(Plenty);
+        Assert.Equal(GateDecisionKind.GoAsProbe, probe.Kind);
+
+        // Per caller: when it next asks the gate, or when its request goes (and the start it was given), or when its response is read.
+        var callers = Enumerable.Range(0, 20).Select(_ => new Caller { AskAt = DateTimeOffset.MaxValue }).ToArray();
+        callers[0] = new Caller { SendAt = origin, Start = probe.Start };
+        var refused = 0;
+        var sent = 0;
+        for (var now = origin; now < origin + TimeSpan.FromSeconds(10); now += TimeSpan.FromMilliseconds(0.5))
+        {
+            _time.SetUtcNow(now);
+            foreach (var caller in callers)
+            {
+                if (caller.ReadAt <= now)
+                {
+                    var age = now - caller.SentAt;
+                    gate.Observe(gate.Complete(caller.Headers!, age, caller.Start), serverWait: null, age: age, start: caller.Start);
+                    caller.ReadAt = DateTimeOffset.MaxValue;
+                    foreach (var waiting in callers.Where(c => c.AskAt == DateTimeOffset.MaxValue && c.SendAt == DateTimeOffset.MaxValue && c.ReadAt == DateTimeOffset.MaxValue))
+                    {
+                        waiting.AskAt = now; // the probe's answer wakes the others
+                    }
+                }
+
+                if (caller.AskAt <= now)
+                {
+                    var decision = gate.Reserve(Plenty);
+                    Assert.NotEqual(GateDecisionKind.WaitForProbe, decision.Kind);
+                    caller.AskAt = decision.Kind == GateDecisionKind.WaitThenAsk ? now + decision.Wait : DateTimeOffset.MaxValue;
+                    caller.SendAt = decision.Kind == GateDecisionKind.WaitThenAsk ? DateTimeOffset.MaxValue : now + decision.Wait;
+                    caller.Start = decision.Start;
+                }
+
+                if (caller.SendAt <= now)
+                {
+                    sent++;
+                    var headers = upstream.Admit();
+                    refused += headers is null ? 1 : 0;
+                    caller.SendAt = DateTimeOffset.MaxValue;
+                    caller.SentAt = now;
+                    caller.ReadAt = now + roundTrip;
+                    caller.Headers = headers ?? RateLimitHeaders.None;
+                }
+
+                if (caller.ReadAt == DateTimeOffset.MaxValue && caller.SendAt == DateTimeOffset.MaxValue && caller.AskAt == DateTimeOffset.MaxValue && caller.Headers is not null)
+                {
+                    caller.AskAt = now; // answered: chats again at once
+                    caller.Headers = null;
+                }
+            }
+        }
+
+        Assert.Equal(0, refused);
+        // The bucket holds 20 and refills 10 a second: 120 in 10 s at most.
+        Assert.True(sent >= 100, $"the callers sent only {sent} requests of the 120 the bucket allowed");
+    }
+
+    private sealed class Caller
+    {
+        public DateTimeOffset AskAt { get; set; } = DateTimeOffset.MaxValue;
+
+        public DateTimeOffset SendAt { get; set; } = DateTimeOffset.MaxValue;
+
+        public DateTimeOffset ReadAt { get; set; } = DateTimeOffset.MaxValue;
+
+        public DateTimeOffset SentAt { get; set; }
+
+        public TimeSpan? Start { get; set; }
+
+        public RateLimitHeaders? Headers { get; set; }
+    }
+
+    /// <summary>The emulator's token bucket in miniature: continuous refill, headers as OpenAI (or, remaining only, Azure) sends them.</summary>
+    private sealed class SimulatedBucket(int capacity, double perSecond, TimeProvider time, bool remainingOnly = false)
     {
         private double _available = capacity;
         private DateTimeOffset _at = time.GetUtcNow();
@@ -519,7 +603,9 @@ public sealed class RateLimitGateTests
             _available -= 1;
             var remaining = (long)Math.Floor(_available + 1e-9);
             var reset = TimeSpan.FromMilliseconds(Math.Ceiling((capacity - _available) / perSecond * 1000));
-            return new RateLimitHeaders(new RateLimitDimension(capacity, remaining, reset), null);
+            return remainingOnly
+                ? new RateLimitHeaders(null, null, RequestsRemaining: remaining > 0 ? remaining : null)
+                : new RateLimitHeaders(new RateLimitDimension(capacity, remaining, reset), null);
         }
     }
 }

@@ -53,6 +53,22 @@ public sealed class DelayLogicTests
         Assert.Equal(RateLimitHeaders.None, RateLimitHeaders.Read(response));
     }
 
+    [Theory]
+    [InlineData("-1", null)]
+    [InlineData("0", null)]
+    [InlineData("57", 57L)]
+    public void Remaining_only_counts_are_kept_for_the_gate_and_their_placeholders_ignored(string remaining, long? kept)
+    {
+        // Azure sends what remains without the limit or the reset; -1 and 0 where it knows no limit.
+        using var response = Response(HttpStatusCode.OK);
+        response.Headers.TryAddWithoutValidation("x-ratelimit-remaining-requests", remaining);
+        response.Headers.TryAddWithoutValidation("x-ratelimit-remaining-tokens", remaining);
+
+        var headers = RateLimitHeaders.Read(response);
+
+        Assert.Equal((null, null, kept, kept), (headers.Requests, headers.Tokens, headers.RequestsRemaining, headers.TokensRemaining));
+    }
+
     [Fact]
     public void Retry_after_in_seconds_and_as_an_http_date_are_both_read()
     {

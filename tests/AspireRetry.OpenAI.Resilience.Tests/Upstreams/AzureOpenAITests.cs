@@ -1,4 +1,5 @@
 using System.ClientModel;
+using System.Diagnostics.Metrics;
 using Azure.AI.OpenAI;
 using Azure.Core;
 using Microsoft.Extensions.AI;
@@ -117,6 +118,49 @@ public sealed class AzureOpenAITests : IAsyncLifetime
             [("chat.completions", "bearer", "service_unavailable"), ("chat.completions", "bearer", "ok"), ("embeddings", "bearer", "rate_limit"), ("embeddings", "bearer", "ok")],
             (await _emulator.SeenAsync()).Select(r => (r.Operation, r.Auth, r.Outcome)));
         Assert.NotEqual(0, credential.Asked); // the SDK's own policy asks (and caches) the app's credential; the retries carry its token
+    }
+
+    [Fact]
+    public async Task Remaining_only_rate_limit_headers_pace_a_burst_so_no_429_follows_the_first_response()
+    {
+        // Azure's headers: what remains, never the limit nor when it refills. 20 requests per 2 s, 60 calls at once.
+        await _emulator.PutProfileAsync("""
+            {"retryAfterHeaders":["x-ms-retry-after-ms","retry-after-ms"],
+             "rateLimiter":{"enabled":true,"requestsPerWindow":20,"tokensPerWindow":10000000,"windowMs":2000,"remainingHeadersOnly":true}}
+            """);
+        using var host = await StartAsync($"Endpoint={_emulator.BaseAddress};IsAzure=true;Key={Key};Deployment=gpt-4o");
+        var azure = new AzureOpenAIClient(_emulator.BaseAddress, new ApiKeyCredential(Key), new AzureOpenAIClientOptions().UseResilientTransport(host.Services));
+        var chat = azure.GetChatClient("gpt-4o").AsIChatClient().AsBuilder().UseResilientCallScope().Build(host.Services);
+        var paced = 0;
+        using var meter = new MeterListener();
+        var meters = host.Services.GetRequiredService<IMeterFactory>();
+        meter.InstrumentPublished = (instrument, listener) =>
+        {
+            // Listeners are process-wide: only this host's gate.
+            if (instrument.Name == RetryTelemetryConstants.Metrics.GateWaitDuration && instrument.Meter.Scope == meters)
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        meter.SetMeasurementEventCallback<double>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag is { Key: RetryTelemetryConstants.Tags.GateReason, Value: "paced" })
+                {
+                    Interlocked.Increment(ref paced);
+                }
+            }
+        });
+        meter.Start();
+
+        var replies = await Task.WhenAll(Enumerable.Range(0, 60).Select(i => chat.GetResponseAsync($"Burst {i}", cancellationToken: Ct)));
+
+        Assert.All(replies, reply => Assert.False(string.IsNullOrEmpty(reply.Text)));
+        var seen = await _emulator.SeenAsync();
+        Assert.Equal(60, seen.Count(r => r.Outcome == "ok"));
+        Assert.DoesNotContain(seen, r => r.Outcome == "rate_limit"); // the first request goes alone (the gate's probe): no 429 at all
+        Assert.True(paced > 0, "no call waited for the gate's pacing: the remaining counts were not read as limits"); // not the slow start of an upstream that publishes nothing
     }
 
     [Fact]

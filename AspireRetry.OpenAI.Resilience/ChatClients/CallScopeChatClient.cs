@@ -6,31 +6,49 @@ namespace AspireRetry.OpenAI.Resilience;
 /// <summary>
 /// Gives each call its <see cref="CallRoute"/>: the model of this client decides the pipeline (its breaker and gate), and
 /// the failover writes the upstream of each pass there. A caller's <see cref="CallProgress"/>, when it has one, learns
-/// the model and hears the attempts; it does not choose where the call goes.
+/// the model and hears the attempts; it does not choose where the call goes. The answer's usage (the response's, or
+/// the stream's last chunk's) settles the tokens its attempt reserved at the gate.
 /// </summary>
 internal sealed class CallScopeChatClient(IChatClient inner, string model) : DelegatingChatClient(inner)
 {
     public override async Task<ChatResponse> GetResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        using var route = Begin();
-        return await base.GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
+        var route = Begin();
+        using (route.Enter())
+        {
+            var response = await base.GetResponseAsync(messages, options, cancellationToken).ConfigureAwait(false);
+            route.Tokens?.Settle(response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount);
+            return response;
+        }
     }
 
     // The route must be current at the stream's first MoveNextAsync, when the request goes out: set inside the iterator.
     public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(
         IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        using var route = Begin();
+        var route = Begin();
+        using var scope = route.Enter();
         await foreach (var update in base.GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
         {
+            if (route.Tokens is { } tokens)
+            {
+                foreach (var content in update.Contents)
+                {
+                    if (content is UsageContent usage)
+                    {
+                        tokens.Settle(usage.Details.InputTokenCount, usage.Details.OutputTokenCount);
+                    }
+                }
+            }
+
             yield return update;
         }
     }
 
-    private IDisposable Begin()
+    private CallRoute Begin()
     {
         CallProgress.Current?.Called(model);
-        return new CallRoute(model).Enter();
+        return new CallRoute(model);
     }
 }

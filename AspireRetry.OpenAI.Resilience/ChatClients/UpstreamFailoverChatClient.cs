@@ -125,6 +125,7 @@ internal sealed class UpstreamFailoverChatClient : FailoverChatClient
         null or { Kind: UpstreamFailureKind.RequestInvalid or UpstreamFailureKind.StreamBroken or UpstreamFailureKind.Cancelled } => null,
         { Kind: UpstreamFailureKind.Down } => "upstream down (circuit breaker open)",
         { Kind: UpstreamFailureKind.GateClosed } => "rate limited (gate closed)",
+        { Kind: UpstreamFailureKind.RequestTooLarge } => "request larger than its token limit",
         { Kind: UpstreamFailureKind.TimedOut } => "timed out",
         { Kind: UpstreamFailureKind.Unreachable } unreachable => $"unreachable ({UpstreamOutcome.DescribeException(unreachable.Exception)})",
         { Status: 429, ErrorCode: { } code } => $"429 {code}",

@@ -67,6 +67,29 @@ public sealed class RateLimitOptions
     /// <summary>The retry budget (section <c>RetryBudget</c>).</summary>
     [ValidateObjectMembers]
     public RetryBudgetOptions RetryBudget { get; set; } = new();
+
+    /// <summary>
+    /// Limits of upstreams that publish none (section <c>Limits</c>), by model (<c>Limits:gpt-4o:TokensPerMinute</c>) or by
+    /// upstream and model (<c>Limits:openai-2/gpt-4o:TokensPerMinute</c>, which wins). Published <c>x-ratelimit-*</c>
+    /// headers replace them once a response carries them.
+    /// </summary>
+    public Dictionary<string, ModelRateLimits> Limits { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The configured limits of <paramref name="model"/> on <paramref name="upstream"/>, if any.</summary>
+    internal ModelRateLimits? LimitsFor(string upstream, string model) =>
+        Limits.GetValueOrDefault($"{upstream}/{model}") ?? Limits.GetValueOrDefault(model);
+}
+
+/// <summary>One model's limits on an upstream that publishes none (section <c>OpenAI:Resilience:RateLimit:Limits:{model}</c>).</summary>
+public sealed class ModelRateLimits
+{
+    /// <summary>Tokens per minute (TPM): each attempt reserves its estimated prompt and completion tokens from it before it goes.</summary>
+    [Range(1L, long.MaxValue)]
+    public long? TokensPerMinute { get; set; }
+
+    /// <summary>Requests per minute (RPM): attempts are paced on it as on a published request limit.</summary>
+    [Range(1L, long.MaxValue)]
+    public long? RequestsPerMinute { get; set; }
 }
 
 /// <summary>

@@ -43,6 +43,7 @@ public sealed record UpstreamFailure(UpstreamFailureKind Kind, int? Status, stri
         // An UpstreamDownException is one too, carrying the time to the check it could not wait for.
         BrokenCircuitException down => new(UpstreamFailureKind.Down, null, null, down.RetryAfter, exception),
         RateLimitGateRejectedException gate => new(UpstreamFailureKind.GateClosed, null, null, gate.Wait, exception),
+        RequestTooLargeException => new(UpstreamFailureKind.RequestTooLarge, null, null, null, exception),
         TimeoutRejectedException => new(UpstreamFailureKind.TimedOut, null, null, null, exception),
         // Status 0: the SDK never had an answer; an inner exception says why.
         ClientResultException { Status: > 0 } answered => Answered(answered, time),

@@ -41,4 +41,10 @@ public enum UpstreamFailureKind
 
     /// <summary>The call was cancelled (<see cref="OperationCanceledException"/>), by its caller or a timer not of this layer.</summary>
     Cancelled,
+
+    /// <summary>
+    /// The request's tokens are more than the upstream's whole token bucket holds (<see cref="RequestTooLargeException"/>):
+    /// no wait helps; another upstream with a larger limit may take it. Nothing was sent.
+    /// </summary>
+    RequestTooLarge,
 }

@@ -53,6 +53,7 @@ public static class UpstreamOutcome
     {
         BrokenCircuitException => false,
         RateLimitGateRejectedException => false,
+        RequestTooLargeException => false,
         TimeoutRejectedException => true,
         HttpRequestException => true,
         OperationCanceledException => false,
@@ -146,6 +147,7 @@ public static class UpstreamOutcome
         TimeoutRejectedException => "attempt timeout",
         BrokenCircuitException => "circuit open",
         RateLimitGateRejectedException => "rate limit wait beyond budget",
+        RequestTooLargeException => "request larger than the token limit",
         HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError } => "connection failed",
         HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded } => "connection reset",
         HttpRequestException => "connection error",

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Http.Resilience;
 using Polly;
 using Polly.Telemetry;
 using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
@@ -22,7 +23,14 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
 {
     private static readonly ResiliencePropertyKey<int> GateAttemptsKey = new("aspireretry.gate.attempts");
 
+    /// <summary>The request's estimated cost, read once per call (null: not a chat, Responses or embeddings request).</summary>
+    private static readonly ResiliencePropertyKey<RequestCost?> CostKey = new("aspireretry.tokens.cost");
+
+    /// <summary>The tokens an attempt reserved at the gate, for its HTTP span (<see cref="AttemptTelemetry"/>).</summary>
+    public static readonly HttpRequestOptionsKey<long> EstimatedTokensKey = new("aspireretry.tokens.estimated");
+
     private readonly RateLimitGate _gate;
+    private readonly RateLimitTelemetry _telemetry;
     private readonly TimeProvider _time;
     private readonly GateAdmission _admission;
     private readonly GateLearning _learning;
@@ -33,6 +41,7 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
     {
         var shared = sharedState ?? SharedStateLink.None;
         _gate = limits.Gate;
+        _telemetry = telemetry;
         _time = time;
         _admission = new GateAdmission(polly, limits.Gate, options, time, telemetry, model, shared, key);
         _learning = new GateLearning(polly, limits.Gate, time, shared, key);
@@ -47,13 +56,21 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
         Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback, ResilienceContext context, TState state)
     {
         GateAdmission.Admitted admitted;
+        RequestCost? cost;
         try
         {
-            admitted = await _admission.PassAsync(context).ConfigureAwait(context.ContinueOnCapturedContext);
+            admitted = await _admission.PassAsync(context, async () => (await CostAsync(context).ConfigureAwait(false))?.Total ?? 0)
+                .ConfigureAwait(context.ContinueOnCapturedContext);
+            cost = admitted.Tokens > 0 ? await CostAsync(context).ConfigureAwait(context.ContinueOnCapturedContext) : null;
         }
-        catch (Exception ex) when (ex is RateLimitGateRejectedException or OperationCanceledException)
+        catch (Exception ex) when (ex is RateLimitGateRejectedException or RequestTooLargeException or OperationCanceledException)
         {
             return Outcome.FromException<HttpResponseMessage>(ex);
+        }
+
+        if (admitted.Tokens > 0)
+        {
+            context.GetRequestMessage()?.Options.Set(EstimatedTokensKey, admitted.Tokens);
         }
 
         var attempts = context.Properties.GetValue(GateAttemptsKey, 0) + 1;
@@ -73,6 +90,7 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
             if (outcome.Result is { } response)
             {
                 succeeded = response.IsSuccessStatusCode;
+                SettleOrHold(admitted, cost, succeeded);
                 learned = await _learning.LearnAsync(response, _time.GetElapsedTime(sent), context, admitted.Start, admitted.Token)
                     .ConfigureAwait(context.ContinueOnCapturedContext);
                 observed = true;
@@ -96,6 +114,49 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
             {
                 _gate.WindowAttemptEnded(succeeded, _time.GetElapsedTime(sent));
             }
+        }
+    }
+
+    /// <summary>
+    /// The request's estimated tokens, read from its body once per call, when the gate mirrors a token bucket (the body
+    /// is buffered by the read, and sent from that buffer).
+    /// </summary>
+    private async ValueTask<RequestCost?> CostAsync(ResilienceContext context)
+    {
+        if (context.Properties.TryGetValue(CostKey, out var known))
+        {
+            return known;
+        }
+
+        RequestCost? cost = null;
+        if (context.GetRequestMessage() is { RequestUri: { } uri, Content: { } content })
+        {
+            var body = await content.ReadAsByteArrayAsync(context.CancellationToken).ConfigureAwait(false);
+            cost = RequestCost.Read(uri, body, _gate.Completions);
+        }
+
+        context.Properties.Set(CostKey, cost);
+        return cost;
+    }
+
+    /// <summary>
+    /// A refused or failed answer spent none of the attempt's tokens: they come back before its headers re-sync the gate.
+    /// An answer holds them until the call's usage settles them (the call scope, through the call's route).
+    /// </summary>
+    private void SettleOrHold(GateAdmission.Admitted admitted, RequestCost? cost, bool succeeded)
+    {
+        if (admitted.Tokens <= 0 || admitted.Start is not { } start || cost is null)
+        {
+            return;
+        }
+
+        if (!succeeded)
+        {
+            _gate.TokensUnspent(start);
+        }
+        else if (CallRoute.Current is { } route)
+        {
+            route.Tokens = new TokenReservation(_gate, cost, admitted.Tokens, _telemetry);
         }
     }
 }

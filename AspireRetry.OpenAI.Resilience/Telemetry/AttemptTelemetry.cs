@@ -32,6 +32,11 @@ internal static class AttemptTelemetry
         }
 
         activity.SetTag(Attempt.Number, attempt.Number);
+        if (request.Options.TryGetValue(RateLimitGateStrategy.EstimatedTokensKey, out var tokens))
+        {
+            activity.SetTag(Attempt.EstimatedTokens, tokens);
+        }
+
         if (CallRoute.Current?.Upstream?.Name is { } upstream)
         {
             activity.SetTag(Attempt.Upstream, upstream);

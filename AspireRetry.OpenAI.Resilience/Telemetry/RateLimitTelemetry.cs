@@ -13,12 +13,30 @@ internal sealed class RateLimitTelemetry(IMeterFactory meters)
         .CreateHistogram<double>(Metrics.GateWaitDuration, unit: "s",
             description: "Time an upstream attempt waited at the shared rate-limit gate (closed gate, pacing or the first probe).");
 
+    private readonly Histogram<double> _estimateRatio = meters.Create(MeterName)
+        .CreateHistogram<double>(Metrics.TokenEstimateRatio, unit: "1",
+            description: "Tokens an answered call spent over the tokens estimated before it was sent (prompt, or prompt and completion).",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.25, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 4] });
+
     public static string Name(GateWaitReason reason) => reason switch
     {
         GateWaitReason.Closed => "closed",
         GateWaitReason.Paced => "paced",
+        GateWaitReason.Tokens => "tokens",
         _ => "probe",
     };
+
+    /// <summary>One answer's <paramref name="actual"/> tokens over its <paramref name="estimated"/> ones, for <paramref name="part"/> (<c>prompt</c> or <c>total</c>).</summary>
+    public void EstimateError(string model, string part, long actual, long estimated)
+    {
+        if (estimated > 0)
+        {
+            _estimateRatio.Record((double)actual / estimated,
+                new KeyValuePair<string, object?>(Tags.Model, model),
+                new KeyValuePair<string, object?>(Tags.TokensPart, part));
+        }
+    }
 
     public void Waited(string model, GateWaitReason reason, TimeSpan waited) =>
         _gateWait.Record(waited.TotalSeconds,

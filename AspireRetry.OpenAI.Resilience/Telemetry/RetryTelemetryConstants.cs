@@ -50,6 +50,12 @@ public static class RetryTelemetryConstants
         /// secret; <c>server.address</c> beside it (from the HttpClient instrumentation) says where that is.
         /// </summary>
         public const string Upstream = "upstream.name";
+
+        /// <summary>
+        /// The tokens the attempt reserved at the gate: its prompt counted with the model's tokenizer plus its completion
+        /// budget. What it spent is the GenAI span's <c>gen_ai.usage.input_tokens</c> and <c>gen_ai.usage.output_tokens</c>.
+        /// </summary>
+        public const string EstimatedTokens = "aspireretry.tokens.estimated";
     }
 
     /// <summary>Events added to the current span (the GenAI <c>chat {model}</c> span) and their attributes.</summary>
@@ -163,6 +169,12 @@ public static class RetryTelemetryConstants
 
         /// <summary>The model asked for (GenAI semantic conventions).</summary>
         public const string Model = "gen_ai.request.model";
+
+        /// <summary>On a gate wait for tokens: the tokens the attempt waits for.</summary>
+        public const string GateTokens = "rate_limit.tokens";
+
+        /// <summary>On the estimate-error metric: <c>prompt</c> (input tokens over the prompt's estimate) or <c>total</c> (spent over reserved).</summary>
+        public const string TokensPart = "aspireretry.tokens.part";
     }
 
     /// <summary>Instruments of <see cref="MeterName"/>.</summary>
@@ -170,6 +182,12 @@ public static class RetryTelemetryConstants
     {
         /// <summary>Histogram (s) of the time attempts waited at the gate, by <see cref="Tags.Model"/> and <see cref="Tags.GateReason"/>.</summary>
         public const string GateWaitDuration = "aspireretry.rate_limit.gate_wait.duration";
+
+        /// <summary>
+        /// Histogram of actual over estimated tokens for answered calls, by <see cref="Tags.Model"/> and
+        /// <see cref="Tags.TokensPart"/>: 1 is a perfect estimate, above 1 an underestimate.
+        /// </summary>
+        public const string TokenEstimateRatio = "aspireretry.tokens.estimate_ratio";
     }
 
     /// <summary>

@@ -50,13 +50,22 @@ internal static class SpanEvents
         [Tags.Upstream] = upstream,
     });
 
-    public static void GateWait(RateLimitGate gate, GateWaitReason reason, TimeSpan wait, bool shared = false) => Add(Events.GateWait, new()
+    public static void GateWait(RateLimitGate gate, GateWaitReason reason, TimeSpan wait, bool shared = false, long tokens = 0)
     {
-        [Tags.GateWaitMs] = (long)Math.Ceiling(wait.TotalMilliseconds),
-        [Tags.GateReason] = RateLimitTelemetry.Name(reason),
-        [Tags.Gate] = gate.Name,
-        [Tags.StateSource] = Source(shared),
-    });
+        var tags = new ActivityTagsCollection
+        {
+            [Tags.GateWaitMs] = (long)Math.Ceiling(wait.TotalMilliseconds),
+            [Tags.GateReason] = RateLimitTelemetry.Name(reason),
+            [Tags.Gate] = gate.Name,
+            [Tags.StateSource] = Source(shared),
+        };
+        if (reason == GateWaitReason.Tokens)
+        {
+            tags[Tags.GateTokens] = tokens;
+        }
+
+        Add(Events.GateWait, tags);
+    }
 
     public static void GateClosed(RateLimitGate gate, TimeSpan closedFor, string cause, bool shared = false) => Add(Events.GateClosed, new()
     {

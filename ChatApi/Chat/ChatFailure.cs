@@ -56,6 +56,9 @@ public sealed record ChatFailure(int Status, string Title, string Detail, TimeSp
                     failure.RetryAfter, "circuit_open"),
             UpstreamFailureKind.GateClosed =>
                 new(StatusCodes.Status429TooManyRequests, "Upstream rate limited", failure.Exception.Message, failure.RetryAfter, "rate_limited"),
+            UpstreamFailureKind.RequestTooLarge =>
+                // Waiting never helps: the whole token bucket is smaller than the request.
+                new(StatusCodes.Status413PayloadTooLarge, "Request too large", failure.Exception.Message, null, "request_too_large"),
             UpstreamFailureKind.TimedOut =>
                 new(StatusCodes.Status504GatewayTimeout, "Upstream timed out",
                     progress.StopReason ?? "The model provider did not answer within the time budget (OpenAI:Resilience:AttemptTimeout / TotalTimeout).",

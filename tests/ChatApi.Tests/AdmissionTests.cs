@@ -50,6 +50,24 @@ public sealed class AdmissionTests(ChatApiFixture fixture)
     }
 
     [Fact]
+    public async Task A_message_larger_than_the_models_whole_token_limit_gets_413_at_once_and_the_upstream_sees_nothing()
+    {
+        await using var api = fixture.CreateApi(new Dictionary<string, string?>
+        {
+            ["OpenAI:Resilience:RateLimit:Enabled"] = "true",
+            ["OpenAI:Resilience:RateLimit:Limits:gpt-4o:TokensPerMinute"] = "300",
+        });
+
+        using var refused = await As(api, _caller, "erin").PostAsJsonAsync("/api/chat", ChatApiCalls.Body(string.Join(' ', Enumerable.Repeat("long", 400))), Ct);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, refused.StatusCode);
+        var problem = await refused.Content.ReadFromJsonAsync<JsonElement>(Ct);
+        Assert.Equal("Request too large", problem.GetProperty("title").GetString());
+        Assert.Contains("token limit of 300 a minute", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Empty(await fixture.SeenAsync(_caller));
+    }
+
+    [Fact]
     public async Task Past_the_concurrency_cap_a_chat_is_refused_at_once_with_503_while_models_still_answer()
     {
         await using var api = fixture.CreateApi(new Dictionary<string, string?> { ["Chat:RateLimit:MaxConcurrentChats"] = "1" });

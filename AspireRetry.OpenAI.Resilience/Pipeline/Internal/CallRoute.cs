@@ -19,6 +19,9 @@ internal sealed class CallRoute(string model)
     /// <summary>The upstream of this pass, set by the failover before each upstream.</summary>
     public UpstreamRoute? Upstream { get; set; }
 
+    /// <summary>The tokens the call's answered attempt holds at its gate, for the call scope to settle from the answer's usage.</summary>
+    public TokenReservation? Tokens { get; set; }
+
     /// <summary>Makes this the current route until the returned scope is disposed.</summary>
     public IDisposable Enter()
     {

@@ -14,18 +14,31 @@ internal sealed class GateAdmission(
     ResilienceStrategyTelemetry polly, RateLimitGate gate, ResilienceOptions options, TimeProvider time, RateLimitTelemetry telemetry, string model,
     SharedStateLink shared, SharedStateKey key)
 {
-    /// <summary>How an attempt goes (<see cref="GateDecisionKind.Go"/>, as the probe or in the slow-start window), its start, its shared start.</summary>
-    public readonly record struct Admitted(GateDecisionKind Kind, TimeSpan? Start, string? Token);
+    /// <summary>
+    /// How an attempt goes (<see cref="GateDecisionKind.Go"/>, as the probe or in the slow-start window), its start, its
+    /// shared start, and the tokens it holds.
+    /// </summary>
+    public readonly record struct Admitted(GateDecisionKind Kind, TimeSpan? Start, string? Token, long Tokens = 0);
 
-    public async ValueTask<Admitted> PassAsync(ResilienceContext context)
+    /// <summary>
+    /// Waits until the gate lets the attempt go; while the gate knows the token bucket it reserves the request's
+    /// estimated cost, asked of <paramref name="tokensOf"/> then (a call that waited for the probe learns only after it
+    /// that tokens count).
+    /// </summary>
+    public async ValueTask<Admitted> PassAsync(ResilienceContext context, Func<ValueTask<long>>? tokensOf = null)
     {
         var toldPaced = false;
         while (true)
         {
+            var tokens = tokensOf is not null && gate.KnowsTokens ? await tokensOf().ConfigureAwait(false) : 0;
             var left = CallClock.Left(context, time, options);
             // With a later upstream able to take the call, a wait here is refused at once: the call fails over instead.
             var budget = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : TimeSpans.Min(left, options.MaxServerDelay);
-            var decision = gate.Reserve(budget);
+            var decision = gate.Reserve(budget, tokens);
+            if (decision.Kind == GateDecisionKind.TooLarge)
+            {
+                throw TooLarge(decision.Tokens, context);
+            }
 
             // The replicas' shared gate decides the start time of every attempt this replica's gate lets go (its probe and
             // slow-start window only tune one process's concurrency, so they keep their places while the shared gate holds them).
@@ -36,14 +49,14 @@ internal sealed class GateAdmission(
                     case { Again: true }:
                         continue;
                     case { } went:
-                        return new(went.Kind, decision.Start, went.Token);
+                        return new(went.Kind, decision.Start, went.Token, decision.Tokens);
                 }
             }
 
             switch (decision.Kind)
             {
                 case GateDecisionKind.Go or GateDecisionKind.GoAsProbe or GateDecisionKind.GoInWindow:
-                    return new(decision.Kind, decision.Start, null);
+                    return new(decision.Kind, decision.Start, null, decision.Tokens);
 
                 case GateDecisionKind.Reject:
                     throw Reject(decision.Wait, left, context);
@@ -84,7 +97,7 @@ internal sealed class GateAdmission(
                         continue;
                     }
 
-                    return new(GateDecisionKind.Go, decision.Start, null);
+                    return new(GateDecisionKind.Go, decision.Start, null, decision.Tokens);
                 }
             }
         }
@@ -115,7 +128,8 @@ internal sealed class GateAdmission(
 
             // With published limits the shared gate's wait (every replica's requests); without them, the longer of it and
             // this replica's own (its spacing after a 429, which the shared gate does not keep).
-            var localWait = decision.Kind == GateDecisionKind.Wait && !gate.KnowsLimits ? decision.Wait : TimeSpan.Zero;
+            // The tokens are this replica's to wait for too: the shared gate reserves no tokens.
+            var localWait = decision.Kind == GateDecisionKind.Wait && (!gate.KnowsLimits || decision.Reason == GateWaitReason.Tokens) ? decision.Wait : TimeSpan.Zero;
             var sharedDecides = reservation.Wait >= localWait;
             var wait = sharedDecides ? reservation.Wait : localWait;
             if (wait > TimeSpan.Zero)
@@ -181,7 +195,7 @@ internal sealed class GateAdmission(
     /// </summary>
     private async Task SleepAsync(GateDecision decision, ResilienceContext context, bool tellCaller, bool fromShared = false)
     {
-        SpanEvents.GateWait(gate, decision.Reason, decision.Wait, fromShared);
+        SpanEvents.GateWait(gate, decision.Reason, decision.Wait, fromShared, decision.Tokens);
         polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateWait), context, decision.Wait);
         if (tellCaller)
         {
@@ -191,6 +205,16 @@ internal sealed class GateAdmission(
         var waitStarted = time.GetTimestamp();
         await Task.Delay(decision.Wait, time, context.CancellationToken).ConfigureAwait(false);
         telemetry.Waited(model, decision.Reason, time.GetElapsedTime(waitStarted));
+    }
+
+    private RequestTooLargeException TooLarge(long tokens, ResilienceContext context)
+    {
+        var limit = gate.TokenLimit;
+        var message = $"The request needs about {tokens} tokens (prompt and completion), more than {model}'s whole token limit of {limit} a minute holds: " +
+            "no wait would let it through. Shorten the prompt or its max_tokens, or split the batch. No request was sent.";
+        SpanEvents.GateRejected(gate, TimeSpan.Zero, TimeSpan.Zero);
+        polly.Report(new ResilienceEvent(ResilienceEventSeverity.Warning, PollyEvents.GateRejected), context, tokens);
+        return new RequestTooLargeException(tokens, limit, message);
     }
 
     private RateLimitGateRejectedException Reject(TimeSpan wait, TimeSpan left, ResilienceContext context, bool fromShared = false)

@@ -14,6 +14,9 @@ internal enum GateWaitReason
     /// published) the slow-start window holds the attempts beyond it.
     /// </summary>
     Probe,
+
+    /// <summary>The token bucket lacks this request's estimated tokens: it waits for them to refill.</summary>
+    Tokens,
 }
 
 /// <summary>What <see cref="RateLimitGate.Reserve"/> decided for one attempt.</summary>
@@ -26,10 +29,11 @@ internal enum GateWaitReason
 /// When an attempt that goes (now or after the wait) was given its start: hand it back to <see cref="RateLimitGate.Observe"/>
 /// or <see cref="RateLimitGate.AttemptEnded"/>, which take it off the attempts still unanswered.
 /// </param>
-internal readonly record struct GateDecision(GateDecisionKind Kind, TimeSpan Wait, GateWaitReason Reason, int Generation, Task? Probe, TimeSpan? Start = null)
+/// <param name="Tokens">The tokens reserved for the attempt (none while the token bucket is not known), or the request's tokens when it is too large.</param>
+internal readonly record struct GateDecision(GateDecisionKind Kind, TimeSpan Wait, GateWaitReason Reason, int Generation, Task? Probe, TimeSpan? Start = null, long Tokens = 0)
 {
-    public static GateDecision Go(TimeSpan start, bool probe = false) =>
-        new(probe ? GateDecisionKind.GoAsProbe : GateDecisionKind.Go, TimeSpan.Zero, GateWaitReason.Paced, 0, null, start);
+    public static GateDecision Go(TimeSpan start, bool probe = false, long tokens = 0) =>
+        new(probe ? GateDecisionKind.GoAsProbe : GateDecisionKind.Go, TimeSpan.Zero, GateWaitReason.Paced, 0, null, start, tokens);
 }
 
 internal enum GateDecisionKind
@@ -54,4 +58,7 @@ internal enum GateDecisionKind
 
     /// <summary>The wait is beyond the caller's budget: fail now, nothing reserved.</summary>
     Reject,
+
+    /// <summary>The request's tokens are more than the whole token bucket: no wait helps; fail now, nothing reserved.</summary>
+    TooLarge,
 }

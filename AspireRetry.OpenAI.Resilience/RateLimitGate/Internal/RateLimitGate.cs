@@ -18,6 +18,7 @@ internal sealed class RateLimitGate
     private readonly long _origin;
 
     private readonly RequestBucketMirror _bucket;
+    private readonly TokenBucketMirror _tokens;
     private readonly GateClosing _closing;
     private readonly StartLedger _starts = new();
     private readonly ProbeLatch _probe;
@@ -32,12 +33,23 @@ internal sealed class RateLimitGate
     /// </summary>
     private static readonly TimeSpan EstimatedReask = TimeSpan.FromMilliseconds(250);
 
-    public RateLimitGate(string name, RateLimitOptions options, TimeProvider time)
+    public RateLimitGate(string name, RateLimitOptions options, TimeProvider time, ModelRateLimits? configured = null)
     {
         Name = name;
         _time = time;
         _origin = time.GetTimestamp();
         _bucket = new RequestBucketMirror(options.Reserve);
+        _tokens = new TokenBucketMirror(options.Reserve);
+        if (configured?.TokensPerMinute is { } tokensPerMinute)
+        {
+            _tokens.Configure(TimeSpan.Zero, tokensPerMinute);
+        }
+
+        if (configured?.RequestsPerMinute is { } requestsPerMinute)
+        {
+            _bucket.Configure(TimeSpan.Zero, requestsPerMinute);
+        }
+
         _closing = new GateClosing(options.ReleaseInterval);
         _probe = new ProbeLatch(probed: !options.ProbeFirst);
         _window = new SlowStartWindow(options.InitialWindow, options.MaxWindow);
@@ -57,6 +69,33 @@ internal sealed class RateLimitGate
             }
         }
     }
+
+    /// <summary>Whether the gate mirrors the upstream's token bucket (published or configured), so attempts reserve their tokens.</summary>
+    public bool KnowsTokens
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _tokens.Known;
+            }
+        }
+    }
+
+    /// <summary>The token bucket's size (tokens a minute); 0 while it is not known.</summary>
+    public long TokenLimit
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _tokens.Known ? _tokens.Limit : 0;
+            }
+        }
+    }
+
+    /// <summary>The completion sizes this model's answers reported, for the estimate of a request that sets no limit.</summary>
+    public CompletionSizes Completions { get; } = new();
 
     /// <summary>Bumped on each closing: a start time reserved before it no longer holds.</summary>
     public int Generation
@@ -81,20 +120,27 @@ internal sealed class RateLimitGate
 
     /// <summary>
     /// Decides when the next attempt may start. A wait longer than <paramref name="maxWait"/> is not
-    /// reserved: the attempt is rejected, so a call never sleeps into its own timeout.
+    /// reserved: the attempt is rejected, so a call never sleeps into its own timeout. With the token bucket known,
+    /// the attempt reserves <paramref name="tokens"/> (its estimated cost; 0 when unknown) and may wait for them; a
+    /// request larger than the whole bucket is refused at once.
     /// </summary>
-    public GateDecision Reserve(TimeSpan maxWait)
+    public GateDecision Reserve(TimeSpan maxWait, long tokens = 0)
     {
         lock (_lock)
         {
             var now = Now;
             var mode = ModeLocked;
+            if (tokens > 0 && _tokens.Known && tokens > _tokens.Limit)
+            {
+                return new GateDecision(GateDecisionKind.TooLarge, TimeSpan.Zero, GateWaitReason.Tokens, _closing.Generation, null, null, tokens);
+            }
+
             if (mode == GateMode.Probing && !_closing.IsClosed(now))
             {
                 if (_probe.TryGo(out var answered))
                 {
                     _starts.Record(now);
-                    return GateDecision.Go(now, probe: true);
+                    return GateDecision.Go(now, probe: true, tokens: TakeTokensLocked(now, tokens));
                 }
 
                 return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _closing.Generation, answered);
@@ -114,7 +160,7 @@ internal sealed class RateLimitGate
                 }
             }
 
-            var (start, reason) = EarliestStartLocked(now);
+            var (start, reason) = EarliestStartLocked(now, tokens);
             var wait = start - now;
             if (wait > maxWait)
             {
@@ -136,30 +182,46 @@ internal sealed class RateLimitGate
                 _closing.Started(start, wait);
             }
 
+            var held = TakeTokensLocked(start, tokens);
             if (wait > TimeSpan.Zero)
             {
-                return new GateDecision(GateDecisionKind.Wait, wait, reason, _closing.Generation, null, start);
+                return new GateDecision(GateDecisionKind.Wait, wait, reason, _closing.Generation, null, start, held);
             }
 
             if (mode == GateMode.SlowStart)
             {
                 _window.Enter(now);
-                return new GateDecision(GateDecisionKind.GoInWindow, TimeSpan.Zero, GateWaitReason.Probe, _closing.Generation, null, start);
+                return new GateDecision(GateDecisionKind.GoInWindow, TimeSpan.Zero, GateWaitReason.Probe, _closing.Generation, null, start, held);
             }
 
-            return GateDecision.Go(start);
+            return GateDecision.Go(start, tokens: held);
         }
     }
 
-    private (TimeSpan Start, GateWaitReason Reason) EarliestStartLocked(TimeSpan now)
+    /// <summary>The tokens an attempt given <paramref name="start"/> holds: its cost, while the token bucket is known.</summary>
+    private long TakeTokensLocked(TimeSpan start, long tokens)
     {
-        if (_bucket.RatePerMs is not { } rate)
+        if (tokens <= 0 || !_tokens.Known)
         {
-            return (_closing.UnpublishedStart(now), GateWaitReason.Closed);
+            return 0;
         }
 
-        var start = TimeSpans.Max(_bucket.EarliestStart(now, rate), _closing.OpenAt);
-        return (start, _closing.IsClosed(now) ? GateWaitReason.Closed : GateWaitReason.Paced);
+        _tokens.Take(start, tokens);
+        return tokens;
+    }
+
+    private (TimeSpan Start, GateWaitReason Reason) EarliestStartLocked(TimeSpan now, long tokens)
+    {
+        var (start, reason) = _bucket.RatePerMs is not { } rate
+            ? (_closing.UnpublishedStart(now), GateWaitReason.Closed)
+            : (TimeSpans.Max(_bucket.EarliestStart(now, rate), _closing.OpenAt), _closing.IsClosed(now) ? GateWaitReason.Closed : GateWaitReason.Paced);
+        // A request whose cost is unknown (not a chat, Responses or embeddings call) needs a token above the reserve at least.
+        if (_tokens.Known && _tokens.EarliestStart(now, Math.Max(1, tokens)) is var forTokens && forTokens > start)
+        {
+            return (forTokens, GateWaitReason.Tokens);
+        }
+
+        return (start, reason);
     }
 
     /// <summary>
@@ -215,9 +277,16 @@ internal sealed class RateLimitGate
                 _bucket.Learn(now, requests, unanswered, age, headers.RequestsMayRise);
             }
 
-            if (TokenWait(headers) is { } tokenWait)
+            // The response is counted upstream now; its tokens stay held until its usage settles them. The published
+            // token count paces every reservation from here on (no closing at the reserve: each waits for its own tokens).
+            if (start is { } answered)
             {
-                closedFor = CloseUntilLocked(now, now + tokenWait);
+                _tokens.Answered(answered);
+            }
+
+            if (headers.Tokens is { } tokens)
+            {
+                _tokens.Learn(now, tokens, age);
             }
 
             if (serverWait is { } wait)
@@ -287,12 +356,37 @@ internal sealed class RateLimitGate
         probe?.TrySetResult();
     }
 
-    /// <summary>An attempt given <paramref name="start"/> ended without a response to learn from (an error, a timeout, or it did not go).</summary>
+    /// <summary>
+    /// An attempt given <paramref name="start"/> ended without a response to learn from (an error, a timeout, or it did
+    /// not go): it spent none of the tokens it held.
+    /// </summary>
     public void AttemptEnded(TimeSpan? start)
     {
         lock (_lock)
         {
             _starts.Answered(start);
+            if (start is { } s)
+            {
+                _tokens.GiveBack(Now, s);
+            }
+        }
+    }
+
+    /// <summary>The attempt given <paramref name="start"/> was answered with a failure (a 429, a 5xx): the upstream spent none of its tokens.</summary>
+    public void TokensUnspent(TimeSpan start)
+    {
+        lock (_lock)
+        {
+            _tokens.GiveBack(Now, start);
+        }
+    }
+
+    /// <summary>An answer that held <paramref name="held"/> tokens reported it spent <paramref name="spent"/>: the difference comes back (or is taken).</summary>
+    public void SettleTokens(long held, long spent)
+    {
+        lock (_lock)
+        {
+            _tokens.Settle(Now, held, spent);
         }
     }
 
@@ -321,9 +415,12 @@ internal sealed class RateLimitGate
     private string DescribePacingLocked(TimeSpan now, double rate)
     {
         var usable = _bucket.UsableAt(now, rate);
+        var tokens = _tokens.Known
+            ? $"; {Math.Max(0, Math.Floor(_tokens.UsableAt(now))).ToString(CultureInfo.InvariantCulture)} of {_tokens.Limit} tokens usable"
+            : "";
         return usable < 1
-            ? $"pacing at one request every {TimeSpans.Ms(TimeSpan.FromMilliseconds(1 / rate))} ms"
-            : $"open ({Math.Floor(usable).ToString(CultureInfo.InvariantCulture)} of {_bucket.Limit} requests before pacing)";
+            ? $"pacing at one request every {TimeSpans.Ms(TimeSpan.FromMilliseconds(1 / rate))} ms{tokens}"
+            : $"open ({Math.Floor(usable).ToString(CultureInfo.InvariantCulture)} of {_bucket.Limit} requests before pacing{tokens})";
     }
 
     private TimeSpan? CloseUntilLocked(TimeSpan now, TimeSpan until)
@@ -335,10 +432,14 @@ internal sealed class RateLimitGate
 
         _starts.VoidAfter(now);
         _bucket.ClosedUntil(now, until);
+        _tokens.ClosedUntil(now, until);
         return until - now;
     }
 
-    /// <summary>Tokens are not mirrored (a request's cost is unknown before it is sent): at their reserve the gate closes until they refill.</summary>
+    /// <summary>
+    /// How long until the published token count is back at its reserve: what the replicas' shared gate closes for (it
+    /// does not hold reservations of tokens); this gate paces each attempt on its own tokens instead.
+    /// </summary>
     public TimeSpan? TokenWait(RateLimitHeaders headers) => headers.TokenWait(_bucket.ReserveOf);
 
     /// <inheritdoc cref="RequestBucketMirror.ReserveOf"/>

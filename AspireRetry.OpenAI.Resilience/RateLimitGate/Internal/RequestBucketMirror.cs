@@ -59,6 +59,15 @@ internal sealed class RequestBucketMirror(double reserveShare)
         }
     }
 
+    /// <summary>A limit from configuration (<c>RequestsPerMinute</c>), for an upstream that publishes none: starts full.</summary>
+    public void Configure(TimeSpan now, long requestsPerMinute)
+    {
+        Limit = requestsPerMinute;
+        RatePerMs = requestsPerMinute / 60_000d;
+        _usable = Limit - ReserveOf(Limit);
+        _usableAt = now;
+    }
+
     /// <summary>The earliest start the bucket allows now (a known rate only).</summary>
     public TimeSpan EarliestStart(TimeSpan now, double rate)
     {

@@ -26,7 +26,7 @@ internal sealed class UpstreamStateRegistry(TimeProvider time)
     /// <param name="options">The options at the first call; later changes do not rebuild shared state.</param>
     public UpstreamState For(string upstream, string gateName, string model, ResilienceOptions options) =>
         _state.GetOrAdd((upstream, model), _ => new UpstreamState(
-            new UpstreamLimits(new RateLimitGate(gateName, options.RateLimit, time), new RetryBudget(options.RateLimit.RetryBudget, time)),
+            new UpstreamLimits(new RateLimitGate(gateName, options.RateLimit, time, options.RateLimit.LimitsFor(upstream, model)), new RetryBudget(options.RateLimit.RetryBudget, time)),
             new RecoveryGate(options.CircuitBreaker, time)));
 
     /// <summary>The shared state of an upstream and model when a call has met it already; null before that.</summary>

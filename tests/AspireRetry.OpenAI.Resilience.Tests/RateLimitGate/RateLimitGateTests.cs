@@ -166,16 +166,19 @@ public sealed class RateLimitGateTests
     }
 
     [Fact]
-    public void Remaining_tokens_at_their_reserve_close_the_gate_until_they_have_refilled_to_it()
+    public void Remaining_tokens_at_their_reserve_hold_calls_until_they_have_refilled_above_it()
     {
         var gate = Gate(reserve: 0.1);
         var tokens = new RateLimitDimension(Limit: 1000, Remaining: 0, Reset: TimeSpan.FromSeconds(1));
 
         var closed = gate.Observe(new RateLimitHeaders(null, tokens), serverWait: null);
 
-        // 1000 tokens a second, 100 kept in reserve: closed for 100 ms.
-        Assert.Equal(100, closed!.Value.TotalMilliseconds, 3);
-        AssertWait(gate.Reserve(Plenty), 100);
+        // 1000 tokens a second, 100 kept in reserve: a call of unknown cost waits for one token above it, 101 ms. Nothing
+        // closes the gate: each call waits for its own tokens.
+        Assert.Null(closed);
+        var decision = gate.Reserve(Plenty);
+        AssertWait(decision, 101);
+        Assert.Equal(GateWaitReason.Tokens, decision.Reason);
     }
 
     [Fact]

@@ -1,0 +1,164 @@
+namespace AspireRetry.OpenAI.Resilience;
+
+/// <summary>
+/// The gate's mirror of the upstream's token bucket (tokens per minute), in tokens above the reserve. Known once a
+/// response published <c>x-ratelimit-limit-tokens</c> and its reset, or a limit is configured for the upstream and model.
+/// Each attempt reserves its estimated cost (<see cref="RequestCost"/>) before it goes, settles to what the answer reports
+/// it spent, and gives all of it back when it spent nothing (a refusal, a failure). Negative while starts are handed out
+/// ahead of the refill. Not thread-safe: the gate's lock guards it.
+/// </summary>
+internal sealed class TokenBucketMirror(double reserveShare)
+{
+    // Tokens reserved by attempts not answered yet, by start: a published count taken before they were sent cannot
+    // include them, so they are taken off it (else they would be spent twice).
+    private readonly List<(TimeSpan Start, long Tokens)> _unanswered = [];
+    private double _usable;
+    private TimeSpan _usableAt;
+
+    /// <summary>The refill rate in tokens per millisecond; null until published or configured.</summary>
+    public double? RatePerMs { get; private set; }
+
+    public bool Known => RatePerMs is not null;
+
+    /// <summary>The bucket's size: the published (else configured) tokens per window.</summary>
+    public long Limit { get; private set; }
+
+    /// <summary>The most one reservation may ever hold: the bucket less its reserve.</summary>
+    public long Ceiling => Limit - ReserveOf(Limit);
+
+    private long ReserveOf(long limit) => (long)Math.Floor(limit * reserveShare);
+
+    /// <summary>A limit from configuration (<c>TokensPerMinute</c>), for an upstream that publishes none: starts full.</summary>
+    public void Configure(TimeSpan now, long tokensPerMinute)
+    {
+        Limit = tokensPerMinute;
+        RatePerMs = tokensPerMinute / 60_000d;
+        _usable = Ceiling;
+        _usableAt = now;
+    }
+
+    /// <summary>
+    /// Re-syncs on a published count, never upwards (other clients of the key may have spent what we did not): the
+    /// count was taken at most <paramref name="age"/> ago and has refilled since; reservations made after its request
+    /// was sent and not answered yet are taken off it.
+    /// </summary>
+    public void Learn(TimeSpan now, RateLimitDimension tokens, TimeSpan age)
+    {
+        var reserve = ReserveOf(tokens.Limit);
+        if (tokens.RatePerMs is { } rate)
+        {
+            if (RatePerMs is null)
+            {
+                _usable = tokens.Remaining - reserve;
+                _usableAt = now;
+            }
+
+            RatePerMs = rate;
+        }
+
+        if (RatePerMs is null)
+        {
+            return;
+        }
+
+        Limit = tokens.Limit;
+        Refill(now);
+        _usable = Math.Min(_usable, tokens.Remaining - reserve - UnansweredSince(now - age) + (RatePerMs.Value * age.TotalMilliseconds));
+    }
+
+    /// <summary>The earliest start at which <paramref name="tokens"/> fit (a request larger than the ceiling waits for a full bucket).</summary>
+    public TimeSpan EarliestStart(TimeSpan now, long tokens)
+    {
+        var rate = RatePerMs!.Value;
+        Refill(now);
+        var need = Math.Min(tokens, Ceiling);
+        return _usable >= need ? now : now + TimeSpan.FromMilliseconds((need - _usable) / rate);
+    }
+
+    /// <summary>An attempt given <paramref name="start"/> holds <paramref name="tokens"/>.</summary>
+    public void Take(TimeSpan start, long tokens)
+    {
+        _usable -= tokens;
+        _unanswered.Add((start, tokens));
+    }
+
+    /// <summary>
+    /// The attempt given <paramref name="start"/> has its response: the upstream's counts include it from now on. Its
+    /// reservation stays spent until <see cref="Settle"/> says what the answer really spent.
+    /// </summary>
+    public void Answered(TimeSpan start)
+    {
+        var at = _unanswered.FindIndex(r => r.Start == start);
+        if (at >= 0)
+        {
+            _unanswered.RemoveAt(at);
+        }
+    }
+
+    /// <summary>An answer that held <paramref name="held"/> tokens spent <paramref name="spent"/>: the difference comes back (or is taken).</summary>
+    public void Settle(TimeSpan now, long held, long spent)
+    {
+        if (RatePerMs is null || held == spent)
+        {
+            return;
+        }
+
+        Refill(now);
+        _usable = Math.Min(Ceiling, _usable + held - Math.Max(0, spent));
+    }
+
+    /// <summary>The attempt given <paramref name="start"/> spent nothing (refused, failed, or did not go): all it held comes back.</summary>
+    public void GiveBack(TimeSpan now, TimeSpan start)
+    {
+        var at = _unanswered.FindIndex(r => r.Start == start);
+        if (at < 0)
+        {
+            return;
+        }
+
+        var held = _unanswered[at].Tokens;
+        _unanswered.RemoveAt(at);
+        Settle(now, held, 0);
+    }
+
+    /// <summary>The gate closed until <paramref name="until"/>: the bucket is empty then; reservations ahead of it are void.</summary>
+    public void ClosedUntil(TimeSpan now, TimeSpan until)
+    {
+        _unanswered.RemoveAll(r => r.Start > now);
+        if (RatePerMs is { } rate)
+        {
+            _usable = Math.Min(_usable, -(rate * (until - now).TotalMilliseconds));
+            _usableAt = now;
+        }
+    }
+
+    /// <summary>Whole tokens usable now, after refilling.</summary>
+    public double UsableAt(TimeSpan now)
+    {
+        Refill(now);
+        return _usable;
+    }
+
+    private long UnansweredSince(TimeSpan sent)
+    {
+        long tokens = 0;
+        foreach (var (start, held) in _unanswered)
+        {
+            if (start > sent)
+            {
+                tokens += held;
+            }
+        }
+
+        return tokens;
+    }
+
+    private void Refill(TimeSpan now)
+    {
+        if (RatePerMs is { } rate && now > _usableAt)
+        {
+            _usable = Math.Min(Math.Max(Ceiling, _usable), _usable + (rate * (now - _usableAt).TotalMilliseconds));
+            _usableAt = now;
+        }
+    }
+}

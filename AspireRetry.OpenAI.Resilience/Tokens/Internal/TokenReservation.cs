@@ -1,0 +1,40 @@
+namespace AspireRetry.OpenAI.Resilience;
+
+/// <summary>
+/// The tokens an answered attempt holds at its gate, until its usage says what it spent. The call scope settles it when
+/// the response (or the stream's last chunk) reports usage; unsettled, the estimate stays spent, and the published counts
+/// correct the gate's mirror. Settles once.
+/// </summary>
+internal sealed class TokenReservation(RateLimitGate gate, RequestCost cost, long held, RateLimitTelemetry telemetry)
+{
+    private int _settled;
+
+    /// <summary>The tokens reserved for the attempt.</summary>
+    public long Held => held;
+
+    /// <summary>
+    /// The answer reported <paramref name="input"/> and <paramref name="output"/> tokens: the gate gets back what the
+    /// estimate held beyond them (or gives up what it held too little), the model's completion size is learned, and the
+    /// estimate's error is recorded. Nothing happens when neither is known.
+    /// </summary>
+    public void Settle(long? input, long? output)
+    {
+        if ((input is null && output is null) || Interlocked.Exchange(ref _settled, 1) == 1)
+        {
+            return;
+        }
+
+        var spent = (input ?? cost.PromptTokens) + (output ?? 0);
+        gate.SettleTokens(held, spent);
+        if (output is { } completion)
+        {
+            gate.Completions.Learn(cost.Model, (int)Math.Min(completion, int.MaxValue));
+        }
+
+        telemetry.EstimateError(cost.Model, "total", spent, held);
+        if (input is { } prompt)
+        {
+            telemetry.EstimateError(cost.Model, "prompt", prompt, cost.PromptTokens);
+        }
+    }
+}

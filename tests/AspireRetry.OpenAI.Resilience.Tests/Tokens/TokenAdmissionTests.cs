@@ -1,0 +1,162 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace AspireRetry.OpenAI.Resilience.Tests;
+
+/// <summary>
+/// Token-aware admission with the real OpenAI SDK against the emulator's token bucket: requests that would overdraw it
+/// wait for their tokens instead of meeting a 429, answers settle what they spent, and a request larger than the
+/// whole bucket fails at once, unsent.
+/// </summary>
+public sealed class TokenAdmissionTests : IAsyncLifetime
+{
+    private const string Key = "token-test-key";
+    private InProcessEmulator _emulator = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _emulator = await InProcessEmulator.StartAsync(Key);
+
+    public async ValueTask DisposeAsync() => await _emulator.DisposeAsync();
+
+    [Fact]
+    public async Task A_burst_larger_than_the_token_bucket_waits_for_its_tokens_and_meets_no_429()
+    {
+        // 3,000 tokens a second, requests plenty; 16 calls of about 300 tokens each (prompt and a 40-token completion) at once.
+        await _emulator.PutProfileAsync("""
+            {"rateLimiter":{"enabled":true,"requestsPerWindow":10000,"tokensPerWindow":3000,"windowMs":1000}}
+            """);
+        using var host = await StartAsync();
+        var chat = host.Services.GetRequiredService<IChatClient>();
+        using var waits = GateWaits.Listen(host.Services);
+        var prompt = string.Join(' ', Enumerable.Repeat("tokens", 250));
+
+        var replies = await Task.WhenAll(Enumerable.Range(0, 16).Select(i =>
+            chat.GetResponseAsync($"{i} {prompt}", new ChatOptions { MaxOutputTokens = 40 }, Ct)));
+
+        Assert.All(replies, reply => Assert.False(string.IsNullOrEmpty(reply.Text)));
+        var seen = await _emulator.SeenAsync();
+        // The first went alone (the probe), the rest were admitted by their tokens: no 429 of any kind.
+        Assert.Equal(Enumerable.Repeat("ok", 16), seen.Select(r => r.Outcome));
+        Assert.Contains("tokens", waits.Reasons); // calls waited for tokens, not a 429's closing
+    }
+
+    [Fact]
+    public async Task A_request_larger_than_the_configured_token_limit_fails_at_once_unsent_and_says_why()
+    {
+        using var host = await StartAsync(("OpenAI:Resilience:RateLimit:Limits:gpt-4o:TokensPerMinute", "1000"));
+        var chat = host.Services.GetRequiredService<IChatClient>();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => chat.GetResponseAsync(string.Join(' ', Enumerable.Repeat("long", 2_000)), cancellationToken: Ct));
+
+        var tooLarge = Assert.IsType<RequestTooLargeException>(Chain(error).FirstOrDefault(e => e is RequestTooLargeException));
+        Assert.Equal(1000, tooLarge.Limit);
+        Assert.InRange(tooLarge.Tokens, 2_000, 2_400); // 2,000 words, the chat framing and the completion expected
+        Assert.Contains("1000 a minute", tooLarge.Message, StringComparison.Ordinal);
+        Assert.Equal(UpstreamFailureKind.RequestTooLarge, UpstreamFailure.Classify(tooLarge)?.Kind);
+        Assert.Empty(await _emulator.SeenAsync());
+    }
+
+    [Fact]
+    public async Task A_streamed_answers_usage_settles_its_reservation_and_teaches_the_next_estimate_the_models_completion_size()
+    {
+        // 3,000 tokens a minute, none kept in reserve. A prompt of 2,760 words, expecting the default 256-token completion,
+        // is more than the bucket: refused, unsent.
+        using var host = await StartAsync(
+            ("OpenAI:Resilience:RateLimit:Limits:gpt-4o:TokensPerMinute", "3000"), ("OpenAI:Resilience:RateLimit:Reserve", "0"));
+        var chat = host.Services.GetRequiredService<IChatClient>();
+        using var waits = GateWaits.Listen(host.Services);
+        var prompt = string.Join(' ', Enumerable.Repeat("long", 2_760));
+        await Assert.ThrowsAnyAsync<Exception>(() => chat.GetResponseAsync(prompt, cancellationToken: Ct));
+
+        // A short streamed answer reports its usage in its last chunk.
+        UsageDetails? usage = null;
+        await foreach (var update in chat.GetStreamingResponseAsync("Hello tokens", new ChatOptions { MaxOutputTokens = 20 }, Ct))
+        {
+            usage = update.Contents.OfType<UsageContent>().FirstOrDefault()?.Details ?? usage;
+        }
+
+        // Settled to that usage, the bucket holds almost all of its 3,000 again; and the same prompt now expects the
+        // model's last completion (at most 20 tokens), so it fits, and goes without waiting for tokens.
+        Assert.InRange(usage?.OutputTokenCount ?? -1, 1, 20);
+        var reply = await chat.GetResponseAsync(prompt, cancellationToken: Ct);
+
+        Assert.False(string.IsNullOrEmpty(reply.Text));
+        Assert.Equal(["ok", "ok"], (await _emulator.SeenAsync()).Select(r => r.Outcome));
+        Assert.DoesNotContain("tokens", waits.Reasons);
+    }
+
+    private static IEnumerable<Exception> Chain(Exception? error)
+    {
+        for (; error is not null; error = error.InnerException)
+        {
+            yield return error;
+        }
+    }
+
+    private async Task<IHost> StartAsync(params (string Key, string Value)[] settings)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, EnvironmentName = "Production" });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:openai"] = $"Endpoint={_emulator.V1};Key={Key};Model=gpt-4o",
+        });
+        builder.Configuration.AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)));
+        builder.AddResilientOpenAI().AddChatClient();
+        var host = builder.Build();
+        await host.StartAsync(Ct);
+        return host;
+    }
+
+    /// <summary>The reasons of the gate waits this host's layer recorded.</summary>
+    private sealed class GateWaits : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly List<string> _reasons = [];
+
+        public IReadOnlyList<string> Reasons
+        {
+            get
+            {
+                lock (_reasons)
+                {
+                    return [.. _reasons];
+                }
+            }
+        }
+
+        public static GateWaits Listen(IServiceProvider services)
+        {
+            var waits = new GateWaits();
+            var meters = services.GetRequiredService<IMeterFactory>();
+            waits._listener.InstrumentPublished = (instrument, listener) =>
+            {
+                // Listeners are process-wide: only this host's gate.
+                if (instrument.Name == RetryTelemetryConstants.Metrics.GateWaitDuration && instrument.Meter.Scope == meters)
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            waits._listener.SetMeasurementEventCallback<double>((_, _, tags, _) =>
+            {
+                foreach (var tag in tags)
+                {
+                    if (tag is { Key: RetryTelemetryConstants.Tags.GateReason, Value: string reason })
+                    {
+                        lock (waits._reasons)
+                        {
+                            waits._reasons.Add(reason);
+                        }
+                    }
+                }
+            });
+            waits._listener.Start();
+            return waits;
+        }
+
+        public void Dispose() => _listener.Dispose();
+    }
+}

@@ -1,0 +1,109 @@
+using Microsoft.Extensions.Time.Testing;
+
+namespace AspireRetry.OpenAI.Resilience.Tests;
+
+/// <summary>
+/// The gate's token bucket on a fake clock: each attempt reserves its estimated tokens before it goes, an answer settles
+/// them to its usage, a failure gives them back, and a request larger than the whole bucket is refused at once.
+/// </summary>
+public sealed class TokenGateTests
+{
+    private static readonly TimeSpan Plenty = TimeSpan.FromMinutes(2);
+
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 3, 12, 0, 0, TimeSpan.Zero));
+
+    /// <summary>A gate whose model has a configured limit of 6,000 tokens a minute: 100 a second, no reserve kept.</summary>
+    private RateLimitGate Gate(long tokensPerMinute = 6_000) =>
+        new("test gpt-4o", new RateLimitOptions { Reserve = 0, ProbeFirst = false, InitialWindow = 0 }, _time, new ModelRateLimits { TokensPerMinute = tokensPerMinute });
+
+    [Fact]
+    public void An_attempt_reserves_its_tokens_and_the_next_waits_until_the_bucket_has_refilled_enough_for_it()
+    {
+        var gate = Gate();
+
+        var first = gate.Reserve(Plenty, tokens: 5_000);
+        var second = gate.Reserve(Plenty, tokens: 2_000);
+
+        Assert.Equal((GateDecisionKind.Go, 5_000L), (first.Kind, first.Tokens));
+        // 1,000 left: the other 1,000 come back in 10 s at 100 a second.
+        Assert.Equal((GateDecisionKind.Wait, GateWaitReason.Tokens, 2_000L), (second.Kind, second.Reason, second.Tokens));
+        Assert.Equal(10_000, second.Wait.TotalMilliseconds, 1);
+    }
+
+    [Fact]
+    public void An_answer_that_spent_less_than_its_estimate_gives_the_rest_back_at_once()
+    {
+        var gate = Gate();
+        var first = gate.Reserve(Plenty, tokens: 5_000);
+        gate.Observe(RateLimitHeaders.None, serverWait: null, start: first.Start);
+
+        gate.SettleTokens(held: 5_000, spent: 1_200);
+
+        // 4,800 usable again: 4,000 go now, not 30 s later.
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty, tokens: 4_000).Kind);
+        Assert.Equal(GateDecisionKind.Wait, gate.Reserve(Plenty, tokens: 1_000).Kind);
+    }
+
+    [Fact]
+    public void An_answer_that_spent_more_than_its_estimate_takes_the_difference_too()
+    {
+        var gate = Gate();
+        var first = gate.Reserve(Plenty, tokens: 1_000);
+        gate.Observe(RateLimitHeaders.None, serverWait: null, start: first.Start);
+
+        gate.SettleTokens(held: 1_000, spent: 3_000);
+
+        // 3,000 left, not 5,000: a 4,000-token request waits 10 s for the 1,000 it lacks.
+        var next = gate.Reserve(Plenty, tokens: 4_000);
+        Assert.Equal(GateDecisionKind.Wait, next.Kind);
+        Assert.Equal(10_000, next.Wait.TotalMilliseconds, 1);
+    }
+
+    [Fact]
+    public void A_refused_or_failed_attempt_gives_back_every_token_it_held()
+    {
+        var gate = Gate();
+        var refused = gate.Reserve(Plenty, tokens: 5_000);
+        var failed = gate.Reserve(Plenty, tokens: 1_000);
+
+        gate.TokensUnspent(refused.Start!.Value); // answered 429 or 5xx
+        gate.AttemptEnded(failed.Start); // no answer at all
+
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty, tokens: 6_000).Kind);
+    }
+
+    [Fact]
+    public void A_request_larger_than_the_whole_bucket_is_refused_at_once_with_its_size()
+    {
+        var gate = Gate();
+
+        var decision = gate.Reserve(Plenty, tokens: 6_001);
+
+        Assert.Equal((GateDecisionKind.TooLarge, 6_001L), (decision.Kind, decision.Tokens));
+        Assert.Equal(6_000, gate.TokenLimit);
+        // Nothing was reserved: the whole bucket is still there.
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty, tokens: 6_000).Kind);
+    }
+
+    [Fact]
+    public void A_published_token_count_is_mirrored_and_reservations_in_flight_are_not_spent_twice()
+    {
+        var gate = new RateLimitGate("test gpt-4o", new RateLimitOptions { Reserve = 0, ProbeFirst = false, InitialWindow = 0 }, _time);
+        Assert.False(gate.KnowsTokens);
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty, tokens: 9_999).Kind); // unknown yet: nothing is reserved
+
+        // 10,000 a minute, 8,000 left (refills in 12 s): known from here on.
+        var published = new RateLimitHeaders(null, new RateLimitDimension(10_000, 8_000, TimeSpan.FromSeconds(12)));
+        gate.Observe(published, serverWait: null);
+        var inFlight = gate.Reserve(Plenty, tokens: 5_000);
+        Assert.True(gate.KnowsTokens);
+        Assert.Equal(GateDecisionKind.Go, inFlight.Kind);
+
+        // Another response, sent before the one in flight, says 8,000 again: the 5,000 held are taken off it once.
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        gate.Observe(published, serverWait: null, age: TimeSpan.FromMilliseconds(10));
+        var next = gate.Reserve(Plenty, tokens: 4_000);
+        Assert.Equal((GateDecisionKind.Wait, GateWaitReason.Tokens), (next.Kind, next.Reason));
+        Assert.InRange(next.Wait.TotalMilliseconds, 5_000, 6_100); // 1,000 missing at 1 token / 6 ms
+    }
+}

@@ -15,6 +15,9 @@ internal static class RedisScripts
     /// <summary>What one response said to the gate.</summary>
     public static readonly string Observe = Clock + "\n" + Load("observe.lua");
 
+    /// <summary>An answer's usage settles the tokens its attempt reserved.</summary>
+    public static readonly string Settle = Clock + "\n" + Load("settle.lua");
+
     /// <summary>The retry budget's window.</summary>
     public static readonly string Budget = Clock + "\n" + Load("budget.lua");
 

@@ -9,8 +9,8 @@ namespace AspireRetry.OpenAI.Resilience.Redis;
 /// <summary>
 /// <see cref="IUpstreamSharedState"/> in Redis: one Lua script per decision, so each is atomic across replicas, and
 /// every script reads Redis's clock (<c>TIME</c>), so replicas never compare their own. Per upstream and model it keeps
-/// a hash for the gate (the mirror of the upstream's request bucket, the closed-until time and its generation), a
-/// sorted set of recent start times, a hash for the retry budget's window, a hash for the breaker's verdict and a key
+/// a hash for the gate (the mirrors of the upstream's request and token buckets, the closed-until time and its generation),
+/// a sorted set of recent start times, a hash of the tokens each start holds, a hash for the retry budget's window, a hash for the breaker's verdict and a key
 /// for the one replica's check lease. All keys of one upstream and model share a hash tag (one cluster slot), hold no
 /// secret (the endpoint is hashed) and expire an hour after their last write.
 /// </summary>
@@ -36,17 +36,29 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
     private IDatabase Db => _redis.GetDatabase();
 
     /// <inheritdoc />
-    public async ValueTask<SharedGateReservation> ReserveAsync(SharedStateKey key, TimeSpan maxWait, CancellationToken cancellationToken)
+    public ValueTask<SharedGateReservation> ReserveAsync(SharedStateKey key, TimeSpan maxWait, CancellationToken cancellationToken) =>
+        ReserveAsync(key, maxWait, 0, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<SharedGateReservation> ReserveAsync(SharedStateKey key, TimeSpan maxWait, long tokens, CancellationToken cancellationToken)
     {
         var keys = Keys.Of(key);
         var token = Guid.NewGuid().ToString("N");
-        var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RedisScripts.Reserve, [keys.Gate, keys.Starts],
-            [Ms(maxWait), token, StartsKeptMs, ExpiryMs]).ConfigureAwait(false))!;
+        var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RedisScripts.Reserve, [keys.Gate, keys.Starts, keys.Reserved],
+            [Ms(maxWait), token, StartsKeptMs, ExpiryMs, tokens]).ConfigureAwait(false))!;
         var rejected = (int)result[1] == 1;
         return new SharedGateReservation(
             Known: (int)result[0] == 1, Rejected: rejected, Wait: FromMs((string?)result[2]), Generation: (long)result[3], Closed: (int)result[4] == 1,
-            Token: (int)result[0] == 1 && !rejected ? token : null);
+            Token: (int)result[0] == 1 && !rejected ? token : null)
+        {
+            ForTokens = (int)result[5] == 1,
+            TokensReserved = (int)result[6] == 1,
+        };
     }
+
+    /// <inheritdoc />
+    public async ValueTask SettleTokensAsync(SharedStateKey key, long held, long spent, CancellationToken cancellationToken) =>
+        await Db.ScriptEvaluateAsync(RedisScripts.Settle, [Keys.Of(key).Gate], [held, spent, ExpiryMs]).ConfigureAwait(false);
 
     /// <inheritdoc />
     public async ValueTask<bool> IsCurrentAsync(SharedStateKey key, long generation, CancellationToken cancellationToken)
@@ -59,11 +71,14 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
     public async ValueTask<TimeSpan?> ObserveAsync(SharedStateKey key, SharedRateLimitObservation observation, CancellationToken cancellationToken)
     {
         var keys = Keys.Of(key);
-        var closedFor = (string?)await Db.ScriptEvaluateAsync(RedisScripts.Observe, [keys.Gate, keys.Starts],
+        var closedFor = (string?)await Db.ScriptEvaluateAsync(RedisScripts.Observe, [keys.Gate, keys.Starts, keys.Reserved],
         [
             Optional(observation.Limit), Optional(observation.Remaining),
             observation.RatePerMs is { } rate ? rate.ToString("R", CultureInfo.InvariantCulture) : "",
             observation.Reserve, observation.CloseFor is { } close ? Ms(close) : "", Ms(observation.Age), ExpiryMs, observation.Token ?? "",
+            Optional(observation.TokenLimit), Optional(observation.TokenRemaining),
+            observation.TokenRatePerMs is { } tokenRate ? tokenRate.ToString("R", CultureInfo.InvariantCulture) : "",
+            observation.TokenReserve, observation.TokensUnspent,
         ]).ConfigureAwait(false);
         return closedFor is null or "-1" ? null : FromMs(closedFor);
     }
@@ -128,13 +143,13 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
         double.TryParse(ms, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0 ? TimeSpan.FromMilliseconds(value) : TimeSpan.Zero;
 
     /// <summary>The keys of one upstream and model: one hash tag, so one cluster slot; the endpoint only as a hash.</summary>
-    private readonly record struct Keys(RedisKey Gate, RedisKey Starts, RedisKey Budget, RedisKey Recovery, RedisKey Check)
+    private readonly record struct Keys(RedisKey Gate, RedisKey Starts, RedisKey Reserved, RedisKey Budget, RedisKey Recovery, RedisKey Check)
     {
         public static Keys Of(SharedStateKey key)
         {
             var endpoint = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.Endpoint)))[..8];
             var tag = $"{Prefix}{{{key.Upstream}|{key.Model}|{endpoint}}}:";
-            return new Keys(tag + "gate", tag + "starts", tag + "budget", tag + "recovery", tag + "check");
+            return new Keys(tag + "gate", tag + "starts", tag + "reserved", tag + "budget", tag + "recovery", tag + "check");
         }
     }
 }

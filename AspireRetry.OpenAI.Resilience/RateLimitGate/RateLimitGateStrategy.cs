@@ -1,3 +1,4 @@
+using AspireRetry.OpenAI.Resilience.SharedState;
 using Microsoft.Extensions.Http.Resilience;
 using Polly;
 using Polly.Telemetry;
@@ -31,6 +32,8 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
 
     private readonly RateLimitGate _gate;
     private readonly RateLimitTelemetry _telemetry;
+    private readonly SharedStateLink _shared;
+    private readonly SharedStateKey _key;
     private readonly TimeProvider _time;
     private readonly GateAdmission _admission;
     private readonly GateLearning _learning;
@@ -42,6 +45,8 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
         var shared = sharedState ?? SharedStateLink.None;
         _gate = limits.Gate;
         _telemetry = telemetry;
+        _shared = shared;
+        _key = key;
         _time = time;
         _admission = new GateAdmission(polly, limits.Gate, options, time, telemetry, model, shared, key);
         _learning = new GateLearning(polly, limits.Gate, time, shared, key);
@@ -91,7 +96,8 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
             {
                 succeeded = response.IsSuccessStatusCode;
                 SettleOrHold(admitted, cost, succeeded);
-                learned = await _learning.LearnAsync(response, _time.GetElapsedTime(sent), context, admitted.Start, admitted.Token)
+                var sharedUnspent = !succeeded && admitted.SharedTokens ? admitted.Tokens : 0;
+                learned = await _learning.LearnAsync(response, _time.GetElapsedTime(sent), context, admitted.Start, admitted.Token, sharedUnspent)
                     .ConfigureAwait(context.ContinueOnCapturedContext);
                 observed = true;
             }
@@ -103,7 +109,7 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
             if (!observed)
             {
                 _gate.AttemptEnded(admitted.Start);
-                await _admission.GiveBackAsync(admitted.Token).ConfigureAwait(false);
+                await _admission.GiveBackAsync(admitted.Token, admitted.SharedTokens ? admitted.Tokens : 0).ConfigureAwait(false);
             }
 
             if (admitted.Kind == GateDecisionKind.GoAsProbe && !learned)
@@ -156,7 +162,10 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
         }
         else if (CallRoute.Current is { } route)
         {
-            route.Tokens = new TokenReservation(_gate, cost, admitted.Tokens, _telemetry);
+            var (shared, key) = (_shared, _key);
+            route.Tokens = new TokenReservation(_gate, cost, admitted.Tokens, _telemetry, admitted.SharedTokens
+                ? (held, spent) => _ = shared.TryAsync((store, ct) => store.SettleTokensAsync(key, held, spent, ct), CancellationToken.None)
+                : null);
         }
     }
 }

@@ -22,6 +22,31 @@ public interface IUpstreamSharedState
     /// <returns>The decision; <see cref="SharedGateReservation.Known"/> is false while the shared state knows neither limits nor a closing.</returns>
     ValueTask<SharedGateReservation> ReserveAsync(SharedStateKey key, TimeSpan maxWait, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Reserves a start time for one attempt and its estimated <paramref name="tokens"/> from the shared mirror of the
+    /// upstream's token bucket, so replicas spend one bucket: the start may wait for the tokens too
+    /// (<see cref="SharedGateReservation.ForTokens"/>). A store that keeps no token bucket ignores the tokens (this default),
+    /// and each replica then paces its own attempts on its own mirror.
+    /// </summary>
+    /// <param name="key">The upstream and model.</param>
+    /// <param name="maxWait">The longest wait the call can afford; a longer one is not reserved.</param>
+    /// <param name="tokens">The attempt's estimated tokens (prompt and completion); 0 when unknown.</param>
+    /// <param name="cancellationToken">Cancels the store call.</param>
+    /// <returns>The decision; <see cref="SharedGateReservation.TokensReserved"/> says whether the tokens were taken.</returns>
+    ValueTask<SharedGateReservation> ReserveAsync(SharedStateKey key, TimeSpan maxWait, long tokens, CancellationToken cancellationToken) =>
+        ReserveAsync(key, maxWait, cancellationToken);
+
+    /// <summary>
+    /// An answered attempt that reserved <paramref name="held"/> tokens spent <paramref name="spent"/> (its usage): the
+    /// difference comes back to the shared bucket (or is taken from it). Nothing, by default.
+    /// </summary>
+    /// <param name="key">The upstream and model.</param>
+    /// <param name="held">The tokens its reservation took.</param>
+    /// <param name="spent">The tokens its answer reported.</param>
+    /// <param name="cancellationToken">Cancels the store call.</param>
+    /// <returns>A task that completes when it is recorded.</returns>
+    ValueTask SettleTokensAsync(SharedStateKey key, long held, long spent, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
     /// <summary>Whether a start time reserved in <paramref name="generation"/> still holds (no closing since).</summary>
     /// <param name="key">The upstream and model.</param>
     /// <param name="generation">The reservation's <see cref="SharedGateReservation.Generation"/>.</param>

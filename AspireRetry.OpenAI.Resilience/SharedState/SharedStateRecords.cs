@@ -16,7 +16,14 @@ public readonly record struct SharedStateKey(string Upstream, string Endpoint, s
 /// The reserved start, as the store knows it: hand it back with the attempt's <see cref="SharedRateLimitObservation"/>, so the
 /// store counts the attempt as answered (a published count may include it) and not as still in flight.
 /// </param>
-public readonly record struct SharedGateReservation(bool Known, bool Rejected, TimeSpan Wait, long Generation, bool Closed, string? Token = null);
+public readonly record struct SharedGateReservation(bool Known, bool Rejected, TimeSpan Wait, long Generation, bool Closed, string? Token = null)
+{
+    /// <summary>The attempt's tokens were taken from the shared token bucket: give them back, or settle them, through the store.</summary>
+    public bool TokensReserved { get; init; }
+
+    /// <summary>The wait is for the shared token bucket to refill enough for the attempt's tokens.</summary>
+    public bool ForTokens { get; init; }
+}
 
 /// <summary>What one response told about the upstream's rate limit.</summary>
 /// <param name="Limit">The published request limit, when published.</param>
@@ -26,7 +33,23 @@ public readonly record struct SharedGateReservation(bool Known, bool Rejected, T
 /// <param name="CloseFor">How long the response closes the gate (a 429's server wait, or a spent token budget), if it does.</param>
 /// <param name="Age">How long ago the attempt was sent: the count was taken at most this long ago.</param>
 /// <param name="Token">The attempt's <see cref="SharedGateReservation.Token"/>, when the shared gate reserved its start.</param>
-public readonly record struct SharedRateLimitObservation(long? Limit, long? Remaining, double? RatePerMs, long Reserve, TimeSpan? CloseFor, TimeSpan Age, string? Token = null);
+public readonly record struct SharedRateLimitObservation(long? Limit, long? Remaining, double? RatePerMs, long Reserve, TimeSpan? CloseFor, TimeSpan Age, string? Token = null)
+{
+    /// <summary>The published token limit, when published.</summary>
+    public long? TokenLimit { get; init; }
+
+    /// <summary>The published remaining tokens, when published.</summary>
+    public long? TokenRemaining { get; init; }
+
+    /// <summary>The refill rate the published token reset implies, in tokens per millisecond.</summary>
+    public double? TokenRatePerMs { get; init; }
+
+    /// <summary>Tokens of the limit kept unspent (<c>RateLimit:Reserve</c> of the token limit).</summary>
+    public long TokenReserve { get; init; }
+
+    /// <summary>Tokens the attempt reserved and did not spend (refused, failed, or it did not go): they come back.</summary>
+    public long TokensUnspent { get; init; }
+}
 
 /// <summary>The shared retry budget's answer.</summary>
 /// <param name="Allowed">The retry was taken.</param>

@@ -97,6 +97,9 @@ public sealed class SharedStateTests(ChatApiFixture fixture, RedisServerFixture 
 
         public string CallerB { get; } = $"replica-b-{Guid.NewGuid():N}";
 
+        /// <summary>A client of each replica whose upstream requests both carry <paramref name="caller"/>: one key, one bucket upstream.</summary>
+        public (HttpClient A, HttpClient B) SameCaller(string caller) => (ChatApiFixture.ClientFor(_a, caller), ChatApiFixture.ClientFor(_b, caller));
+
         /// <summary>A client of replica A, its upstream requests logged under <see cref="CallerA"/>.</summary>
         public HttpClient A { get; }
 
@@ -109,6 +112,51 @@ public sealed class SharedStateTests(ChatApiFixture fixture, RedisServerFixture 
             B.Dispose();
             await _a.DisposeAsync();
             await _b.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// Two replicas calling with one key share the upstream's token bucket (3,000 tokens a second): a burst of 20 chats of
+    /// about 300 tokens each, half through each replica, is twice what the bucket holds. Each replica reserves its
+    /// attempts' tokens in the shared state, so together they wait for the refill instead of each spending the whole
+    /// bucket it sees in the headers.
+    /// </summary>
+    [Fact]
+    public async Task Two_replicas_share_one_token_bucket_and_a_burst_above_it_meets_no_429_after_the_first_responses()
+    {
+        await using var replicas = await ReplicasAsync();
+        var caller = $"shared-tokens-{Guid.NewGuid():N}";
+        var (clientA, clientB) = replicas.SameCaller(caller);
+        var profile = await fixture.Emulator.PutAsJsonAsync("/emulator/chaos", new
+        {
+            name = "shared-token-bucket",
+            rateLimiter = new { enabled = true, requestsPerWindow = 100_000, tokensPerWindow = 3_000, windowMs = 1_000 },
+        }, Ct);
+        profile.EnsureSuccessStatusCode();
+        try
+        {
+            // Each replica's first call is its probe: both learn the token bucket from its headers.
+            (await clientA.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("warm up"), Ct)).EnsureSuccessStatusCode();
+            (await clientB.PostAsJsonAsync("/api/chat", ChatApiCalls.Body("warm up"), Ct)).EnsureSuccessStatusCode();
+            var words = string.Join(' ', Enumerable.Repeat("tokens", 200));
+
+            var chats = await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+            {
+                using var response = await (i % 2 == 0 ? clientA : clientB).PostAsJsonAsync("/api/chat", ChatApiCalls.Body($"{i} {words}"), Ct);
+                return (response.StatusCode, Body: await response.Content.ReadAsStringAsync(Ct));
+            }));
+
+            Assert.All(chats, chat => Assert.True(chat.StatusCode == System.Net.HttpStatusCode.OK, chat.Body));
+            var seen = await fixture.SeenAsync(caller);
+            TestContext.Current.TestOutputHelper?.WriteLine($"{seen.Count} upstream requests, {seen.Count(r => r.StatusCode == 429)} refused.");
+            Assert.Equal(22, seen.Count);
+            Assert.DoesNotContain(seen, r => r.StatusCode == 429);
+        }
+        finally
+        {
+            await fixture.Emulator.DeleteAsync("/emulator/chaos", Ct);
+            clientA.Dispose();
+            clientB.Dispose();
         }
     }
 

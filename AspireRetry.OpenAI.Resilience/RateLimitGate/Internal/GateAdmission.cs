@@ -1,3 +1,4 @@
+using AspireRetry.OpenAI.Resilience.SharedState;
 using Polly;
 using Polly.Telemetry;
 using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
@@ -18,7 +19,7 @@ internal sealed class GateAdmission(
     /// How an attempt goes (<see cref="GateDecisionKind.Go"/>, as the probe or in the slow-start window), its start, its
     /// shared start, and the tokens it holds.
     /// </summary>
-    public readonly record struct Admitted(GateDecisionKind Kind, TimeSpan? Start, string? Token, long Tokens = 0);
+    public readonly record struct Admitted(GateDecisionKind Kind, TimeSpan? Start, string? Token, long Tokens = 0, bool SharedTokens = false);
 
     /// <summary>
     /// Waits until the gate lets the attempt go; while the gate knows the token bucket it reserves the request's
@@ -49,7 +50,7 @@ internal sealed class GateAdmission(
                     case { Again: true }:
                         continue;
                     case { } went:
-                        return new(went.Kind, decision.Start, went.Token, decision.Tokens);
+                        return new(went.Kind, decision.Start, went.Token, decision.Tokens, went.SharedTokens);
                 }
             }
 
@@ -109,9 +110,9 @@ internal sealed class GateAdmission(
     /// again (a closing voided the start). Its calls to the store are not cancellable (the link's deadline bounds them):
     /// the attempt holds a start, maybe the probe, which only this method or the attempt gives back.
     /// </summary>
-    private async ValueTask<(bool Again, GateDecisionKind Kind, string? Token)?> PassSharedAsync(GateDecision decision, TimeSpan budget, TimeSpan left, ResilienceContext context)
+    private async ValueTask<(bool Again, GateDecisionKind Kind, string? Token, bool SharedTokens)?> PassSharedAsync(GateDecision decision, TimeSpan budget, TimeSpan left, ResilienceContext context)
     {
-        var (answered, reservation) = await shared.TryAsync((store, ct) => store.ReserveAsync(key, budget, ct), CancellationToken.None).ConfigureAwait(false);
+        var (answered, reservation) = await shared.TryAsync((store, ct) => store.ReserveAsync(key, budget, decision.Tokens, ct), CancellationToken.None).ConfigureAwait(false);
         if (!answered || !reservation.Known)
         {
             return null;
@@ -128,14 +129,19 @@ internal sealed class GateAdmission(
 
             // With published limits the shared gate's wait (every replica's requests); without them, the longer of it and
             // this replica's own (its spacing after a 429, which the shared gate does not keep).
-            // The tokens are this replica's to wait for too: the shared gate reserves no tokens.
-            var localWait = decision.Kind == GateDecisionKind.Wait && (!gate.KnowsLimits || decision.Reason == GateWaitReason.Tokens) ? decision.Wait : TimeSpan.Zero;
+            // The tokens too, when the shared gate took none (a store without a token bucket, or it knows none yet).
+            var localWait = decision.Kind == GateDecisionKind.Wait && (!gate.KnowsLimits || (decision.Reason == GateWaitReason.Tokens && !reservation.TokensReserved))
+                ? decision.Wait
+                : TimeSpan.Zero;
             var sharedDecides = reservation.Wait >= localWait;
             var wait = sharedDecides ? reservation.Wait : localWait;
             if (wait > TimeSpan.Zero)
             {
-                var reason = !sharedDecides ? decision.Reason : reservation.Closed ? GateWaitReason.Closed : GateWaitReason.Paced;
-                await SleepAsync(new GateDecision(GateDecisionKind.Wait, wait, reason, 0, null), context, tellCaller: true, fromShared: sharedDecides).ConfigureAwait(false);
+                var reason = !sharedDecides ? decision.Reason
+                    : reservation.Closed ? GateWaitReason.Closed
+                    : reservation.ForTokens ? GateWaitReason.Tokens
+                    : GateWaitReason.Paced;
+                await SleepAsync(new GateDecision(GateDecisionKind.Wait, wait, reason, 0, null, null, decision.Tokens), context, tellCaller: true, fromShared: sharedDecides).ConfigureAwait(false);
 
                 // Closed again while we waited (a 429 here or at another replica): the start time no longer holds.
                 current = (localWait == TimeSpan.Zero || gate.Generation == decision.Generation)
@@ -144,16 +150,16 @@ internal sealed class GateAdmission(
         }
         catch
         {
-            await AbandonAsync(kind, decision.Start, reservation.Token).ConfigureAwait(false);
+            await AbandonAsync(kind, decision.Start, reservation.Token, SharedTokensOf(reservation, decision)).ConfigureAwait(false);
             throw;
         }
 
         if (!current)
         {
-            await AbandonAsync(kind, decision.Start, reservation.Token).ConfigureAwait(false);
+            await AbandonAsync(kind, decision.Start, reservation.Token, SharedTokensOf(reservation, decision)).ConfigureAwait(false);
         }
 
-        return (!current, kind, reservation.Token);
+        return (!current, kind, reservation.Token, reservation.TokensReserved);
     }
 
     /// <summary>Whether no closing voided a shared start since it was reserved; true when the shared state does not answer.</summary>
@@ -163,8 +169,10 @@ internal sealed class GateAdmission(
         return !answered || holds;
     }
 
-    /// <summary>An attempt that does not go after all gives back what it held: its probe or window place, its start, its shared start.</summary>
-    private async ValueTask AbandonAsync(GateDecisionKind kind, TimeSpan? start, string? token)
+    private static long SharedTokensOf(SharedGateReservation reservation, GateDecision decision) => reservation.TokensReserved ? decision.Tokens : 0;
+
+    /// <summary>An attempt that does not go after all gives back what it held: its probe or window place, its start (and tokens), its shared start (and tokens).</summary>
+    private async ValueTask AbandonAsync(GateDecisionKind kind, TimeSpan? start, string? token, long sharedTokens)
     {
         gate.AttemptEnded(start);
         if (kind == GateDecisionKind.GoAsProbe)
@@ -176,15 +184,18 @@ internal sealed class GateAdmission(
             gate.WindowAttemptEnded(succeeded: false);
         }
 
-        await GiveBackAsync(token).ConfigureAwait(false);
+        await GiveBackAsync(token, sharedTokens).ConfigureAwait(false);
     }
 
-    /// <summary>The shared gate's start of an attempt that ended without a response (or did not go): no longer in flight.</summary>
-    public async ValueTask GiveBackAsync(string? token)
+    /// <summary>
+    /// The shared gate's start of an attempt that ended without a response (or did not go): no longer in flight, and the
+    /// <paramref name="tokens"/> it took from the shared bucket come back.
+    /// </summary>
+    public async ValueTask GiveBackAsync(string? token, long tokens = 0)
     {
         if (token is not null)
         {
-            var ended = new SharedRateLimitObservation(null, null, null, 0, null, TimeSpan.Zero, token);
+            var ended = new SharedRateLimitObservation(null, null, null, 0, null, TimeSpan.Zero, token) { TokensUnspent = tokens };
             await shared.TryAsync((store, ct) => store.ObserveAsync(key, ended, ct), CancellationToken.None).ConfigureAwait(false);
         }
     }

@@ -12,7 +12,13 @@ namespace AspireRetry.OpenAI.Resilience;
 internal sealed class GateLearning(ResilienceStrategyTelemetry polly, RateLimitGate gate, TimeProvider time, SharedStateLink shared, SharedStateKey key)
 {
     /// <summary>True when the response taught the gate something (published limits or a server wait).</summary>
-    public async ValueTask<bool> LearnAsync(HttpResponseMessage response, TimeSpan age, ResilienceContext context, TimeSpan? start, string? token)
+    /// <param name="response">The attempt's response.</param>
+    /// <param name="age">How long ago the attempt was sent.</param>
+    /// <param name="context">The call's resilience context.</param>
+    /// <param name="start">The start this replica's gate gave the attempt.</param>
+    /// <param name="token">The shared gate's start of the attempt, when it reserved one.</param>
+    /// <param name="tokensUnspent">The tokens the attempt took from the shared bucket and did not spend (its answer was a refusal or a failure).</param>
+    public async ValueTask<bool> LearnAsync(HttpResponseMessage response, TimeSpan age, ResilienceContext context, TimeSpan? start, string? token, long tokensUnspent = 0)
     {
         var serverWait = await RateLimitWaitAsync(response, context).ConfigureAwait(false);
         var headers = gate.Complete(RateLimitHeaders.Read(response), age, start);
@@ -23,10 +29,18 @@ internal sealed class GateLearning(ResilienceStrategyTelemetry polly, RateLimitG
         var fromShared = false;
         if (shared.Configured)
         {
-            var closeFor = serverWait is { } w ? w + OpenAIResilience.ServerDelayMargin : gate.TokenWait(headers);
+            // The shared token bucket paces each attempt on its own tokens: tokens at their reserve close nothing.
+            var closeFor = serverWait is { } w ? w + OpenAIResilience.ServerDelayMargin : (TimeSpan?)null;
             var observation = new SharedRateLimitObservation(
                 headers.Requests?.Limit, headers.Requests?.Remaining, headers.Requests?.RatePerMs,
-                headers.Requests is { } requests ? gate.ReserveOf(requests.Limit) : 0, closeFor, age, token);
+                headers.Requests is { } requests ? gate.ReserveOf(requests.Limit) : 0, closeFor, age, token)
+            {
+                TokenLimit = headers.Tokens?.Limit,
+                TokenRemaining = headers.Tokens?.Remaining,
+                TokenRatePerMs = headers.Tokens?.RatePerMs,
+                TokenReserve = headers.Tokens is { } tokens ? gate.ReserveOf(tokens.Limit) : 0,
+                TokensUnspent = tokensUnspent,
+            };
             (fromShared, sharedClosedFor) = await shared.TryAsync((store, ct) => store.ObserveAsync(key, observation, ct), CancellationToken.None)
                 .ConfigureAwait(false);
         }
@@ -40,7 +54,7 @@ internal sealed class GateLearning(ResilienceStrategyTelemetry polly, RateLimitG
 
         if (closedFor is { } closed)
         {
-            SpanEvents.GateClosed(gate, closed, serverWait is not null ? "429 rate_limit_exceeded" : "token budget at its reserve", fromShared);
+            SpanEvents.GateClosed(gate, closed, "429 rate_limit_exceeded", fromShared);
             polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.GateClosed), context, closed);
         }
 

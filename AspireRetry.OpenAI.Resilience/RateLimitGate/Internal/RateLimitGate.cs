@@ -436,12 +436,6 @@ internal sealed class RateLimitGate
         return until - now;
     }
 
-    /// <summary>
-    /// How long until the published token count is back at its reserve: what the replicas' shared gate closes for (it
-    /// does not hold reservations of tokens); this gate paces each attempt on its own tokens instead.
-    /// </summary>
-    public TimeSpan? TokenWait(RateLimitHeaders headers) => headers.TokenWait(_bucket.ReserveOf);
-
     /// <inheritdoc cref="RequestBucketMirror.ReserveOf"/>
     public long ReserveOf(long limit) => _bucket.ReserveOf(limit);
 }

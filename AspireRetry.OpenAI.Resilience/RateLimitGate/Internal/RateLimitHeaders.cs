@@ -47,21 +47,6 @@ internal sealed record RateLimitHeaders(
         response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
 
     /// <summary>
-    /// How long until the token budget is back at its reserve (at least one token), when it is below it; null otherwise.
-    /// </summary>
-    public TimeSpan? TokenWait(Func<long, long> reserveOf)
-    {
-        if (Tokens is { Reset: { } tokenReset } tokens && tokens.RatePerMs is { } tokenRate
-            && tokens.Remaining < Math.Max(1, reserveOf(tokens.Limit)))
-        {
-            var refill = TimeSpan.FromMilliseconds((Math.Max(1, reserveOf(tokens.Limit)) - tokens.Remaining) / tokenRate);
-            return TimeSpans.Min(refill, tokenReset);
-        }
-
-        return null;
-    }
-
-    /// <summary>
     /// OpenAI's reset format, Go durations: <c>20ms</c>, <c>1s</c>, <c>1.5s</c>, <c>6m0s</c>, <c>1h2m3s</c>.
     /// A bare number is read as seconds. Null when absent or unreadable.
     /// </summary>

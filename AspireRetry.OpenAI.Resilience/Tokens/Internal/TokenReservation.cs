@@ -5,7 +5,12 @@ namespace AspireRetry.OpenAI.Resilience;
 /// the response (or the stream's last chunk) reports usage; unsettled, the estimate stays spent, and the published counts
 /// correct the gate's mirror. Settles once.
 /// </summary>
-internal sealed class TokenReservation(RateLimitGate gate, RequestCost cost, long held, RateLimitTelemetry telemetry)
+/// <param name="gate">The gate whose mirror holds the tokens.</param>
+/// <param name="cost">The request's estimate.</param>
+/// <param name="held">The tokens reserved.</param>
+/// <param name="telemetry">Where the estimate's error is recorded.</param>
+/// <param name="settleShared">Settles the same tokens in the replicas' shared bucket, when they were taken from it.</param>
+internal sealed class TokenReservation(RateLimitGate gate, RequestCost cost, long held, RateLimitTelemetry telemetry, Action<long, long>? settleShared = null)
 {
     private int _settled;
 
@@ -26,6 +31,7 @@ internal sealed class TokenReservation(RateLimitGate gate, RequestCost cost, lon
 
         var spent = (input ?? cost.PromptTokens) + (output ?? 0);
         gate.SettleTokens(held, spent);
+        settleShared?.Invoke(held, spent);
         if (output is { } completion)
         {
             gate.Completions.Learn(cost.Model, (int)Math.Min(completion, int.MaxValue));

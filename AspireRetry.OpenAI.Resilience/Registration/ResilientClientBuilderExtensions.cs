@@ -1,6 +1,7 @@
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using OpenAI;
 
 namespace AspireRetry.OpenAI.Resilience;
@@ -47,7 +48,11 @@ public static class ResilientClientBuilderExtensions
     public static EmbeddingGeneratorBuilder<string, Embedding<float>> UseResilientCallScope(this EmbeddingGeneratorBuilder<string, Embedding<float>> builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        return builder.Use(inner => new CallScopeEmbeddingGenerator(inner, ModelOf(inner.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId)));
+        return builder.Use((inner, services) =>
+        {
+            var model = ModelOf(inner.GetService<EmbeddingGeneratorMetadata>()?.DefaultModelId);
+            return new CallScopeEmbeddingGenerator(inner, model, TokenCeilingOf(services, model));
+        });
     }
 
     /// <summary>As <see cref="UseResilientCallScope(EmbeddingGeneratorBuilder{string, Embedding{float}})"/>, for the model <paramref name="model"/>.</summary>
@@ -58,7 +63,25 @@ public static class ResilientClientBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(model);
-        return builder.Use(inner => new CallScopeEmbeddingGenerator(inner, model));
+        return builder.Use((inner, services) => new CallScopeEmbeddingGenerator(inner, model, TokenCeilingOf(services, model)));
+    }
+
+    /// <summary>
+    /// The most tokens one request of <paramref name="model"/> may reserve at the primary upstream's gate: its token bucket
+    /// less the reserve, as the gate mirrors it, else as configured (<c>RateLimit:Limits</c>); null while neither is known.
+    /// </summary>
+    private static Func<long?> TokenCeilingOf(IServiceProvider services, string model)
+    {
+        var registry = services.GetService<UpstreamStateRegistry>();
+        var primary = services.GetService<OpenAIUpstreams>()?.All.FirstOrDefault()?.Name;
+        var options = services.GetService<IOptions<ResilienceOptions>>()?.Value.RateLimit;
+        if (registry is null || primary is null || options is null)
+        {
+            return static () => null;
+        }
+
+        return () => registry.Find(primary, model)?.Limits.Gate.TokenCeiling
+            ?? (options.LimitsFor(primary, model)?.TokensPerMinute is { } configured ? configured - (long)Math.Floor(configured * options.Reserve) : null);
     }
 
     /// <summary>

@@ -94,6 +94,18 @@ internal sealed class RateLimitGate
         }
     }
 
+    /// <summary>The most tokens one attempt may reserve (the token bucket less its reserve); null while the bucket is not known.</summary>
+    public long? TokenCeiling
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _tokens.Known ? _tokens.Ceiling : null;
+            }
+        }
+    }
+
     /// <summary>The completion sizes this model's answers reported, for the estimate of a request that sets no limit.</summary>
     public CompletionSizes Completions { get; } = new();
 

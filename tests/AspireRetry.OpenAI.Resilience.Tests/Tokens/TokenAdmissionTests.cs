@@ -89,6 +89,47 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
         Assert.DoesNotContain("tokens", waits.Reasons);
     }
 
+    [Fact]
+    public async Task An_embeddings_call_with_more_inputs_than_one_request_may_carry_is_split_and_comes_back_whole_in_order()
+    {
+        var builder = App();
+        builder.AddResilientOpenAI().AddEmbeddingGenerator("text-embedding-3-small");
+        using var host = builder.Build();
+        await host.StartAsync(Ct);
+        var inputs = Enumerable.Range(0, CallScopeEmbeddingGenerator.MaxInputs + 2).Select(i => $"input {i}").ToList();
+        var generator = host.Services.GetRequiredService<IEmbeddingGenerator<string, Embedding<float>>>();
+
+        var embeddings = await generator.GenerateAsync(inputs, cancellationToken: Ct);
+        var lastAlone = await generator.GenerateAsync([inputs[^1]], cancellationToken: Ct);
+
+        Assert.Equal(inputs.Count, embeddings.Count);
+        Assert.Equal(lastAlone[0].Vector.ToArray(), embeddings[^1].Vector.ToArray()); // the last input's vector is last
+        Assert.Equal(["ok", "ok", "ok"], (await _emulator.SeenAsync()).Select(r => r.Outcome)); // 2,048 + 2, then the one alone
+    }
+
+    [Fact]
+    public void Inputs_are_batched_by_the_token_ceiling_and_an_input_larger_than_it_goes_alone()
+    {
+        var generator = new CallScopeEmbeddingGenerator(new NoGenerator(), "gpt-4o");
+        string Words(int n) => string.Join(' ', Enumerable.Repeat("word", n));
+
+        var batches = generator.Batches([Words(400), Words(400), Words(400), Words(2_000), Words(10)], maxTokens: 1_000);
+
+        Assert.Equal([2, 1, 1, 1], batches.Select(b => b.Count));
+    }
+
+    private sealed class NoGenerator : IEmbeddingGenerator<string, Embedding<float>>
+    {
+        public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException("batching only");
+
+        public object? GetService(Type serviceType, object? serviceKey = null) => null;
+
+        public void Dispose()
+        {
+        }
+    }
+
     private static IEnumerable<Exception> Chain(Exception? error)
     {
         for (; error is not null; error = error.InnerException)
@@ -97,7 +138,7 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
         }
     }
 
-    private async Task<IHost> StartAsync(params (string Key, string Value)[] settings)
+    private HostApplicationBuilder App(params (string Key, string Value)[] settings)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, EnvironmentName = "Production" });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -105,6 +146,12 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
             ["ConnectionStrings:openai"] = $"Endpoint={_emulator.V1};Key={Key};Model=gpt-4o",
         });
         builder.Configuration.AddInMemoryCollection(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)));
+        return builder;
+    }
+
+    private async Task<IHost> StartAsync(params (string Key, string Value)[] settings)
+    {
+        var builder = App(settings);
         builder.AddResilientOpenAI().AddChatClient();
         var host = builder.Build();
         await host.StartAsync(Ct);

@@ -69,9 +69,9 @@ public sealed class RateLimitOptions
     public RetryBudgetOptions RetryBudget { get; set; } = new();
 
     /// <summary>
-    /// Limits of upstreams that publish none (section <c>Limits</c>), by model (<c>Limits:gpt-4o:TokensPerMinute</c>) or by
-    /// upstream and model (<c>Limits:openai-2/gpt-4o:TokensPerMinute</c>, which wins). Published <c>x-ratelimit-*</c>
-    /// headers replace them once a response carries them.
+    /// Limits of upstreams that publish none, or a share of a key an app keeps to (section <c>Limits</c>), by model
+    /// (<c>Limits:gpt-4o:TokensPerMinute</c>) or by upstream and model (<c>Limits:openai-2/gpt-4o:TokensPerMinute</c>, which
+    /// wins). Published <c>x-ratelimit-*</c> headers apply under them: the lower limit wins.
     /// </summary>
     public Dictionary<string, ModelRateLimits> Limits { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 

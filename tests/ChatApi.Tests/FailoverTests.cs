@@ -91,6 +91,26 @@ public sealed class FailoverTests(ChatApiFixture primary, SecondUpstreamFixture 
     }
 
     [Fact]
+    public async Task A_chat_whose_tokens_do_not_fit_the_primarys_bucket_now_goes_to_the_secondary_instead_of_waiting()
+    {
+        // The primary allows 900 tokens a minute (configured: the emulator publishes its own generous limit too, which
+        // cannot raise a mirror); the secondary has no such limit. A chat of about 450 tokens fits once, not twice.
+        await using var api = Api(new Dictionary<string, string?>
+        {
+            ["OpenAI:Resilience:RateLimit:Enabled"] = "true",
+            ["OpenAI:Resilience:RateLimit:Limits:openai/gpt-4o:TokensPerMinute"] = "900",
+        });
+        var client = ChatApiFixture.ClientFor(api, _caller);
+        var words = string.Join(' ', Enumerable.Repeat("tokens", 400));
+
+        var first = await UpstreamOfAsync(client, words);
+        var second = await UpstreamOfAsync(client, words);
+
+        Assert.Equal(("openai", "openai-2"), (first, second));
+        Assert.Single(await primary.SeenAsync(_caller)); // the second never waited there for its tokens
+    }
+
+    [Fact]
     public async Task Quota_exhausted_on_the_primary_goes_to_the_secondary_and_is_never_retried_on_the_primary()
     {
         await using var api = Api();
@@ -153,9 +173,9 @@ public sealed class FailoverTests(ChatApiFixture primary, SecondUpstreamFixture 
         Assert.Equal("openai", events[^1].Data.GetProperty("upstream").GetString());
     }
 
-    private static async Task<string?> UpstreamOfAsync(HttpClient client)
+    private static async Task<string?> UpstreamOfAsync(HttpClient client, string message = "Hello")
     {
-        var events = await client.StreamAsync(ChatApiCalls.Body("Hello"), Ct);
+        var events = await client.StreamAsync(ChatApiCalls.Body(message), Ct);
         Assert.Equal("done", events[^1].Type);
         return events[^1].Data.GetProperty("upstream").GetString();
     }

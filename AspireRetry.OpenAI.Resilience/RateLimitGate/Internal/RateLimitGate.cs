@@ -26,6 +26,7 @@ internal sealed class RateLimitGate
     private readonly RemainingOnlyEstimate _requestsRemaining = new();
     private readonly RemainingOnlyEstimate _tokensRemaining = new();
     private TimeSpan _newestCountSent = TimeSpan.MinValue;
+    private readonly ModelRateLimits? _configured;
 
     /// <summary>
     /// With estimated limits (remaining counts alone), the longest wait handed out: the estimate errs slow and rises as
@@ -36,6 +37,7 @@ internal sealed class RateLimitGate
     public RateLimitGate(string name, RateLimitOptions options, TimeProvider time, ModelRateLimits? configured = null)
     {
         Name = name;
+        _configured = configured;
         _time = time;
         _origin = time.GetTimestamp();
         _bucket = new RequestBucketMirror(options.Reserve);
@@ -243,8 +245,21 @@ internal sealed class RateLimitGate
     /// beyond the tokens' own drop proves their rate. <paramref name="age"/> is how long ago the attempt was sent,
     /// <paramref name="start"/> the start this gate gave it.
     /// </summary>
+    /// <remarks>
+    /// A limit configured for the model (<see cref="ModelRateLimits"/>) caps what is published: the lower limit, the
+    /// slower refill, and no more remaining than the configured bucket holds (an app may keep to a share of its key).
+    /// </remarks>
     public RateLimitHeaders Complete(RateLimitHeaders headers, TimeSpan age, TimeSpan? start)
     {
+        if (_configured is not null)
+        {
+            headers = headers with
+            {
+                Requests = CappedBy(headers.Requests, _configured.RequestsPerMinute),
+                Tokens = CappedBy(headers.Tokens, _configured.TokensPerMinute),
+            };
+        }
+
         if (!headers.HasRemainingOnly)
         {
             return headers;
@@ -260,8 +275,23 @@ internal sealed class RateLimitGate
                 ?? (headers.TokensRemaining is { } t ? _tokensRemaining.Learn(sent, age, t, static (_, _) => 0) : null);
             var newest = sent > _newestCountSent;
             _newestCountSent = TimeSpans.Max(_newestCountSent, sent);
-            return new RateLimitHeaders(requests, tokens, RequestsMayRise: headers.Requests is null && requests is not null && newest);
+            return new RateLimitHeaders(
+                CappedBy(requests, _configured?.RequestsPerMinute), CappedBy(tokens, _configured?.TokensPerMinute),
+                RequestsMayRise: headers.Requests is null && requests is not null && newest);
         }
+    }
+
+    /// <summary>A published dimension under a configured per-minute limit: the lower limit and rate, what remains of it.</summary>
+    private static RateLimitDimension? CappedBy(RateLimitDimension? published, long? perMinute)
+    {
+        if (published is null || perMinute is not { } limit || limit >= published.Limit)
+        {
+            return published;
+        }
+
+        var rate = Math.Min(limit / 60_000d, published.RatePerMs ?? double.MaxValue);
+        var remaining = Math.Min(published.Remaining, limit);
+        return new RateLimitDimension(limit, remaining, remaining < limit ? TimeSpan.FromMilliseconds((limit - remaining) / rate) : null, published.Estimated);
     }
 
     /// <summary>

@@ -86,6 +86,19 @@ public sealed class TokenGateTests
     }
 
     [Fact]
+    public void A_configured_limit_caps_a_larger_published_one()
+    {
+        var gate = Gate(); // 6,000 a minute configured
+        var published = new RateLimitHeaders(null, new RateLimitDimension(1_000_000, 999_000, TimeSpan.FromMilliseconds(60)));
+
+        gate.Observe(gate.Complete(published, TimeSpan.Zero, null), serverWait: null);
+
+        Assert.Equal(6_000, gate.TokenLimit);
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty, tokens: 5_000).Kind);
+        Assert.Equal(GateDecisionKind.Wait, gate.Reserve(Plenty, tokens: 2_000).Kind);
+    }
+
+    [Fact]
     public void A_published_token_count_is_mirrored_and_reservations_in_flight_are_not_spent_twice()
     {
         var gate = new RateLimitGate("test gpt-4o", new RateLimitOptions { Reserve = 0, ProbeFirst = false, InitialWindow = 0 }, _time);

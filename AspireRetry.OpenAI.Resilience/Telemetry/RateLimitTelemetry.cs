@@ -11,7 +11,9 @@ internal sealed class RateLimitTelemetry(IMeterFactory meters)
 {
     private readonly Histogram<double> _gateWait = meters.Create(MeterName)
         .CreateHistogram<double>(Metrics.GateWaitDuration, unit: "s",
-            description: "Time an upstream attempt waited at the shared rate-limit gate (closed gate, pacing or the first probe).");
+            description: "Time an upstream attempt waited at the shared rate-limit gate (closed gate, pacing, tokens or the first probe).", tags: null,
+            // Waits from milliseconds (pacing) to a minute (MaxServerDelay): the defaults (0, 5, 10, 25 s...) put them all in the first bucket.
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
 
     private readonly Histogram<double> _estimateRatio = meters.Create(MeterName)
         .CreateHistogram<double>(Metrics.TokenEstimateRatio, unit: "1",

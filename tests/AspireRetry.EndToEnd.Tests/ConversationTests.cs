@@ -87,6 +87,23 @@ public sealed class ConversationTests(AspireAppFixture fixture) : ChatPageTest(f
     }
 
     [Fact]
+    public async Task Every_control_on_the_page_makes_at_most_one_trace_named_for_what_the_person_did()
+    {
+        var dashboard = await DashboardTelemetry.ConnectAsync(Fixture.App, AspireAppFixture.DashboardApiKey, Ct);
+        var since = UnixNanosNow();
+
+        await Page.Locator("#model").SelectOptionAsync("gpt-4o-mini");
+        await Page.Locator("#prompt").PressSequentiallyAsync("typed, never sent");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "New chat" }).ClickAsync();
+        await OpenChaosPanelAsync();
+        await Page.Locator("#model").SelectOptionAsync("gpt-4o");
+
+        // The README: messages, page loads, chaos actions, Stop, New chat and the model; nothing per keystroke or binder.
+        var roots = await WaitForRootsAsync(dashboard, since, r => r.Count(s => s.Name.StartsWith("Model: ", StringComparison.Ordinal)) == 2 && r.Any(s => s.Name == "New chat"));
+        Assert.Equal(["Model: gpt-4o-mini", "New chat", "Model: gpt-4o"], roots.Select(r => r.Name));
+    }
+
+    [Fact]
     public async Task A_reload_restores_text_attempts_and_trace_links_and_New_chat_clears_it()
     {
         await QueueScriptAsync("429:retry-after-ms=100, ok");

@@ -21,8 +21,17 @@ public sealed record StartEvent(string? TraceId, string Model, int MaxAttempts) 
 /// One upstream attempt finished. <see cref="DelayMs"/> is the wait before the next attempt when one
 /// follows, null when this was the last one.
 /// </summary>
-public sealed record AttemptEvent(int Number, string Outcome, int? StatusCode, string? Reason, long? DelayMs) : ChatStreamEvent
+/// <param name="FailoverTo">
+/// The call left an upstream for this one (e.g. <c>openai-2</c>): this attempt failed there, or (outcome
+/// <see cref="Failover"/>) its gate or breaker sent nothing; <see cref="Reason"/> says why. Absent from older ChatApis.
+/// </param>
+/// <param name="FailoverFrom">With <paramref name="FailoverTo"/>: the upstream it left.</param>
+public sealed record AttemptEvent(int Number, string Outcome, int? StatusCode, string? Reason, long? DelayMs,
+    string? FailoverTo = null, string? FailoverFrom = null) : ChatStreamEvent
 {
+    /// <summary>The <see cref="Outcome"/> of an event that reports a failover with no attempt sent (the upstream was down or its gate closed).</summary>
+    public const string Failover = "failover";
+
     /// <summary>The <see cref="Outcome"/> of an event that reports a wait at ChatApi's rate-limit gate, not a failed attempt.</summary>
     public const string RateLimitWait = "rate_limit_wait";
 

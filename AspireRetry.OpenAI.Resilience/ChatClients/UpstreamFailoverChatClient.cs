@@ -81,7 +81,7 @@ internal sealed class UpstreamFailoverChatClient : FailoverChatClient
         var to = _upstreams[position + 1].Upstream.Name;
         _position[context] = position + 1;
         SpanEvents.Failover(from, to, reason);
-        CallProgress.Current?.FailedOver($"{reason}: failing over to {to}");
+        CallProgress.Current?.FailedOver(from, to, reason);
         _logger.LogInformation("Call to {Model} fails over from {From} to {To}: {Reason}", _model, from, to, reason);
         return ValueTask.CompletedTask;
     }

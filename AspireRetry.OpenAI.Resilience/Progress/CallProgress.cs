@@ -12,7 +12,18 @@ namespace AspireRetry.OpenAI.Resilience;
 /// <param name="StatusCode">The upstream's HTTP status, when it answered.</param>
 /// <param name="Reason">Why another attempt follows ("429 rate_limit_exceeded"), when one does.</param>
 /// <param name="Delay">The wait before the next attempt, when one follows; null on the last attempt.</param>
-public sealed record AttemptReport(int Number, string Outcome, int? StatusCode, string? Reason, TimeSpan? Delay);
+public sealed record AttemptReport(int Number, string Outcome, int? StatusCode, string? Reason, TimeSpan? Delay)
+{
+    /// <summary>
+    /// When the call leaves this upstream for the next (failover): the upstream it goes to now (e.g. <c>openai-2</c>). The
+    /// report is then the failed attempt, or, when the upstream's gate or breaker let nothing through, one with
+    /// <see cref="Outcome"/> = <see cref="RetryTelemetryConstants.Outcomes.Failover"/>; <see cref="Reason"/> says why it left.
+    /// </summary>
+    public string? FailoverTo { get; init; }
+
+    /// <summary>With <see cref="FailoverTo"/>: the upstream the call left (e.g. <c>openai</c>).</summary>
+    public string? FailoverFrom { get; init; }
+}
 
 /// <summary>
 /// Observes one call through the retry layer, as it happens: each finished attempt with the wait before
@@ -113,15 +124,14 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
         onAttempt?.Invoke((TakePending() ?? new AttemptReport(Attempts, reason, null, null, null)) with { Reason = reason, Delay = delay });
 
     /// <summary>
-    /// Written by the failover only: the attempt that failed (if one was sent; a pass the upstream's gate or breaker
-    /// refused sent none) is announced with the failover as its reason and no wait.
+    /// Written by the failover only: the attempt that failed is announced with the failover as its reason, no wait and
+    /// <see cref="AttemptReport.FailoverTo"/>; a pass the upstream's gate or breaker refused sent none, and is announced
+    /// as a <see cref="RetryTelemetryConstants.Outcomes.Failover"/> report.
     /// </summary>
-    internal void FailedOver(string reason)
+    internal void FailedOver(string from, string to, string reason)
     {
-        if (TakePending() is { } pending)
-        {
-            onAttempt?.Invoke(pending with { Reason = reason, Delay = TimeSpan.Zero });
-        }
+        var report = TakePending() ?? new AttemptReport(Attempts, RetryTelemetryConstants.Outcomes.Failover, null, null, null);
+        onAttempt?.Invoke(report with { Reason = reason, Delay = TimeSpan.Zero, FailoverFrom = from, FailoverTo = to });
     }
 
     /// <summary>The failed attempt not yet announced, if any; it is announced once, by whoever takes it.</summary>

@@ -49,6 +49,7 @@ internal sealed class RecoveryGateStrategy(
         Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback, ResilienceContext context, TState state)
     {
         long? waitingSince = null;
+        var wait = new WaitSpan(time);
         while (true)
         {
             if (await controller.EnterAsync(context.CancellationToken).ConfigureAwait(context.ContinueOnCapturedContext) is not var (decision, fromShared))
@@ -60,6 +61,7 @@ internal sealed class RecoveryGateStrategy(
 
             if (decision.Kind is RecoveryDecisionKind.Go or RecoveryDecisionKind.GoAsCheck)
             {
+                wait.End(upstream);
                 if (waitingSince is { } since)
                 {
                     // The attempt that follows a wait (the check, or the first after recovery) says on its span why it came late.
@@ -94,7 +96,7 @@ internal sealed class RecoveryGateStrategy(
             }
 
             waitingSince ??= time.GetTimestamp();
-            if (await WaitAsync(decision, decidedAt, time.GetElapsedTime(waitingSince.Value), fromShared, context).ConfigureAwait(context.ContinueOnCapturedContext) is { } refused)
+            if (await WaitAsync(decision, decidedAt, time.GetElapsedTime(waitingSince.Value), fromShared, wait, context).ConfigureAwait(context.ContinueOnCapturedContext) is { } refused)
             {
                 return Outcome.FromException<HttpResponseMessage>(refused);
             }
@@ -106,7 +108,7 @@ internal sealed class RecoveryGateStrategy(
     /// budget; the exception that ends the call instead (the next check is further away than it may wait, or it was
     /// cancelled), or null once it may ask again.
     /// </summary>
-    private async ValueTask<Exception?> WaitAsync(RecoveryDecision decision, long decidedAt, TimeSpan waited, bool fromShared, ResilienceContext context)
+    private async ValueTask<Exception?> WaitAsync(RecoveryDecision decision, long decidedAt, TimeSpan waited, bool fromShared, WaitSpan wait, ResilienceContext context)
     {
         // With a later upstream able to take the call, it does not wait here at all: it fails over.
         var maxRecoveryWait = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : options.CircuitBreaker.MaxRecoveryWait;
@@ -115,6 +117,7 @@ internal sealed class RecoveryGateStrategy(
         var nextCheck = decision.Kind == RecoveryDecisionKind.Wait ? decision.NextCheck : TimeSpan.Zero;
         if (nextCheck > left || left <= TimeSpan.Zero)
         {
+            wait.End(upstream);
             return Reject(nextCheck, left, context);
         }
 
@@ -122,12 +125,73 @@ internal sealed class RecoveryGateStrategy(
         // when the check is due, not that much later.
         using var timer = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
         var delay = Task.Delay(TimeSpans.Max(TimeSpan.Zero, TimeSpans.Min(decision.NextCheck, left) - time.GetElapsedTime(decidedAt)), time, timer.Token);
-        SpanEvents.RecoveryWait(nextCheck, waited, upstream, fromShared);
-        polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.RecoveryWait), context, nextCheck);
+        if (wait.Pass(decision, nextCheck, fromShared))
+        {
+            // Once per wait, not per pass: a wait that rides several checks (or polls the shared state) is one event on the
+            // span (written when it ends) and one report to Polly's telemetry. The caller's live progress hears every pass.
+            polly.Report(new ResilienceEvent(ResilienceEventSeverity.Information, PollyEvents.RecoveryWait), context, nextCheck);
+        }
+
         CallProgress.Current?.RecoveryWait(nextCheck);
         await Task.WhenAny(delay, decision.Changed).ConfigureAwait(false);
         await timer.CancelAsync().ConfigureAwait(false);
-        return context.CancellationToken.IsCancellationRequested ? new OperationCanceledException(context.CancellationToken) : null;
+        if (context.CancellationToken.IsCancellationRequested)
+        {
+            wait.End(upstream);
+            return new OperationCanceledException(context.CancellationToken);
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// One stretch of waiting between two attempts (or before the call's end): when it began, the first pass's time to the
+    /// next check, how many checks it rode out, and whether any pass read the shared state. <see cref="End"/> writes it as
+    /// one <see cref="Events.RecoveryWait"/> span event stamped with its start.
+    /// </summary>
+    private sealed class WaitSpan(TimeProvider time)
+    {
+        private DateTimeOffset? _startedAt;
+        private long _started;
+        private TimeSpan _firstNextCheck;
+        private int _checks;
+        private bool _inCheck;
+        private bool _shared;
+
+        /// <summary>Counts one pass of the wait; true for the first pass, which begins it.</summary>
+        public bool Pass(RecoveryDecision decision, TimeSpan nextCheck, bool fromShared)
+        {
+            var first = _startedAt is null;
+            if (first)
+            {
+                _startedAt = time.GetUtcNow();
+                _started = time.GetTimestamp();
+                _firstNextCheck = nextCheck;
+                _checks = 0;
+                _inCheck = false;
+                _shared = false;
+            }
+
+            // A check under way that this wait had not seen yet (a new one, after a pass that was waiting for the due time).
+            var inCheck = decision.Kind == RecoveryDecisionKind.WaitForCheck;
+            if (inCheck && !_inCheck)
+            {
+                _checks++;
+            }
+
+            _inCheck = inCheck;
+            _shared |= fromShared;
+            return first;
+        }
+
+        public void End(string? upstream)
+        {
+            if (_startedAt is { } at)
+            {
+                SpanEvents.RecoveryWait(at, _firstNextCheck, time.GetElapsedTime(_started), _checks, upstream, _shared);
+                _startedAt = null;
+            }
+        }
     }
 
     private UpstreamDownException Reject(TimeSpan nextCheck, TimeSpan left, ResilienceContext context)

@@ -76,7 +76,11 @@ public static class RetryTelemetryConstants
         /// <summary>The circuit breaker lets one probe through.</summary>
         public const string CircuitHalfOpened = "circuit_breaker.half_opened";
 
-        /// <summary>A call met the open breaker and waits for the upstream's next check: <see cref="Tags.NextCheckMs"/>, <see cref="Tags.RecoveryWaitedMs"/>.</summary>
+        /// <summary>
+        /// A call met the open breaker and waited for the upstream to recover: one event per wait, stamped with its start and
+        /// written when it ends, with <see cref="Tags.NextCheckMs"/> (when it began), <see cref="Tags.RecoveryWaitedMs"/> (its length)
+        /// and <see cref="Tags.RecoveryChecks"/>.
+        /// </summary>
         public const string RecoveryWait = "circuit_breaker.recovery_wait";
 
         /// <summary>The next check is further away than the call may wait, so it fails at once: <see cref="Tags.NextCheckMs"/>, <see cref="Tags.BudgetLeftMs"/>.</summary>
@@ -119,8 +123,11 @@ public static class RetryTelemetryConstants
         /// <summary>Time until the breaker checks the down upstream again, in milliseconds (0: a check is under way).</summary>
         public const string NextCheckMs = "circuit_breaker.next_check_ms";
 
-        /// <summary>How long the call has waited for the upstream to recover so far, in milliseconds.</summary>
+        /// <summary>How long the call waited for the upstream to recover, in milliseconds: the length of one wait.</summary>
         public const string RecoveryWaitedMs = "circuit_breaker.waited_ms";
+
+        /// <summary>How many checks of the down upstream (another call's attempts) a wait rode out.</summary>
+        public const string RecoveryChecks = "circuit_breaker.checks";
 
         /// <summary>The breaker's state (Closed, Open, HalfOpen, Isolated).</summary>
         public const string BreakerState = "circuit_breaker.state";
@@ -232,5 +239,11 @@ public static class RetryTelemetryConstants
 
         /// <summary>The reason of a <see cref="RecoveryWait"/> report.</summary>
         public const string RecoveryWaitReason = "waiting for the upstream to recover";
+
+        /// <summary>
+        /// The outcome of a report that the call left an upstream whose gate or breaker sent nothing (down, rate limited):
+        /// see <see cref="AttemptReport.FailoverTo"/>.
+        /// </summary>
+        public const string Failover = "failover";
     }
 }

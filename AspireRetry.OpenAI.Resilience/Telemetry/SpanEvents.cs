@@ -35,13 +35,16 @@ internal static class SpanEvents
 
     public static void CircuitHalfOpened() => Add(Events.CircuitHalfOpened);
 
-    public static void RecoveryWait(TimeSpan nextCheck, TimeSpan waited, string? upstream, bool shared) => Add(Events.RecoveryWait, new()
-    {
-        [Tags.NextCheckMs] = (long)Math.Ceiling(nextCheck.TotalMilliseconds),
-        [Tags.RecoveryWaitedMs] = (long)waited.TotalMilliseconds,
-        [Tags.Upstream] = upstream,
-        [Tags.StateSource] = Source(shared),
-    });
+    /// <summary>One whole wait for a down upstream, stamped with its start: its first time to the next check, its length, the checks it rode out.</summary>
+    public static void RecoveryWait(DateTimeOffset startedAt, TimeSpan nextCheck, TimeSpan waited, int checks, string? upstream, bool shared) =>
+        Activity.Current?.AddEvent(new ActivityEvent(Events.RecoveryWait, startedAt, new()
+        {
+            [Tags.NextCheckMs] = (long)Math.Ceiling(nextCheck.TotalMilliseconds),
+            [Tags.RecoveryWaitedMs] = (long)waited.TotalMilliseconds,
+            [Tags.RecoveryChecks] = checks,
+            [Tags.Upstream] = upstream,
+            [Tags.StateSource] = Source(shared),
+        }));
 
     public static void RecoveryRejected(TimeSpan nextCheck, TimeSpan left, string? upstream) => Add(Events.RecoveryRejected, new()
     {

@@ -21,7 +21,8 @@ internal static class ChatEvents
                     RetryTelemetryConstants.Outcomes.RecoveryWait => AttemptEvent.RecoveryWait,
                     var outcome => outcome,
                 },
-                attempt.StatusCode, attempt.Reason, attempt.Delay is { } delay ? (long)delay.TotalMilliseconds : null),
+                attempt.StatusCode, attempt.Reason, attempt.Delay is { } delay ? (long)delay.TotalMilliseconds : null,
+                attempt.FailoverTo, attempt.FailoverFrom),
             ChatStreamEvents.Attempt);
 
     public static SseItem<object> Delta(string text) => new(new DeltaEvent(text), ChatStreamEvents.Delta);

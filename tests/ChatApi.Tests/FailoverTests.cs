@@ -41,6 +41,10 @@ public sealed class FailoverTests(ChatApiFixture primary, SecondUpstreamFixture 
             // The page's "attempt N of M": each of the two upstreams may take all 4 of its attempts (3 retries), so never "6 of 4".
             Assert.Equal(2 * 4, events[0].Data.GetProperty("maxAttempts").GetInt32());
             Assert.DoesNotContain(events, e => e.Type == "attempt" && e.Data.GetProperty("delayMs") is { ValueKind: JsonValueKind.Number } d && d.GetInt64() > 0);
+            // The page says "Trying openai-2 (openai: 503)": one failover event per chat, naming both upstreams and why.
+            var failover = Assert.Single(events, e => e.Type == "attempt" && e.Data.TryGetProperty("failoverTo", out var to) && to.GetString() == "openai-2");
+            Assert.Equal("openai", failover.Data.GetProperty("failoverFrom").GetString());
+            Assert.Contains(failover.Data.GetProperty("reason").GetString(), new[] { "503", "upstream down (circuit breaker open)" });
         }
 
         // Never more than one request per chat reached the primary: its 503s were never retried there.
@@ -124,6 +128,12 @@ public sealed class FailoverTests(ChatApiFixture primary, SecondUpstreamFixture 
         Assert.Equal("openai-2", reply.GetProperty("upstream").GetString());
         Assert.Equal(2, reply.GetProperty("attempts").GetInt32());
         Assert.Equal(["insufficient_quota"], (await primary.SeenAsync(_caller)).Select(r => r.Outcome));
+
+        // Streamed, the failover names the quota (not "down"): the page says "Trying openai-2 (openai: 429 insufficient_quota)".
+        var events = await client.StreamAsync(ChatApiCalls.Body("Hello again"), Ct);
+        Assert.Equal("openai-2", events[^1].Data.GetProperty("upstream").GetString());
+        var failover = Assert.Single(events, e => e.Type == "attempt" && e.Data.TryGetProperty("failoverTo", out var to) && to.GetString() == "openai-2");
+        Assert.Equal("429 insufficient_quota", failover.Data.GetProperty("reason").GetString());
     }
 
     [Fact]

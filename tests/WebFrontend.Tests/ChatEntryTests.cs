@@ -124,6 +124,35 @@ public sealed class ChatEntryTests
     }
 
     [Fact]
+    public void A_failed_recovery_check_ends_the_countdown_so_nothing_reads_retrying_now_and_no_attempt_limit_is_claimed()
+    {
+        // The check (attempt 1) fails; the next recovery wait follows. In between the status had read "... retrying now (attempt 0 of 5)".
+        var reply = After(
+            new StartEvent("t", "gpt-4o", MaxAttempts: 5),
+            new AttemptEvent(1, AttemptEvent.RecoveryWait, null, null, 300),
+            new AttemptEvent(1, "http_error", 503, null, DelayMs: null));
+
+        Assert.Null(reply.RetryAt);
+        Assert.False(reply.WaitingForRecovery);
+        Assert.True(reply.RodeRecovery);
+        Assert.Equal(1, reply.Attempts);
+    }
+
+    [Fact]
+    public void A_failover_says_which_upstream_is_tried_next_and_why_and_waits_for_nothing()
+    {
+        var failed = After(new AttemptEvent(1, "http_error", 503, "503", DelayMs: 0, FailoverTo: "openai-2", FailoverFrom: "openai"));
+        var skipped = After(new AttemptEvent(0, AttemptEvent.Failover, null, "upstream down (circuit breaker open)", 0, "openai-2", "openai"));
+
+        Assert.Equal("Trying openai-2 (openai: 503)", failed.Status);
+        Assert.Equal(1, failed.Attempts);
+        Assert.Null(failed.RetryAt);
+        Assert.Equal(0, failed.WaitedMs);
+        Assert.Equal("Trying openai-2 (openai: upstream down (circuit breaker open))", skipped.Status);
+        Assert.Equal(0, skipped.Attempts);
+    }
+
+    [Fact]
     public void Deltas_append_text_and_clear_the_status_line_and_countdown()
     {
         var reply = After(

@@ -48,6 +48,12 @@ public sealed class ChatEntry(string role, string text = "")
     /// <summary>The upstream is down and the wait is for its next check: the countdown reads "(next check in 1.2 s)".</summary>
     public bool WaitingForRecovery { get; set; }
 
+    /// <summary>
+    /// The call has waited for a down upstream: its recovery checks are attempts too, so no "of N" is shown from then on
+    /// (the footer's count includes them).
+    /// </summary>
+    public bool RodeRecovery { get; set; }
+
     public ErrorEvent? Error { get; set; }
     public bool Stopped { get; set; }
 
@@ -111,12 +117,18 @@ public sealed class ChatEntry(string role, string text = "")
                 break;
             case AttemptEvent { Outcome: AttemptEvent.RecoveryWait } wait:
                 // Not a failed attempt: the upstream is down and the next attempt waits for its next check.
+                RodeRecovery = true;
                 Waiting(wait.DelayMs ?? 0, forGate: false, "Upstream is down - waiting for it to recover");
+                break;
+            case AttemptEvent { FailoverTo: { } to } failover:
+                // Not a retry: the call moves on to the next upstream at once ("Trying openai-2 (openai: 503)").
+                Attempts = Math.Max(Attempts, failover.Number);
+                NotWaiting();
+                Status = $"Trying {to} ({failover.FailoverFrom ?? "previous upstream"}: {failover.Reason ?? Describe(failover)})";
                 break;
             case AttemptEvent attempt:
                 Attempts = Math.Max(Attempts, attempt.Number);
-                WaitingForGate = false;
-                WaitingForRecovery = false;
+                NotWaiting();
                 if (attempt.DelayMs is { } delay)
                 {
                     WaitedMs += delay;
@@ -159,6 +171,17 @@ public sealed class ChatEntry(string role, string text = "")
         { } code => $"HTTP {code}",
         null => attempt.Reason ?? attempt.Outcome,
     };
+
+    /// <summary>
+    /// An attempt with no wait after it (the last, a failed recovery check, a failover) ends any countdown: nothing is due
+    /// "now" that the next event will not say.
+    /// </summary>
+    private void NotWaiting()
+    {
+        WaitingForGate = false;
+        WaitingForRecovery = false;
+        RetryAt = null;
+    }
 
     /// <summary>A wait that is not a failed attempt: at the rate-limit gate, or for a down upstream's next check.</summary>
     private void Waiting(long delayMs, bool forGate, string status)

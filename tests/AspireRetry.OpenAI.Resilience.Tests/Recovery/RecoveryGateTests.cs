@@ -239,6 +239,44 @@ public sealed class RecoveryGateTests
     }
 
     [Fact]
+    public async Task Each_wait_is_one_span_event_however_many_checks_and_passes_it_rides()
+    {
+        var pipeline = Pipeline(upstream: "openai");
+        await OpenAsync(pipeline, Send);
+
+        // Three calls on one span (an Activity of our own: no listener to race with other tests'), two failed checks, then up.
+        Task<HttpResponseMessage>[] calls;
+        using var span = new System.Diagnostics.Activity("chat gpt-4o").Start();
+        calls = [.. Enumerable.Range(0, 3).Select(_ => pipeline.ExecuteAsync(Send, TestContext.Current.CancellationToken).AsTask())];
+        await Poll.UntilAsync(() => Reported(PollyEvents.RecoveryWait) >= 3, "every call waits");
+        _time.Advance(TimeSpan.FromSeconds(2));
+        await Poll.UntilAsync(() => Sent == 3, "the first check");
+        _time.Advance(TimeSpan.FromSeconds(4));
+        await Poll.UntilAsync(() => Sent == 4, "the second check");
+        _down = false;
+        _time.Advance(TimeSpan.FromSeconds(8));
+        foreach (var response in await Task.WhenAll(calls).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken))
+        {
+            response.Dispose();
+        }
+
+        // Five requests went after a wait (three checks, the two other calls): each came after exactly one wait, one event
+        // each, stamped with its start, however often the waiting calls woke meanwhile. All three began at the same instant.
+        Assert.Equal(7, Sent);
+        var waits = span.Events.Where(e => e.Name == Events.RecoveryWait).ToList();
+        Assert.Equal(5, waits.Count);
+        Assert.Equal(3, waits.Count(e => e.Timestamp == waits.Min(w => w.Timestamp)));
+        Assert.All(waits, e =>
+        {
+            var tags = e.Tags.ToDictionary(t => t.Key, t => t.Value);
+            Assert.Equal("openai", tags[Tags.Upstream]);
+            Assert.InRange((long)tags[Tags.RecoveryWaitedMs]!, 0, 14_000);
+            Assert.InRange((int)tags[Tags.RecoveryChecks]!, 0, 2);
+        });
+        Assert.Equal(14_000, waits.Max(e => (long)e.Tags.First(t => t.Key == Tags.RecoveryWaitedMs).Value!)); // a call that rode both failed checks
+    }
+
+    [Fact]
     public async Task A_call_whose_budget_cannot_cover_the_next_check_fails_at_once_with_the_wait()
     {
         _options.CircuitBreaker.MaxRecoveryWait = TimeSpan.FromMilliseconds(500);

@@ -72,6 +72,85 @@ public sealed class FailoverTests(TwoUpstreamsAppFixture fixture) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task Both_upstreams_down_the_page_says_where_it_goes_then_waits_for_recovery_and_every_status_it_showed_was_true()
+    {
+        var emulators = new[] { fixture.PrimaryEmulator, fixture.SecondaryEmulator };
+        foreach (var emulator in emulators)
+        {
+            using var down = await emulator.PutAsJsonAsync("/emulator/chaos", new { name = "Outage", serviceUnavailable503 = 1.0, retryAfterMs = 50 }, Ct);
+            down.EnsureSuccessStatusCode();
+        }
+
+        var page = await Browser.NewPageAsync();
+        try
+        {
+            await page.GotoAsync(fixture.App.GetEndpoint("webfrontend", "http").ToString());
+            await page.Locator(".chat[data-interactive=true]").WaitForAsync();
+            // Every status line the page shows, however briefly: what a person could have read.
+            await page.EvaluateAsync("""
+                () => {
+                  window.statuses = [];
+                  const record = () => document.querySelectorAll('article.assistant .status').forEach(s => {
+                    if (window.statuses[window.statuses.length - 1] !== s.textContent) window.statuses.push(s.textContent);
+                  });
+                  new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+                }
+                """);
+
+            await page.GetByLabel("Message").FillAsync("Wait for me");
+            await page.GetByLabel("Message").PressAsync("Enter");
+            var reply = page.Locator("article.assistant").Last;
+
+            // The primary's 503 sends the call to the secondary; two 503s there take it down too, and the call waits for it.
+            await Assertions.Expect(reply.Locator(".status")).ToContainTextAsync("Upstream is down - waiting for it to recover", new() { Timeout = 15_000 });
+            await page.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("chat-both-upstreams-down.png") });
+            await Poll.UntilAsync(TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(25),
+                async () => (await TwoUpstreamsAppFixture.OutcomesAsync(fixture.SecondaryEmulator, null, Ct)).Count >= 3); // a failed check too
+            foreach (var emulator in emulators)
+            {
+                (await emulator.DeleteAsync("/emulator/chaos", Ct)).EnsureSuccessStatusCode();
+            }
+
+            await Assertions.Expect(reply.Locator(".markdown")).ToContainTextAsync("Wait for me", new() { Timeout = 15_000 });
+            var footer = await reply.Locator(".meta .attempts").InnerTextAsync();
+            var statuses = await page.EvaluateAsync<string[]>("() => window.statuses");
+
+            Assert.Contains(statuses, s => s.StartsWith("Trying openai-2 (openai: 503)", StringComparison.Ordinal));
+            Assert.Contains(statuses, s => s.StartsWith("Upstream is down - waiting for it to recover", StringComparison.Ordinal));
+            Assert.DoesNotContain(statuses, s => s.Contains("attempt 0", StringComparison.Ordinal));
+            var shown = statuses.Select(s => System.Text.RegularExpressions.Regex.Match(s, @"\(attempt (\d+)(?: of (\d+))?\)")).Where(m => m.Success).ToList();
+            Assert.All(shown, m => Assert.True(!m.Groups[2].Success || int.Parse(m.Groups[1].Value) <= int.Parse(m.Groups[2].Value), m.Value));
+            // No "of N" once the call had waited for recovery: its checks are attempts no limit counted.
+            var firstRecovery = Array.FindIndex(statuses, s => s.StartsWith("Upstream is down", StringComparison.Ordinal));
+            Assert.DoesNotContain(statuses.Skip(firstRecovery), s => System.Text.RegularExpressions.Regex.IsMatch(s, @"\(attempt \d+ of \d+\)"));
+
+            // The footer counts what the upstreams saw for this message, and no status promised fewer.
+            var sent = (await TwoUpstreamsAppFixture.OutcomesAsync(fixture.PrimaryEmulator, null, Ct)).Count
+                + (await TwoUpstreamsAppFixture.OutcomesAsync(fixture.SecondaryEmulator, null, Ct)).Count;
+            Assert.Equal($"{sent} attempts", footer);
+            Assert.All(shown, m => Assert.True(int.Parse(m.Groups[1].Value) <= sent, m.Value));
+
+            // Its trace: a handful of recovery waits on the GenAI span (one per wait, not one per poll).
+            var href = await reply.GetByRole(AriaRole.Link, new() { Name = "View trace" }).GetAttributeAsync("href");
+            var traceId = System.Text.RegularExpressions.Regex.Match(href ?? "", "/traces/detail/([0-9a-f]{32})$").Groups[1].Value;
+            var dashboard = await DashboardTelemetry.ConnectAsync(fixture.App, AspireAppFixture.DashboardApiKey, Ct);
+            var spans = await dashboard.WaitForTraceAsync(traceId, s => s.Count(x => x.IsUpstreamAttempt) == sent && s.Any(x => x.Name == "chat gpt-4o"), Ct);
+            var waits = Assert.Single(spans, s => s.Name == "chat gpt-4o").Events.Where(e => e.Name == "circuit_breaker.recovery_wait").ToList();
+            Assert.InRange(waits.Count, 1, 5);
+            Assert.All(waits, w => Assert.Equal("openai-2", w.Attributes["upstream.name"]));
+        }
+        finally
+        {
+            foreach (var emulator in emulators)
+            {
+                (await emulator.DeleteAsync("/emulator/chaos", Ct)).EnsureSuccessStatusCode();
+            }
+
+            await page.Context.CloseAsync();
+        }
+    }
+
+    [Fact]
     public async Task Primary_back_traffic_returns_to_it_within_its_probe_interval()
     {
         var caller = $"return-{Guid.NewGuid():N}";

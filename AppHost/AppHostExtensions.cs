@@ -36,13 +36,14 @@ internal static class AppHostExtensions
     /// </summary>
     private static IResourceBuilder<ProjectResource> WithChaosCommands(this IResourceBuilder<ProjectResource> emulator)
     {
-        // The chat page's scenarios of the same names; Calm removes the profile instead of naming one.
-        (string Name, string Label, string Icon, ChaosScenario Scenario)[] commands =
-        [
-            ("chaos-calm", "Chaos: calm", "CheckmarkCircle", ChaosScenario.Calm),
-            ("chaos-flaky", "Chaos: flaky 30%", "Warning", ChaosScenario.Flaky),
-            ("chaos-outage", "Chaos: outage", "ErrorCircle", ChaosScenario.Outage),
-        ];
+        // Every scenario of the chat page's panel, by the same name (the page's label follows whichever is on); Calm removes
+        // the profile instead of naming one. A per-message scenario (Rate limited) names the profile, and the page queues
+        // its script before each of its messages, as when it is picked there.
+        var commands = ChaosScenario.All.Select(scenario => (
+            CommandName: "chaos-" + string.Concat(scenario.Name.ToLowerInvariant().Select(c => char.IsLetterOrDigit(c) ? c : '-')).Replace("--", "-", StringComparison.Ordinal).TrimEnd('-'),
+            Label: $"Chaos: {scenario.Name}",
+            Icon: scenario == ChaosScenario.Calm ? "CheckmarkCircle" : scenario == ChaosScenario.Outage ? "ErrorCircle" : "Warning",
+            Scenario: scenario));
         foreach (var (commandName, label, icon, scenario) in commands)
         {
             var profile = scenario == ChaosScenario.Calm ? null : JsonSerializer.Serialize(scenario.ProfileBody());

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Aspire.Hosting.Testing;
@@ -222,6 +223,27 @@ public sealed class ChatPageTests(AspireAppFixture fixture) : ChatPageTest(fixtu
 
         await Assertions.Expect(LastReply.Locator(".marker")).ToHaveTextAsync("Stopped. The reply above is partial.");
         await Assertions.Expect(box).ToBeFocusedAsync();
+        AssertNoConsoleErrors();
+    }
+
+    [Fact]
+    public async Task The_upstream_label_follows_a_scenario_picked_in_the_dashboard_without_a_reload()
+    {
+        var label = Page.Locator(".chaos summary .current");
+        await Assertions.Expect(label).ToHaveTextAsync("Calm");
+
+        // The dashboard's command on the emulator's row, run as the dashboard runs it.
+        var commands = Fixture.App.Services.GetRequiredService<Aspire.Hosting.ApplicationModel.ResourceCommandService>();
+        var result = await commands.ExecuteCommandAsync("openai-emulator", "chaos-flaky-30", Ct);
+        Assert.True(result.Success, result.Message);
+
+        await Assertions.Expect(label).ToHaveTextAsync("Flaky 30%", new() { Timeout = 10_000 });
+        await OpenChaosPanelAsync();
+        await Assertions.Expect(Page.Locator(".chaos .description")).ToContainTextAsync("3 requests in 10 fail");
+
+        // And back, over plain HTTP this time.
+        (await Fixture.Emulator.DeleteAsync("/emulator/chaos", Ct)).EnsureSuccessStatusCode();
+        await Assertions.Expect(label).ToHaveTextAsync("Calm", new() { Timeout = 10_000 });
         AssertNoConsoleErrors();
     }
 

@@ -53,7 +53,8 @@ public sealed class ConversationTests(AspireAppFixture fixture) : ChatPageTest(f
         // the reload and the chaos action the person took; not one trace per render, probe or keystroke.
         var roots = await WaitForRootsAsync(dashboard, since, r => r.Count(IsMessage) == 3);
         var names = string.Join(", ", roots.Select(r => r.Name));
-        Assert.Equal(["Chat message 1 (gpt-4o)", "Chat message 2 (gpt-4o)", "Chat message 3 (gpt-4o)"],
+        // A message answered after a retry says so in its name, and its span is Ok: told apart from a failed one at a glance.
+        Assert.Equal(["Chat message 1 (gpt-4o)", "Chat message 2 (gpt-4o)", "Chat message 3 (gpt-4o) - 2 attempts"],
             roots.Where(IsMessage).Select(r => r.Name));
         // Beyond the messages: the reload and the chaos action ("Chaos: queue ...").
         Assert.True(roots.Count <= 3 + 2, $"webfrontend traces beyond one per message: {names}");
@@ -61,7 +62,8 @@ public sealed class ConversationTests(AspireAppFixture fixture) : ChatPageTest(f
         Assert.DoesNotContain(roots, r => r.Name.Contains("ComponentHub", StringComparison.Ordinal) || r.Name.StartsWith("Route ", StringComparison.Ordinal));
 
         var newest = roots.MaxBy(r => r.StartTimeUnixNano)!;
-        Assert.Equal("Chat message 3 (gpt-4o)", newest.Name);
+        Assert.Equal("Chat message 3 (gpt-4o) - 2 attempts", newest.Name);
+        Assert.Equal(Span.StatusOk, newest.StatusCode);
         Assert.EndsWith($"/traces/detail/{newest.TraceId}", newestLink, StringComparison.Ordinal);
         var trace = await dashboard.WaitForTraceAsync(newest.TraceId, s => s.Count(x => x.IsUpstreamAttempt) == 2
             && s.Count(x => x.Service == "openai-emulator" && x.Kind == Span.KindServer) == 2
@@ -77,11 +79,11 @@ public sealed class ConversationTests(AspireAppFixture fixture) : ChatPageTest(f
         await traces.SetViewportSizeAsync(1400, 900);
         await traces.GotoAsync((await Fixture.App.GetDashboardUrlAsync(Ct))!.ToString());
         await traces.GotoAsync(new Uri(dashboard.BaseAddress, "/traces/resource/webfrontend").ToString());
-        var row = traces.GetByRole(AriaRole.Row).Filter(new() { HasText = "Chat message 3 (gpt-4o)" });
+        var row = traces.GetByRole(AriaRole.Row).Filter(new() { HasText = "Chat message 3 (gpt-4o) - 2 attempts" });
         await Assertions.Expect(row).ToHaveCountAsync(1, new() { Timeout = 15_000 });
         await Assertions.Expect(traces.GetByRole(AriaRole.Row).Filter(new() { HasText = "ComponentHub" })).ToHaveCountAsync(0);
         await traces.ScreenshotAsync(new() { Path = Browser.ScreenshotPath("dashboard-traces.png") });
-        await row.GetByText("Chat message 3 (gpt-4o)").First.ClickAsync();
+        await row.GetByText("Chat message 3 (gpt-4o) - 2 attempts").First.ClickAsync();
         await Assertions.Expect(traces).ToHaveURLAsync(new System.Text.RegularExpressions.Regex($"/traces/detail/{newest.TraceId}"));
         await Assertions.Expect(traces.GetByText(new System.Text.RegularExpressions.Regex("^HTTP POST \\d{3}$"))).ToHaveTextAsync(["HTTP POST 200", "HTTP POST 503", "HTTP POST 200"]);
     }

@@ -14,6 +14,7 @@ public sealed record Span(string Service, string TraceId, string SpanId, string?
     public const int KindServer = 2;
     public const int KindClient = 3;
     public const int StatusError = 2;
+    public const int StatusOk = 1;
 
     public string? Attr(string key) => Attributes.TryGetValue(key, out var value) ? value : null;
 

@@ -305,6 +305,32 @@ public sealed class ChatSessionTests
     }
 
     [Fact]
+    public async Task A_message_answered_after_retries_or_failed_says_so_in_its_trace_name_and_status()
+    {
+        using var ui = new BlazorEventSpans();
+        await OpenPageAsync();
+        _chatApi.Streams(Answer("Once"));
+        _chatApi.Streams(new StartEvent("t2", "gpt-4o", 4), new AttemptEvent(1, "http_error", 503, "503", 10), new AttemptEvent(2, "http_error", 429, "429", 10),
+            new DeltaEvent("Third time"), new DoneEvent(3, "gpt-4o", null, null));
+        _chatApi.Streams(new StartEvent("t3", "gpt-4o", 4), new ErrorEvent(503, "Upstream unavailable", "The model provider answered 503 to each of 4 attempt(s).", 1000, 4, null));
+
+        using var first = ui.Start("Event onsubmit");
+        await SendAsync("First");
+        first.Stop();
+        using var second = ui.Start("Event onsubmit");
+        await SendAsync("Second");
+        second.Stop();
+        using var third = ui.Start("Event onsubmit");
+        await SendAsync("Third");
+        third.Stop();
+
+        Assert.Equal(("Chat message 1 (gpt-4o)", System.Diagnostics.ActivityStatusCode.Ok), (first.DisplayName, first.Status));
+        Assert.Equal(("Chat message 2 (gpt-4o) - 3 attempts", System.Diagnostics.ActivityStatusCode.Ok), (second.DisplayName, second.Status));
+        Assert.Equal(("Chat message 3 (gpt-4o) - failed after 4 attempts", System.Diagnostics.ActivityStatusCode.Error), (third.DisplayName, third.Status));
+        Assert.Equal("Upstream unavailable", third.StatusDescription);
+    }
+
+    [Fact]
     public async Task Stop_and_new_chat_name_their_traces()
     {
         using var ui = new BlazorEventSpans();

@@ -63,7 +63,8 @@ public sealed class ChatSession(ChatApiClient chatApi) : IDisposable
 
         _entries.Add(new ChatEntry("user", text));
         var history = _entries.Where(e => e.IsUser || e.IsComplete).Select(e => new ChatTurn(e.Role, e.Text)).TakeLast(HistoryTurns).ToList();
-        UserAction.Name($"Chat message {_entries.Count(e => e.IsUser)} ({model})");
+        var name = $"Chat message {_entries.Count(e => e.IsUser)} ({model})";
+        UserAction.Name(name);
         var reply = new ChatEntry("assistant") { InProgress = true, Model = model, Status = "Sending…" };
         _entries.Add(reply);
         Sending = true;
@@ -111,6 +112,7 @@ public sealed class ChatSession(ChatApiClient chatApi) : IDisposable
             Sending = false;
             _cancel.Dispose();
             _cancel = null;
+            UserAction.Ended(name, reply);
         }
 
         if (!_disposed)

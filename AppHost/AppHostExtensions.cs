@@ -40,7 +40,7 @@ internal static class AppHostExtensions
         // the profile instead of naming one. A per-message scenario (Rate limited) names the profile, and the page queues
         // its script before each of its messages, as when it is picked there.
         var commands = ChaosScenario.All.Select(scenario => (
-            CommandName: "chaos-" + string.Concat(scenario.Name.ToLowerInvariant().Select(c => char.IsLetterOrDigit(c) ? c : '-')).Replace("--", "-", StringComparison.Ordinal).TrimEnd('-'),
+            CommandName: "chaos-" + scenario.Id,
             Label: $"Chaos: {scenario.Name}",
             Icon: scenario == ChaosScenario.Calm ? "CheckmarkCircle" : scenario == ChaosScenario.Outage ? "ErrorCircle" : "Warning",
             Scenario: scenario));

@@ -21,6 +21,12 @@ public sealed record ChaosScenario(string Name, string Description, IReadOnlyDic
     public static readonly ChaosScenario Outage = new("Outage", "Every request gets 503 with Retry-After 1 s: a message's 5 attempts fail, then the upstream counts as down and the next messages wait for it to recover, one check at a time. Pick Calm to end it.",
         new Dictionary<string, object> { ["serviceUnavailable503"] = 1.0, ["retryAfterMs"] = 1000 });
 
+    /// <summary>
+    /// The scenario's name as an identifier ("Flaky 30%" is <c>flaky-30</c>): lower case, letters and digits, one dash
+    /// between words. The dashboard's chaos commands are named from it.
+    /// </summary>
+    public string Id => System.Text.RegularExpressions.Regex.Replace(Name.ToLowerInvariant(), "[^a-z0-9]+", "-").Trim('-');
+
     /// <summary>The scenarios of the chaos panel, in the order it lists them. Field names are the emulator's profile fields.</summary>
     public static IReadOnlyList<ChaosScenario> All { get; } =
     [

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
@@ -11,7 +9,7 @@ namespace AspireRetry.OpenAI.Resilience;
 /// Thread-safe: one lock guards every part; methods ending in <c>Locked</c> run under it. All times come from the
 /// <see cref="TimeProvider"/>, so it is testable on a fake clock.
 /// </summary>
-internal sealed class RateLimitGate
+internal sealed partial class RateLimitGate
 {
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
@@ -23,9 +21,6 @@ internal sealed class RateLimitGate
     private readonly StartLedger _starts = new();
     private readonly ProbeLatch _probe;
     private readonly SlowStartWindow _window;
-    private readonly RemainingOnlyEstimate _requestsRemaining = new();
-    private readonly RemainingOnlyEstimate _tokensRemaining = new();
-    private TimeSpan _newestCountSent = TimeSpan.MinValue;
     private readonly ModelRateLimits? _configured;
 
     /// <summary>
@@ -68,42 +63,6 @@ internal sealed class RateLimitGate
             lock (_lock)
             {
                 return _bucket.Known;
-            }
-        }
-    }
-
-    /// <summary>Whether the gate mirrors the upstream's token bucket (published or configured), so attempts reserve their tokens.</summary>
-    public bool KnowsTokens
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _tokens.Known;
-            }
-        }
-    }
-
-    /// <summary>The token bucket's size (tokens a minute); 0 while it is not known.</summary>
-    public long TokenLimit
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _tokens.Known ? _tokens.Limit : 0;
-            }
-        }
-    }
-
-    /// <summary>The most tokens one attempt may reserve (the token bucket less its reserve); null while the bucket is not known.</summary>
-    public long? TokenCeiling
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _tokens.Known ? _tokens.Ceiling : null;
             }
         }
     }
@@ -212,18 +171,6 @@ internal sealed class RateLimitGate
         }
     }
 
-    /// <summary>The tokens an attempt given <paramref name="start"/> holds: its cost, while the token bucket is known.</summary>
-    private long TakeTokensLocked(TimeSpan start, long tokens)
-    {
-        if (tokens <= 0 || !_tokens.Known)
-        {
-            return 0;
-        }
-
-        _tokens.Take(start, tokens);
-        return tokens;
-    }
-
     private (TimeSpan Start, GateWaitReason Reason) EarliestStartLocked(TimeSpan now, long tokens)
     {
         var (start, reason) = _bucket.RatePerMs is not { } rate
@@ -236,62 +183,6 @@ internal sealed class RateLimitGate
         }
 
         return (start, reason);
-    }
-
-    /// <summary>
-    /// Completes the dimensions a response gave only as remaining counts (Azure's <c>x-ratelimit-remaining-*</c>) from
-    /// what this gate saw (<see cref="RemainingOnlyEstimate"/>), so they pace as published limits do. Requests spent
-    /// between two counts are this gate's starts between them; tokens spent are not known here, so only a refill
-    /// beyond the tokens' own drop proves their rate. <paramref name="age"/> is how long ago the attempt was sent,
-    /// <paramref name="start"/> the start this gate gave it.
-    /// </summary>
-    /// <remarks>
-    /// A limit configured for the model (<see cref="ModelRateLimits"/>) caps what is published: the lower limit, the
-    /// slower refill, and no more remaining than the configured bucket holds (an app may keep to a share of its key).
-    /// </remarks>
-    public RateLimitHeaders Complete(RateLimitHeaders headers, TimeSpan age, TimeSpan? start)
-    {
-        if (_configured is not null)
-        {
-            headers = headers with
-            {
-                Requests = CappedBy(headers.Requests, _configured.RequestsPerMinute),
-                Tokens = CappedBy(headers.Tokens, _configured.TokensPerMinute),
-            };
-        }
-
-        if (!headers.HasRemainingOnly)
-        {
-            return headers;
-        }
-
-        lock (_lock)
-        {
-            var now = Now;
-            var sent = start is { } s && s <= now ? s : now - age;
-            var requests = headers.Requests
-                ?? (headers.RequestsRemaining is { } r ? _requestsRemaining.Learn(sent, age, r, (from, to) => _starts.StartedStrictlyBetween(from, to) + 1) : null);
-            var tokens = headers.Tokens
-                ?? (headers.TokensRemaining is { } t ? _tokensRemaining.Learn(sent, age, t, static (_, _) => 0) : null);
-            var newest = sent > _newestCountSent;
-            _newestCountSent = TimeSpans.Max(_newestCountSent, sent);
-            return new RateLimitHeaders(
-                CappedBy(requests, _configured?.RequestsPerMinute), CappedBy(tokens, _configured?.TokensPerMinute),
-                RequestsMayRise: headers.Requests is null && requests is not null && newest);
-        }
-    }
-
-    /// <summary>A published dimension under a configured per-minute limit: the lower limit and rate, what remains of it.</summary>
-    private static RateLimitDimension? CappedBy(RateLimitDimension? published, long? perMinute)
-    {
-        if (published is null || perMinute is not { } limit || limit >= published.Limit)
-        {
-            return published;
-        }
-
-        var rate = Math.Min(limit / 60_000d, published.RatePerMs ?? double.MaxValue);
-        var remaining = Math.Min(published.Remaining, limit);
-        return new RateLimitDimension(limit, remaining, remaining < limit ? TimeSpan.FromMilliseconds((limit - remaining) / rate) : null, published.Estimated);
     }
 
     /// <summary>
@@ -357,48 +248,6 @@ internal sealed class RateLimitGate
     }
 
     /// <summary>
-    /// An attempt let through by the slow-start window has its answer (or failed): its place is free, and a
-    /// success (<paramref name="succeeded"/>, after <see cref="Observe"/> saw its headers) widens the window by one.
-    /// <paramref name="roundTrip"/> is how long it took, over which the next window's attempts are spread.
-    /// </summary>
-    public void WindowAttemptEnded(bool succeeded, TimeSpan roundTrip = default)
-    {
-        lock (_lock)
-        {
-            _window.Left(succeeded, roundTrip);
-        }
-
-        WakeWindow();
-    }
-
-    /// <summary>The calls waiting for a place in the window ask again (outside the lock: their continuations may run inline).</summary>
-    private void WakeWindow()
-    {
-        TaskCompletionSource? freed;
-        lock (_lock)
-        {
-            freed = _window.TakeFreed();
-        }
-
-        freed?.TrySetResult();
-    }
-
-    /// <summary>
-    /// The probe ended without telling the limits (a failure, no headers): the others go, within the slow-start
-    /// window (all at once when it is off).
-    /// </summary>
-    public void ProbeEnded()
-    {
-        TaskCompletionSource? probe;
-        lock (_lock)
-        {
-            probe = _probe.End();
-        }
-
-        probe?.TrySetResult();
-    }
-
-    /// <summary>
     /// An attempt given <paramref name="start"/> ended without a response to learn from (an error, a timeout, or it did
     /// not go): it spent none of the tokens it held.
     /// </summary>
@@ -412,57 +261,6 @@ internal sealed class RateLimitGate
                 _tokens.GiveBack(Now, s);
             }
         }
-    }
-
-    /// <summary>The attempt given <paramref name="start"/> was answered with a failure (a 429, a 5xx): the upstream spent none of its tokens.</summary>
-    public void TokensUnspent(TimeSpan start)
-    {
-        lock (_lock)
-        {
-            _tokens.GiveBack(Now, start);
-        }
-    }
-
-    /// <summary>An answer that held <paramref name="held"/> tokens reported it spent <paramref name="spent"/>: the difference comes back (or is taken).</summary>
-    public void SettleTokens(long held, long spent)
-    {
-        lock (_lock)
-        {
-            _tokens.Settle(Now, held, spent);
-        }
-    }
-
-    /// <summary>A short description of the gate's state, for span events and errors.</summary>
-    public string Describe()
-    {
-        lock (_lock)
-        {
-            var now = Now;
-            if (_closing.IsClosed(now))
-            {
-                return $"closed for {TimeSpans.Ms(_closing.OpenAt - now)} ms";
-            }
-
-            return ModeLocked switch
-            {
-                GateMode.Published when _bucket.RatePerMs is { } rate => DescribePacingLocked(now, rate),
-                GateMode.Probing => "probing for the limits",
-                GateMode.SlowStart => $"open (limits not published; slow start: {_window.Describe()})",
-                _ when _closing.LearnedInterval is { } interval => $"open (limits not published; one request every {TimeSpans.Ms(interval)} ms learned from 429s)",
-                _ => "open (limits not published)",
-            };
-        }
-    }
-
-    private string DescribePacingLocked(TimeSpan now, double rate)
-    {
-        var usable = _bucket.UsableAt(now, rate);
-        var tokens = _tokens.Known
-            ? $"; {Math.Max(0, Math.Floor(_tokens.UsableAt(now))).ToString(CultureInfo.InvariantCulture)} of {_tokens.Limit} tokens usable"
-            : "";
-        return usable < 1
-            ? $"pacing at one request every {TimeSpans.Ms(TimeSpan.FromMilliseconds(1 / rate))} ms{tokens}"
-            : $"open ({Math.Floor(usable).ToString(CultureInfo.InvariantCulture)} of {_bucket.Limit} requests before pacing{tokens})";
     }
 
     private TimeSpan? CloseUntilLocked(TimeSpan now, TimeSpan until)

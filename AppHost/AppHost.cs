@@ -2,6 +2,9 @@ using Microsoft.Extensions.Configuration;
 
 var builder = DistributedApplication.CreateBuilder(args);
 
+// Ctrl+C stops the services before the AppHost exits (within a few seconds), saying what it stops.
+builder.WithQuickStop();
+
 // The upstreams, in priority order: the user's own (ConnectionStrings:openai, openai-2, ... in user secrets or the
 // environment), else AppHost:Upstreams OpenAI emulators (openai-emulator, openai-emulator-2, ...), which need no key
 // and can be told to misbehave one at a time.

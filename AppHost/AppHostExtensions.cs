@@ -11,6 +11,9 @@ internal static class AppHostExtensions
     // Aspire's name for its dashboard resource (KnownResourceNames.AspireDashboard, internal to Aspire.Hosting).
     internal const string DashboardResourceName = "aspire-dashboard";
 
+    /// <summary>This run of the AppHost, new at each start.</summary>
+    private static readonly string RunId = Guid.NewGuid().ToString("N");
+
     /// <summary>
     /// Starts the OpenAI emulator with a generated key and returns the connection string ChatApi reads:
     /// <c>Endpoint={emulator}/v1;Key={key}</c>, so the app exercises the same bearer-key path as OpenAI.
@@ -74,6 +77,8 @@ internal static class AppHostExtensions
             if (DashboardUrl(context.ExecutionContext.Services, project.ApplicationBuilder.Configuration) is { } url)
             {
                 context.EnvironmentVariables["Dashboard__Url"] = url;
+                // The dashboard keeps traces in memory: the page tells a trace link saved in an earlier run by this id.
+                context.EnvironmentVariables["Dashboard__RunId"] = RunId;
             }
         });
 

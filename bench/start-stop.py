@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Start-up and Ctrl+C of the whole app, timed as a person meets them.
 
-    python3 bench/start-stop.py [rounds] [-- AppHost arguments]      e.g.  python3 bench/start-stop.py 5 -- --ChatApi:Replicas=3
+    python3 bench/start-stop.py [rounds] [--build] [-- AppHost arguments]   e.g.  python3 bench/start-stop.py 5 -- --ChatApi:Replicas=3
 
-Each round runs `dotnet run --project AppHost --no-build` (build the solution first: `dotnet build`), times
+Each round runs `dotnet run --project AppHost --no-build` (build the solution first: `dotnet build`), or with
+--build `dotnet run --project AppHost` (its build check included, as a person types it), times
   - page:  until the chat page (http://localhost:5190) answers with its models loaded from ChatApi,
   - reply: until a chat message sent to ChatApi (http://localhost:5180) is answered through the emulator (the
            emulator takes about 2 s to write a reply, as a model would: that part is not start-up),
@@ -53,13 +54,13 @@ def chat_request():
     return urllib.request.Request(CHAT, data=body, headers={"Content-Type": "application/json"}, method="POST")
 
 
-def one_round(apphost_args):
+def one_round(apphost_args, build):
     if app_alive():
         raise SystemExit("An earlier run of the app is still alive; stop it first.")
     start = time.monotonic()
     # A terminal's Ctrl+C reaches the whole foreground process group; a fresh group with SIGINT at its default stands in.
     app = subprocess.Popen(
-        ["dotnet", "run", "--project", "AppHost", "--no-build", *apphost_args],
+        ["dotnet", "run", "--project", "AppHost", *([] if build else ["--no-build"]), *apphost_args],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         preexec_fn=lambda: (os.setsid(), signal.signal(signal.SIGINT, signal.SIG_DFL)))
     try:
@@ -79,11 +80,13 @@ def one_round(apphost_args):
 def main():
     args = sys.argv[1:]
     apphost_args = args[args.index("--") + 1:] if "--" in args else []
-    rounds = int(args[0]) if args and args[0] != "--" else 3
+    options = args[:args.index("--")] if "--" in args else args
+    rounds = next((int(a) for a in options if a.isdigit()), 3)
+    build = "--build" in options
     names = ["page", "reply", "prompt", "all"]
     results = []
     for i in range(rounds):
-        row = one_round(apphost_args)
+        row = one_round(apphost_args, build)
         results.append(row)
         print(f"round {i + 1}: " + ", ".join(f"{n} {v:.1f} s" for n, v in zip(names, row)), flush=True)
     medians = [statistics.median(column) for column in zip(*results)]

@@ -8,7 +8,13 @@ namespace AspireRetry.EndToEnd.Tests;
 /// </summary>
 public static class Browser
 {
-    private static readonly string[] Candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
+    // Debian's and Ubuntu's chromium, then Chromium or Chrome where macOS and Windows install them (as test.sh looks).
+    private static readonly string[] Candidates =
+    [
+        "/usr/bin/chromium", "/usr/bin/chromium-browser",
+        "/Applications/Chromium.app/Contents/MacOS/Chromium", "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+        @"C:\Program Files\Google\Chrome\Application\chrome.exe",
+    ];
     private static readonly SemaphoreSlim Gate = new(1, 1);
     private static IPlaywright? _playwright;
     private static IBrowser? _browser;
@@ -24,10 +30,10 @@ public static class Browser
         {
             if (Environment.GetEnvironmentVariable("CI") is "true")
             {
-                Assert.Fail("chromium is not installed; .ci/run installs it (apt-get install chromium).");
+                Assert.Fail("chromium is not installed; ./test.sh installs it (apt-get install chromium).");
             }
 
-            Assert.Skip("chromium is not installed: run 'apt-get install chromium' (or set CHROMIUM_PATH) to run the browser tests.");
+            Assert.Skip("chromium is not installed: ./test.sh installs it (or set CHROMIUM_PATH to a Chromium or Chrome) to run the browser tests.");
             return null!; // not reached: Assert.Skip throws
         }
 

@@ -106,7 +106,7 @@ public sealed class ConversationTests(AspireAppFixture fixture) : ChatPageTest(f
     }
 
     [Fact]
-    public async Task A_reload_restores_text_attempts_and_trace_links_and_New_chat_clears_it()
+    public async Task A_reload_restores_text_attempts_and_trace_links_and_New_chat_clears_it_with_an_undo()
     {
         await QueueScriptAsync("429:retry-after-ms=100, ok");
         await ChatAsync("Remember me", "2 attempts");
@@ -127,7 +127,20 @@ public sealed class ConversationTests(AspireAppFixture fixture) : ChatPageTest(f
         // The restored turns are the history the model sees with the next message.
         await ChatAsync("And now?");
         await Assertions.Expect(Replies.Last.Locator(".markdown")).ToContainTextAsync("The conversation has 3 messages");
+        await Assertions.Expect(Page.Locator(".meta .gone")).ToHaveCountAsync(0); // this run's traces are in the dashboard
 
+        // Saved in an earlier run of the app (another run id): the dashboard no longer has those traces, and the page says so.
+        await Page.EvaluateAsync("key => localStorage.setItem(key, localStorage.getItem(key).replace(/\"run\":\"[0-9a-f]+\"/g, '\"run\":\"an-earlier-run\"'))",
+            "aspireretry.conversation");
+        await ReloadAsync();
+        await Assertions.Expect(Replies.Last.Locator(".meta .gone")).ToHaveTextAsync("from an earlier run: the dashboard keeps traces only while the app runs");
+
+        var before = await Page.Locator("article").CountAsync();
+        await Page.GetByRole(AriaRole.Button, new() { Name = "New chat" }).ClickAsync();
+        await Assertions.Expect(Page.Locator("article")).ToHaveCountAsync(0);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Undo" }).ClickAsync(); // New chat can be taken back
+        await Assertions.Expect(Page.Locator("article")).ToHaveCountAsync(before);
+        await Assertions.Expect(Page.GetByRole(AriaRole.Button, new() { Name = "Undo" })).ToHaveCountAsync(0);
         await Page.GetByRole(AriaRole.Button, new() { Name = "New chat" }).ClickAsync();
         await Assertions.Expect(Page.Locator("article")).ToHaveCountAsync(0);
         await ReloadAsync();

@@ -274,6 +274,59 @@ public sealed class ChatSessionTests
     }
 
     [Fact]
+    public async Task Undo_brings_back_what_New_chat_cleared_here_and_in_the_browser()
+    {
+        await OpenPageAsync();
+        _chatApi.Streams(Answer("Hi"));
+        await SendAsync("Hello");
+        var saved = _browser.Items[ConversationStorage.Key];
+        await _session.NewChatAsync();
+        Assert.True(_session.CanUndoNewChat);
+
+        await _session.UndoNewChatAsync();
+
+        Assert.False(_session.CanUndoNewChat);
+        Assert.Equal(["Hello", "Hi"], _session.Entries.Select(e => e.Text));
+        Assert.Equal(saved, _browser.Items[ConversationStorage.Key]);
+    }
+
+    [Fact]
+    public async Task Undo_is_gone_once_the_next_message_is_sent_and_is_not_offered_for_an_empty_chat()
+    {
+        await OpenPageAsync();
+        await _session.NewChatAsync();
+        Assert.False(_session.CanUndoNewChat); // nothing was cleared
+
+        _chatApi.Streams(Answer("Hi"));
+        _chatApi.Streams(Answer("Fresh"));
+        await SendAsync("Hello");
+        await _session.NewChatAsync();
+        await SendAsync("A new start");
+
+        Assert.False(_session.CanUndoNewChat);
+        await _session.UndoNewChatAsync();
+        Assert.Equal(["A new start", "Fresh"], _session.Entries.Select(e => e.Text));
+    }
+
+    [Fact]
+    public async Task A_reply_restored_in_a_later_run_of_the_app_is_marked_as_from_an_earlier_run_a_reload_in_the_same_run_is_not()
+    {
+        await _session.RestoreAsync(_browser.Storage(run: "run-1"));
+        _chatApi.Streams(Answer("Hi"));
+        await SendAsync("Hello");
+        Assert.All(_browser.SavedEntries(), e => Assert.Equal("run-1", e.GetProperty("run").GetString()));
+
+        using var sameRun = new ChatSession(_chatApi.Client());
+        await sameRun.RestoreAsync(_browser.Storage(run: "run-1"));
+        using var nextRun = new ChatSession(_chatApi.Client());
+        await nextRun.RestoreAsync(_browser.Storage(run: "run-2"));
+
+        Assert.All(sameRun.Entries, e => Assert.False(e.FromEarlierRun));
+        Assert.All(nextRun.Entries, e => Assert.True(e.FromEarlierRun));
+        Assert.Equal(["Hello", "Hi"], nextRun.Entries.Select(e => e.Text));
+    }
+
+    [Fact]
     public async Task New_chat_does_nothing_while_a_reply_streams()
     {
         await OpenPageAsync();

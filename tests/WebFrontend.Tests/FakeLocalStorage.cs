@@ -16,7 +16,7 @@ internal sealed class FakeLocalStorage : IJSObjectReference
     /// <summary>Each call as "function key", with the appended text for <c>append</c>.</summary>
     public List<string> Calls { get; } = [];
 
-    public ConversationStorage Storage() => new(this, NullLogger.Instance);
+    public ConversationStorage Storage(string? run = null) => new(this, NullLogger.Instance, run);
 
     /// <summary>The saved conversation's entries, as the browser holds them.</summary>
     public JsonElement[] SavedEntries() =>

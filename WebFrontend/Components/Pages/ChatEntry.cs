@@ -29,6 +29,12 @@ public sealed class ChatEntry(string role, string text = "")
     public int MaxAttempts { get; set; }
     public int Attempts { get; set; }
     public string? TraceId { get; set; }
+
+    /// <summary>The app run (the AppHost's run id) this entry was answered in; null until it is first saved.</summary>
+    public string? Run { get; set; }
+
+    /// <summary>Restored from an earlier run of the app: the dashboard no longer has its trace.</summary>
+    public bool FromEarlierRun { get; init; }
     public UsageInfo? Usage { get; set; }
     public long WaitedMs { get; set; }
     public TimeSpan? Latency { get; set; }

@@ -16,6 +16,7 @@ public sealed class ChatSession(ChatApiClient chatApi) : IDisposable
     private const int HistoryTurns = 40;
 
     private readonly List<ChatEntry> _entries = [];
+    private List<ChatEntry>? _cleared;
     private CancellationTokenSource? _cancel;
     private ConversationStorage? _storage;
     private bool _disposed;
@@ -27,6 +28,9 @@ public sealed class ChatSession(ChatApiClient chatApi) : IDisposable
     public string Caller { get; } = $"chat-{Guid.NewGuid():N}";
 
     public IReadOnlyList<ChatEntry> Entries => _entries;
+
+    /// <summary>New chat cleared a conversation that Undo can bring back (until the next message is sent).</summary>
+    public bool CanUndoNewChat => _cleared is not null;
 
     /// <summary>A reply is streaming: the page offers Stop instead of Send.</summary>
     public bool Sending { get; private set; }
@@ -61,6 +65,7 @@ public sealed class ChatSession(ChatApiClient chatApi) : IDisposable
             return;
         }
 
+        _cleared = null; // a new conversation has begun: the cleared one is gone for good
         _entries.Add(new ChatEntry("user", text));
         var history = _entries.Where(e => e.IsUser || e.IsComplete).Select(e => new ChatTurn(e.Role, e.Text)).TakeLast(HistoryTurns).ToList();
         var name = $"Chat message {_entries.Count(e => e.IsUser)} ({model})";
@@ -128,17 +133,33 @@ public sealed class ChatSession(ChatApiClient chatApi) : IDisposable
         _cancel?.Cancel();
     }
 
-    /// <summary>Forgets the conversation, here and in the browser; not while a reply is streaming.</summary>
+    /// <summary>
+    /// Clears the conversation, here and in the browser; not while a reply is streaming. <see cref="UndoNewChatAsync"/>
+    /// brings it back until the next message is sent (or the page is left: it is kept on this page only).
+    /// </summary>
     public async Task NewChatAsync()
     {
         UserAction.Name("New chat");
-        if (!Sending)
+        if (!Sending && _entries.Count > 0)
         {
+            _cleared = [.. _entries];
             _entries.Clear();
             if (_storage is not null)
             {
                 await _storage.ClearAsync();
             }
+        }
+    }
+
+    /// <summary>Brings back the conversation New chat cleared, here and in the browser.</summary>
+    public async Task UndoNewChatAsync()
+    {
+        UserAction.Name("Undo new chat");
+        if (_cleared is { } cleared && !Sending)
+        {
+            _cleared = null;
+            _entries.InsertRange(0, cleared);
+            await SaveAsync();
         }
     }
 

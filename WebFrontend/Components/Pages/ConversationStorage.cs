@@ -13,7 +13,7 @@ namespace AspireRetry.WebFrontend.Components.Pages;
 /// of a delta does not grow with the conversation. Nothing here reaches the server: the conversation
 /// stays on the person's machine.
 /// </summary>
-public sealed class ConversationStorage(IJSObjectReference module, ILogger logger)
+public sealed class ConversationStorage(IJSObjectReference module, ILogger logger, string? run = null)
 {
     /// <summary>The localStorage key; one conversation per browser profile and origin.</summary>
     public const string Key = "aspireretry.conversation";
@@ -107,12 +107,13 @@ public sealed class ConversationStorage(IJSObjectReference module, ILogger logge
         }
     }
 
-    private static SavedEntry Save(ChatEntry e) => new(e.Role, e.Text, e.Model, e.MaxAttempts, e.Attempts, e.TraceId, e.Usage, e.WaitedMs,
+    // Each entry is saved with the app run it was answered in (the AppHost's run id), kept across later saves.
+    private SavedEntry Save(ChatEntry e) => new(e.Role, e.Text, e.Model, e.MaxAttempts, e.Attempts, e.TraceId, e.Usage, e.WaitedMs,
         e.Latency is { } latency ? (long)latency.TotalMilliseconds : null,
         e.Error is { } error ? new SavedError(error.Status, error.Title, error.Detail, error.RetryAfterMs) : null,
-        e.Stopped, e.Interrupted || e.InProgress, e.Upstream);
+        e.Stopped, e.Interrupted || e.InProgress, e.Upstream, e.Run ?? run);
 
-    private static ChatEntry Restore(SavedEntry s) => new(s.Role!, s.Text!)
+    private ChatEntry Restore(SavedEntry s) => new(s.Role!, s.Text!)
     {
         Model = s.Model,
         MaxAttempts = s.MaxAttempts,
@@ -126,12 +127,15 @@ public sealed class ConversationStorage(IJSObjectReference module, ILogger logge
         // Saved while streaming: the rest of that reply never arrived, and it is not asked for again.
         Interrupted = s.Interrupted,
         Upstream = s.Upstream,
+        Run = s.Run,
+        // The dashboard keeps traces in memory: one from an earlier run of the app (or saved before runs were recorded) is gone.
+        FromEarlierRun = run is not null && s.Run != run,
     };
 
     private sealed record SavedConversation(int Version, List<SavedEntry>? Entries);
 
     private sealed record SavedEntry(string? Role, string? Text, string? Model, int MaxAttempts, int Attempts, string? TraceId, UsageInfo? Usage,
-        long WaitedMs, long? LatencyMs, SavedError? Error, bool Stopped, bool Interrupted, string? Upstream = null);
+        long WaitedMs, long? LatencyMs, SavedError? Error, bool Stopped, bool Interrupted, string? Upstream = null, string? Run = null);
 
     private sealed record SavedError(int Status, string? Title, string? Detail, long? RetryAfterMs);
 }

@@ -139,6 +139,34 @@ public sealed class ChatEntryTests
     }
 
     [Fact]
+    public void The_countdown_counts_the_next_attempt_of_the_limit_and_drops_of_N_once_recovery_checks_count()
+    {
+        var retrying = After(new StartEvent("t", "gpt-4o", 5), new AttemptEvent(1, "http_error", 429, null, DelayMs: 1200));
+        var rodeRecovery = After(
+            new StartEvent("t", "gpt-4o", 5),
+            new AttemptEvent(1, AttemptEvent.RecoveryWait, null, null, 300),
+            new AttemptEvent(1, "http_error", 503, null, DelayMs: null),
+            new AttemptEvent(2, "http_error", 503, null, DelayMs: 500));
+
+        Assert.Equal(" - retrying in 1.2 s (attempt 2 of 5)", retrying.Countdown(retrying.RetryAt!.Value.AddMilliseconds(-1200)));
+        Assert.Equal(" - retrying now (attempt 2 of 5)", retrying.Countdown(retrying.RetryAt.Value.AddSeconds(1)));
+        Assert.Equal(" - retrying in 0.5 s (attempt 3)", rodeRecovery.Countdown(rodeRecovery.RetryAt!.Value.AddMilliseconds(-500)));
+        Assert.Equal("", Pending().Countdown(DateTimeOffset.UtcNow));
+    }
+
+    [Fact]
+    public void The_countdown_of_a_recovery_wait_is_the_next_check_and_at_the_gate_the_time_left()
+    {
+        var recovery = After(new AttemptEvent(1, AttemptEvent.RecoveryWait, null, null, DelayMs: 700));
+        var gate = After(new AttemptEvent(1, AttemptEvent.RateLimitWait, null, null, DelayMs: 800));
+
+        Assert.Equal(" (next check in 0.7 s)", recovery.Countdown(recovery.RetryAt!.Value.AddMilliseconds(-700)));
+        Assert.Equal(" (checking now)", recovery.Countdown(recovery.RetryAt.Value));
+        Assert.Equal(": 0.8 s", gate.Countdown(gate.RetryAt!.Value.AddMilliseconds(-800)));
+        Assert.Equal(": 0.0 s", gate.Countdown(gate.RetryAt.Value.AddSeconds(1)));
+    }
+
+    [Fact]
     public void A_failover_says_which_upstream_is_tried_next_and_why_and_waits_for_nothing()
     {
         var failed = After(new AttemptEvent(1, "http_error", 503, "503", DelayMs: 0, FailoverTo: "openai-2", FailoverFrom: "openai"));

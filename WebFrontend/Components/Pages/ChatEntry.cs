@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using AspireRetry.WebFrontend.Services;
 using Microsoft.AspNetCore.Components;
 
@@ -198,4 +199,36 @@ public sealed class ChatEntry(string role, string text = "")
         WaitingForRecovery = !forGate;
         Status = status;
     }
+
+    /// <summary>
+    /// What follows <see cref="Status"/> while a wait lasts, counting down to <see cref="RetryAt"/> at <paramref name="now"/>:
+    /// " - retrying in 1.2 s (attempt 2 of 5)", " (next check in 1.2 s)" while the upstream is down, ": 0.8 s" at the gate;
+    /// empty when nothing is due. "of N" only while it is true: recovery checks are attempts the retry limit does not count.
+    /// </summary>
+    public string Countdown(DateTimeOffset now)
+    {
+        if (RetryAt is not { } at)
+        {
+            return "";
+        }
+
+        var left = at - now;
+        if (WaitingForRecovery)
+        {
+            return left > TimeSpan.Zero ? $" (next check in {Seconds((long)left.TotalMilliseconds)})" : " (checking now)";
+        }
+
+        if (WaitingForGate)
+        {
+            return $": {Seconds((long)Math.Max(0, left.TotalMilliseconds))}";
+        }
+
+        var when = left > TimeSpan.Zero ? $"in {Seconds((long)left.TotalMilliseconds)}" : "now";
+        return RodeRecovery || NextAttempt > MaxAttempts
+            ? $" - retrying {when} (attempt {NextAttempt})"
+            : $" - retrying {when} (attempt {NextAttempt} of {MaxAttempts})";
+    }
+
+    /// <summary>Milliseconds as the page shows them: "1.2 s".</summary>
+    public static string Seconds(long ms) => (ms / 1000.0).ToString("0.0", CultureInfo.InvariantCulture) + " s";
 }

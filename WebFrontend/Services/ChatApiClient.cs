@@ -2,19 +2,37 @@ using System.Net.Http.Json;
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using Polly;
+using Polly.Retry;
 
 namespace AspireRetry.WebFrontend.Services;
 
 /// <summary>
-/// The one client for ChatApi. No retries here, on purpose: ChatApi's "openai" client is the only
-/// retry layer, and retrying the chat POST would multiply every upstream attempt.
+/// The one client for ChatApi. No retries of a chat here, on purpose: ChatApi's "openai" client is the only
+/// retry layer, and retrying the chat POST would multiply every upstream attempt. Only the models, read while ChatApi
+/// may still be starting, wait for it to listen.
 /// </summary>
 public sealed class ChatApiClient(HttpClient http)
 {
     private static readonly JsonSerializerOptions Json = JsonSerializerOptions.Web;
 
+    /// <summary>
+    /// The AppHost starts this frontend as soon as ChatApi's process has started, not once it answers, so a page opened in
+    /// the first second may ask before ChatApi listens: the models (a read, nothing upstream) are asked again every 100 ms
+    /// while the connection is refused, for up to 10 s. Nothing else here is retried.
+    /// </summary>
+    private static readonly ResiliencePipeline WhileChatApiStarts = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<HttpRequestException>(e => e.HttpRequestError == HttpRequestError.ConnectionError),
+            BackoffType = DelayBackoffType.Constant,
+            Delay = TimeSpan.FromMilliseconds(100),
+            MaxRetryAttempts = 100,
+        })
+        .Build();
+
     public async Task<ModelsReply> GetModelsAsync(CancellationToken cancellationToken = default) =>
-        await http.GetFromJsonAsync<ModelsReply>("/api/models", Json, cancellationToken)
+        await WhileChatApiStarts.ExecuteAsync(async ct => await http.GetFromJsonAsync<ModelsReply>("/api/models", Json, ct), cancellationToken)
         ?? throw new InvalidOperationException("ChatApi returned no models.");
 
     /// <summary>Streams one reply; ends after a done or error event, or when cancelled (which cancels the upstream call).</summary>

@@ -200,18 +200,43 @@ public static class MarkdownReport
     public static string ScenarioTable(ScenarioResult scenario, TimeScale scale)
     {
         var outage = scenario.Scenario.HasOutage;
+        var tokens = scenario.HasTokenAccount;
         var md = new StringBuilder();
-        md.AppendLine($"| Strategy | Success | p50 | p95 | p99 | Requests/call | Early requests | Latency over ideal |{(outage ? " Requests while down |" : "")}");
-        md.AppendLine($"| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{(outage ? " ---: |" : "")}");
+        md.AppendLine($"| Strategy | Success | p50 | p95 | p99 | Requests/call | Early requests | Latency over ideal |{(outage ? " Requests while down |" : "")}" +
+            $"{(tokens ? " Tokens delivered / allowed | 429 share |" : "")}");
+        md.AppendLine($"| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{(outage ? " ---: |" : "")}{(tokens ? " ---: | ---: |" : "")}");
         foreach (var result in scenario.Results)
         {
             var m = result.Metrics;
             var name = result.Strategy.Id == StrategyKind.AspireRetryId ? $"**{result.Strategy.Name}**" : result.Strategy.Name;
             md.AppendLine($"| {name} | {m.Succeeded}/{m.Calls} ({m.SuccessRate:0%}) | {Seconds(m.P50Ms, scale)} | {Seconds(m.P95Ms, scale)} | {Seconds(m.P99Ms, scale)} | " +
-                $"{m.RequestsPerCall:0.00} | {m.EarlyRequests} | {Format(m.OverIdeal, "0.00x")} |{(outage ? $" {m.RequestsWhileDown} |" : "")}");
+                $"{m.RequestsPerCall:0.00} | {m.EarlyRequests} | {Format(m.OverIdeal, "0.00x")} |{(outage ? $" {m.RequestsWhileDown} |" : "")}" +
+                $"{(tokens ? $" {m.DeliveredTokens:N0} / {m.AllowedTokens:N0} ({Format(m.DeliveredShare, "0.0%")}) | {Format(m.RateLimitedShare, "0.0%")} ({m.RateLimited}/{m.Requests}) |" : "")}");
+        }
+
+        if (tokens)
+        {
+            md.AppendLine();
+            md.AppendLine(EstimateNote(scenario));
         }
 
         return md.ToString();
+    }
+
+    /// <summary>AspireRetry's estimate error in this scenario, from the library's own histogram.</summary>
+    private static string EstimateNote(ScenarioResult scenario)
+    {
+        var estimates = scenario.For(StrategyKind.AspireRetryId).Estimates ?? [];
+        if (estimates.Count == 0)
+        {
+            return "AspireRetry's token estimate error: none recorded (`aspireretry.tokens.estimate_ratio` heard no answer).";
+        }
+
+        var parts = estimates.Select(e =>
+            $"{e.Model} {(e.Part == "prompt" ? "prompt" : "total (spent over reserved)")}: mean {e.Mean:0.00} (from {e.Min:0.00} to {e.Max:0.00}, {e.Count} answers)");
+        return "AspireRetry's token estimate error, actual over estimated tokens from the library's `aspireretry.tokens.estimate_ratio` histogram " +
+            $"(1 is exact; below 1 the estimate was high): {string.Join("; ", parts)}. The emulator's tokenizer is not OpenAI's: these ratios are " +
+            "the distance between tiktoken and the emulator's word count, not the library's error against OpenAI.";
     }
 
     /// <summary>Every call's attempts, for looking into a surprising number (<c>--dump</c>). Times in real ms from the scenario's start.</summary>

@@ -26,8 +26,8 @@ public static class MarkdownReport
 
         md.AppendLine();
         md.AppendLine("Every strategy calls the OpenAI emulator (hosted in the same process, over loopback sockets) through the official");
-        md.AppendLine("OpenAI SDK's `ChatClient`. All four run each scenario at the same time, each on its own emulator, so they share");
-        md.AppendLine("the machine's noise but never an upstream.");
+        md.AppendLine("OpenAI SDK's `ChatClient` (and `EmbeddingClient` for embeddings). All four run each scenario at the same time, each on");
+        md.AppendLine("its own emulator, so they share the machine's noise but never an upstream.");
         md.AppendLine();
         md.AppendLine("## Machine");
         md.AppendLine();
@@ -86,13 +86,7 @@ public static class MarkdownReport
             md.AppendLine("Nowhere in this run: on every metric of every scenario AspireRetry was best or tied.");
         }
 
-        foreach (var group in losses.GroupBy(l => (l.Scenario, l.Why)))
-        {
-            var what = string.Join("; ", group.Select(l =>
-                $"{l.Metric.Name} {Value(l.Metric, l.Ours, scale)} vs {Value(l.Metric, l.Metric.Value(l.Best.Metrics), scale)} ({l.Best.Strategy.Name})"));
-            md.AppendLine($"- **{group.Key.Scenario.Scenario.Title}**: {what}. {group.Key.Why}");
-        }
-
+        md.Append(LossList(losses, scale));
         md.AppendLine();
         md.AppendLine("## Overhead of the ChatApi pipeline");
         md.AppendLine();
@@ -194,6 +188,27 @@ public static class MarkdownReport
         Row("Requests to the upstream while down", "outage", m => m.RequestsWhileDown, "0", "fewest", (o, others) => others.All(x => o <= x));
         Row("Answered, primary down (failover)", "failover", m => m.SuccessRate, "0%", "100%", (o, _) => o >= 1);
         Row("Latency over ideal, primary down (failover)", "failover", m => m.OverIdeal, "0.00x", "at most 1.1x", (o, _) => o <= 1.1);
+        Row("Tokens delivered, token bucket", "tokens", m => m.DeliveredShare, "0.0%",
+            $"at least {MetricKind.DeliveredGoal:0%}, and the most (within {MetricKind.Delivered.AbsoluteTolerance * 100:0.#} points)",
+            (o, others) => o >= MetricKind.DeliveredGoal && !others.Any(x => MetricKind.Delivered.Beats(x, o)));
+        Row("Requests answered 429, token bucket", "tokens", m => m.RateLimitedShare, "0.0%",
+            $"at most {MetricKind.RateLimitedGoal:0%}, and the fewest",
+            (o, others) => o <= MetricKind.RateLimitedGoal && others.All(x => o <= x));
+        return md.ToString();
+    }
+
+    /// <summary>One line per scenario and reason where AspireRetry lost a metric or missed a goal.</summary>
+    public static string LossList(IReadOnlyList<Loss> losses, TimeScale scale)
+    {
+        var md = new StringBuilder();
+        foreach (var group in losses.GroupBy(l => (l.Scenario, l.Why)))
+        {
+            var what = string.Join("; ", group.Select(l => l.Best is { } best
+                ? $"{l.Metric.Name} {Value(l.Metric, l.Ours, scale)} vs {Value(l.Metric, l.Metric.Value(best.Metrics), scale)} ({best.Strategy.Name})"
+                : $"{l.Metric.Name} {Value(l.Metric, l.Ours, scale)}, short of the goal ({l.Goal})"));
+            md.AppendLine($"- **{group.Key.Scenario.Scenario.Title}**: {what}. {group.Key.Why}");
+        }
+
         return md.ToString();
     }
 
@@ -296,6 +311,7 @@ public static class MarkdownReport
         "p50" or "p95" or "p99" => Seconds(value, scale),
         "ideal" => Format(value, "0.00x"),
         "requests" => $"{value:0.00}",
+        "delivered" or "rate-limited" => Format(value, "0.0%"),
         _ => $"{value:0}",
     };
 

@@ -37,6 +37,13 @@ public abstract class Scenario
     /// <summary>True where the scenario makes embeddings calls too: the warm-up then makes one of those as well.</summary>
     public virtual bool Embeds => false;
 
+    /// <summary>
+    /// Rounds of warm-up calls. A scenario whose upstream publishes token limits takes two: a client that learns them
+    /// from the first round counts the second's tokens, so what it loads to count them (a tokenizer's vocabulary, some
+    /// tenths of a second) is loaded before the scenario's clock starts, as any other first-use cost.
+    /// </summary>
+    public virtual int WarmUpRounds => 1;
+
     public abstract Task<IReadOnlyList<CallRecord>> RunAsync(ScenarioRun run, CancellationToken cancellationToken);
 
     public static IReadOnlyList<Scenario> All { get; } =

@@ -56,7 +56,11 @@ public sealed class ScenarioRunner(Func<Task<EmulatorHost>> startEmulator, TimeS
             await emulators[0].SetProfileAsync(warmUp, cancellationToken);
         }
 
-        await WarmUpAsync(kind, strategy, scenario.Embeds, cancellationToken);
+        for (var round = 0; round < scenario.WarmUpRounds; round++)
+        {
+            await WarmUpAsync(kind, strategy, scenario.Embeds, cancellationToken);
+        }
+
         var estimates = (strategy as AspireRetryPolicy)?.Estimates;
         estimates?.Clear();
         var run = new ScenarioRun(emulators, strategy, scale, calibration, quick, () => kind.CreateAsync(endpoints, scale));

@@ -40,6 +40,8 @@ public sealed class TokenLimited : Scenario
 
     public override bool Embeds => true;
 
+    public override int WarmUpRounds => 2;
+
     public override string Setup =>
         $"{ChatCallers} chat callers and {EmbeddingCallers} embeddings callers, all with one key, each making one call after another for {Windows(false)} windows ({Windows(true)} with `--quick`), " +
         $"taking the next job of a queue of {TokenWorkload.Count:N0} prompts or batches (a call that fails is not made again). Chat prompts are {TokenWorkload.MinPromptTokens:N0} to {TokenWorkload.MaxPromptTokens:N0} tokens (log-uniform, so most are short and a few are long), with no `max_tokens`; " +
@@ -48,7 +50,7 @@ public sealed class TokenLimited : Scenario
         $"({OpenAISdk.Model} and {OpenAISdk.EmbeddingModel}), each {TokensPerWindow:N0} tokens per {WindowSeconds:0} s window ({TokensPerMinute:N0} a minute), starting full and refilling continuously; " +
         "a request is admitted only when its prompt and completion tokens (embeddings: its inputs' tokens) fit in the bucket, and is otherwise answered 429 " +
         "with `retry-after-ms` = the time until they would fit (no request is larger than a bucket, so each can be admitted). Responses publish `x-ratelimit-*` " +
-        $"for tokens and for requests, whose bucket ({RequestsPerWindow:N0} per window) never binds. The warm-up calls met the same limits (a running app has seen its limits before). " +
+        $"for tokens and for requests, whose bucket ({RequestsPerWindow:N0} per window) never binds. The warm-up calls (two rounds of a chat and an embeddings call, not measured) met the same limits: a running app has seen its limits before. " +
         "*Delivered* is the tokens (the upstream's `usage.total_tokens`) of the answers to calls that succeeded, for requests sent while calls were being started, " +
         "over what the two buckets could admit in that time (a full bucket each, plus their refill); calls still running at the end finish but are not counted. " +
         "*429 share* is the share of upstream requests answered 429. Latency over ideal is not judged here (n/a): a call's wait depends on the tokens of the calls ahead of it. " +

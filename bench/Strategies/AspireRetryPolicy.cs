@@ -73,7 +73,7 @@ public sealed class AspireRetryPolicy(
         {
             var d = new ResilienceOptions();
             return string.Create(CultureInfo.InvariantCulture,
-                $"the AspireRetry.OpenAI.Resilience library's chat client and \"openai\" HttpClient pipeline (AddResilientOpenAI) with its default OpenAI:Resilience options: " +
+                $"the AspireRetry.OpenAI.Resilience library's chat client, embedding generator and \"openai\" HttpClient pipeline (AddResilientOpenAI) with its default OpenAI:Resilience options: " +
                 $"{d.MaxRetryAttempts} retries from {d.BaseDelay.TotalSeconds:0.###} s, exponential{(d.UseJitter ? " with jitter" : "")}, " +
                 $"server waits (`retry-after-ms`, then `Retry-After`) plus {OpenAIResilience.ServerDelayMargin.TotalMilliseconds:0} ms, " +
                 $"no retry of `insufficient_quota`, {d.AttemptTimeout.TotalSeconds:0.###} s attempt and {d.TotalTimeout.TotalSeconds:0.###} s total timeouts, " +

@@ -60,6 +60,13 @@ public static class BenchMain
 
         if (options.Only.Count > 0)
         {
+            if (Losses.Find(scenarios, scale) is { Count: > 0 } losses)
+            {
+                Console.WriteLine();
+                Console.WriteLine("Where AspireRetry loses:");
+                Console.Write(MarkdownReport.LossList(losses, scale));
+            }
+
             var loadOnly = options.Only.Contains(StreamLoad.Id) ? await LoadRunAsync(options, deadline.Token) : [];
             Console.WriteLine($"--only: no report ({elapsed.Elapsed.TotalSeconds:0} s).");
             return scenarios.Count + loadOnly.Count > 0 ? 0 : 2;

@@ -9,8 +9,8 @@ public sealed record BenchOptions(bool Quick, string OutputDirectory, IReadOnlyL
                      a one-second load run; writes to artifacts/bench-quick unless --out is given.
           --out DIR  Where benchmarks.md and the charts go (default: docs/ in the repository).
           --only ID  Run only this scenario (repeatable: rate-limited, transient-5xx, outage, slow-completions,
-                     quota, storm, failover), or "load" for only the load run of /api/chat/stream; skips the rest of
-                     the overhead part and writes no report.
+                     quota, storm, failover, tokens), or "load" for only the load run of /api/chat/stream; skips the
+                     rest of the overhead part and writes no report.
           --dump     Print every call's attempts (sent, answered, status, server wait) after each scenario.
         """;
 

@@ -37,6 +37,8 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
     private readonly TimeProvider _time;
     private readonly GateAdmission _admission;
     private readonly GateLearning _learning;
+    private readonly string _model;
+    private int _tokenizerPreloaded;
 
     public RateLimitGateStrategy(
         ResilienceStrategyTelemetry polly, UpstreamLimits limits, ResilienceOptions options, TimeProvider time, RateLimitTelemetry telemetry, string model,
@@ -50,8 +52,10 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
         _time = time;
         _admission = new GateAdmission(polly, limits.Gate, options, time, telemetry, model, shared, key);
         _learning = new GateLearning(polly, limits.Gate, time, shared, key);
+        _model = model;
         Budget = budget ?? new RetryBudgetGuard(limits.Budget, limits.Gate, options, shared, key);
         Budget.Telemetry = polly;
+        PreloadTokenizerOnceTokensCount(); // a configured token limit counts from the first call
     }
 
     /// <summary>The retry budget this gate records calls for; the retry strategy asks it before each retry.</summary>
@@ -100,6 +104,7 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
                 learned = await _learning.LearnAsync(response, _time.GetElapsedTime(sent), context, admitted.Start, admitted.Token, sharedUnspent)
                     .ConfigureAwait(context.ContinueOnCapturedContext);
                 observed = true;
+                PreloadTokenizerOnceTokensCount();
             }
 
             return outcome;
@@ -120,6 +125,18 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
             {
                 _gate.WindowAttemptEnded(succeeded, _time.GetElapsedTime(sent));
             }
+        }
+    }
+
+    /// <summary>
+    /// Once the gate mirrors a token bucket, every attempt's tokens are counted: the model's tokenizer starts loading in the
+    /// background now, so the first requests counted do not wait for it (<see cref="TokenCounter.Preload"/>).
+    /// </summary>
+    private void PreloadTokenizerOnceTokensCount()
+    {
+        if (Volatile.Read(ref _tokenizerPreloaded) == 0 && _gate.KnowsTokens && Interlocked.Exchange(ref _tokenizerPreloaded, 1) == 0)
+        {
+            TokenCounter.Preload(_model);
         }
     }
 

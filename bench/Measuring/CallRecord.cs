@@ -2,16 +2,20 @@ namespace AspireRetry.Bench.Measuring;
 
 /// <summary>
 /// One upstream attempt as the client saw it at the socket side of every retry layer.
-/// <see cref="RetryAfterMs"/> is the wait the response asked for (<c>retry-after-ms</c>, else <c>retry-after</c>).
+/// <see cref="RetryAfterMs"/> is the wait the response asked for (<c>retry-after-ms</c>, else <c>retry-after</c>);
+/// <see cref="Tokens"/> the <c>usage.total_tokens</c> of a successful answer, when the call counts them.
 /// </summary>
-public sealed record Attempt(double SentMs, double ReceivedMs, int? Status, double? RetryAfterMs, string Outcome);
+public sealed record Attempt(double SentMs, double ReceivedMs, int? Status, double? RetryAfterMs, string Outcome, long? Tokens = null);
 
 /// <summary>
 /// One call a user made through a strategy: when it started and ended, whether it got a reply, and every
 /// upstream attempt it caused. It flows with the call (an AsyncLocal), so the innermost handler of any
 /// strategy can record attempts whichever retry layer sent them.
 /// </summary>
-public sealed class CallRecord(string caller, RunClock clock)
+/// <param name="caller">The emulator caller key of every attempt.</param>
+/// <param name="clock">The scenario's clock.</param>
+/// <param name="countsTokens">Read the <c>usage</c> of every successful answer (buffering its body) into <see cref="Attempt.Tokens"/>.</param>
+public sealed class CallRecord(string caller, RunClock clock, bool countsTokens = false)
 {
     private static readonly AsyncLocal<CallRecord?> CurrentCall = new();
     private readonly Lock _gate = new();
@@ -23,6 +27,9 @@ public sealed class CallRecord(string caller, RunClock clock)
     public string Caller { get; } = caller;
 
     public RunClock Clock { get; } = clock;
+
+    /// <summary>Whether the recorder reads each successful answer's <c>usage.total_tokens</c>.</summary>
+    public bool CountsTokens { get; } = countsTokens;
 
     public double StartMs { get; private set; }
 

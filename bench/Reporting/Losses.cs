@@ -27,6 +27,21 @@ public sealed record MetricKind(string Id, string Name, Func<Metrics, double> Va
 
     public static MetricKind Success { get; } = new("success", "success rate", m => m.SuccessRate, HigherIsBetter: true, 0, 0.001);
 
+    /// <summary>
+    /// Tokens delivered as answered work over what the buckets allowed (scenarios that keep a token account). Half a point
+    /// of the buckets is a few hundred tokens per window here: the size of one short prompt more or less at the run's end.
+    /// </summary>
+    public static MetricKind Delivered { get; } = new("delivered", "tokens delivered (of what the buckets allowed)", m => m.DeliveredShare, true, 0, 0.005);
+
+    /// <summary>The share of upstream requests answered 429 (scenarios that keep a token account).</summary>
+    public static MetricKind RateLimited { get; } = new("rate-limited", "share of upstream requests answered 429", m => m.RateLimitedShare, false, 0, 0.001);
+
+    /// <summary>The goals of a token-bucket scenario: at least this share of the buckets delivered, at most this share of requests refused.</summary>
+    public const double DeliveredGoal = 0.90;
+
+    /// <inheritdoc cref="DeliveredGoal"/>
+    public const double RateLimitedGoal = 0.02;
+
     public static IReadOnlyList<MetricKind> All { get; } =
     [
         Success,
@@ -38,14 +53,27 @@ public sealed record MetricKind(string Id, string Name, Func<Metrics, double> Va
         new("early", "requests before the server's wait had passed", m => m.EarlyRequests, false, 0, 0.5),
         new("ideal", "latency over ideal", m => m.OverIdeal, false, 0.10, 0.001),
         new("down", "requests to the upstream while it was down", m => m.RequestsWhileDown, false, 0, 0.5),
+        Delivered,
+        RateLimited,
     ];
+
+    /// <summary>Whether the metric is judged in <paramref name="scenario"/>: the outage's count only with an outage, the token metrics only with a token account.</summary>
+    public bool AppliesTo(ScenarioResult scenario) => Id switch
+    {
+        "down" => scenario.Scenario.HasOutage,
+        "delivered" or "rate-limited" => scenario.HasTokenAccount,
+        _ => true,
+    };
 
     public bool Beats(double a, double b) =>
         !double.IsNaN(a) && (double.IsNaN(b) || (HigherIsBetter ? a - b : b - a) > Math.Max(AbsoluteTolerance, RelativeTolerance * Math.Abs(b)));
 }
 
-/// <summary>A metric of a scenario where another strategy did clearly better than AspireRetry.</summary>
-public sealed record Loss(ScenarioResult Scenario, MetricKind Metric, double Ours, StrategyResult Best, string Why);
+/// <summary>
+/// A metric of a scenario where another strategy did clearly better than AspireRetry (<see cref="Best"/>), or where
+/// AspireRetry missed the scenario's goal for it (<see cref="Goal"/>, no <see cref="Best"/>).
+/// </summary>
+public sealed record Loss(ScenarioResult Scenario, MetricKind Metric, double Ours, StrategyResult? Best, string Why, string? Goal = null);
 
 /// <summary>Finds where AspireRetry loses, and says why in the words of the policy's design.</summary>
 public static class Losses
@@ -56,7 +84,23 @@ public static class Losses
         foreach (var scenario in scenarios)
         {
             var ours = scenario.For(StrategyKind.AspireRetryId);
-            foreach (var metric in MetricKind.All.Where(m => m.Id != "down" || scenario.Scenario.HasOutage))
+            if (scenario.HasTokenAccount)
+            {
+                var m = ours.Metrics;
+                if (!(m.DeliveredShare >= MetricKind.DeliveredGoal))
+                {
+                    losses.Add(new Loss(scenario, MetricKind.Delivered, m.DeliveredShare, null,
+                        Why(scenario.Scenario.Id, MetricKind.Delivered.Id, false, scale), $"at least {MetricKind.DeliveredGoal:0%}"));
+                }
+
+                if (m.RateLimitedShare > MetricKind.RateLimitedGoal)
+                {
+                    losses.Add(new Loss(scenario, MetricKind.RateLimited, m.RateLimitedShare, null,
+                        Why(scenario.Scenario.Id, MetricKind.RateLimited.Id, false, scale), $"at most {MetricKind.RateLimitedGoal:0%}"));
+                }
+            }
+
+            foreach (var metric in MetricKind.All.Where(m => m.AppliesTo(scenario)))
             {
                 var ourValue = metric.Value(ours.Metrics);
                 var best = scenario.Results
@@ -117,6 +161,18 @@ public static class Losses
             "All strategies whose timeouts exceed the completion time make the same single request; the gap is noise on a shared machine.",
         ("quota", _, _) =>
             "Every strategy that does not retry makes the same single request; the gap is noise on a shared machine.",
+        ("tokens", "delivered", _) =>
+            $"AspireRetry keeps {PolicyFacts.Reserve} of each token bucket unspent (OpenAI:Resilience:RateLimit:Reserve, headroom for an estimate that falls short " +
+            "and for other clients of the key): once the first full bucket is spent it paces at the refill rate, so the reserve is never used, which over a run " +
+            "of a few windows weighs a point or two. It also lets waiting calls go in order, so a long prompt at the head of the line waits for its tokens " +
+            "instead of shorter ones overtaking it, and the tokens gathered for it at the end of the measured span go uncounted. A peer that sends whatever " +
+            "fits whenever it likes spends every token as it refills, at the price of the 429s and failed calls in the table: long prompts are the ones that fail.",
+        ("tokens", "rate-limited", _) =>
+            "AspireRetry reserves each attempt's estimated tokens before it goes; a 429 means the upstream charged more than the estimate and the reserve " +
+            "allowed for (see the estimate ratio under the table), or other traffic on the key spent the bucket.",
+        ("tokens", _, _) =>
+            "AspireRetry holds calls at its gate until their tokens are there, in the order they came: a call's latency is its wait in that line, " +
+            "where a peer's call that fits goes at once and one that does not is refused.",
         _ => "No explanation written for this case: read the per-call numbers.",
     };
 }

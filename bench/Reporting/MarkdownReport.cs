@@ -26,8 +26,8 @@ public static class MarkdownReport
 
         md.AppendLine();
         md.AppendLine("Every strategy calls the OpenAI emulator (hosted in the same process, over loopback sockets) through the official");
-        md.AppendLine("OpenAI SDK's `ChatClient`. All four run each scenario at the same time, each on its own emulator, so they share");
-        md.AppendLine("the machine's noise but never an upstream.");
+        md.AppendLine("OpenAI SDK's `ChatClient` (and `EmbeddingClient` for embeddings). All four run each scenario at the same time, each on");
+        md.AppendLine("its own emulator, so they share the machine's noise but never an upstream.");
         md.AppendLine();
         md.AppendLine("## Machine");
         md.AppendLine();
@@ -86,13 +86,7 @@ public static class MarkdownReport
             md.AppendLine("Nowhere in this run: on every metric of every scenario AspireRetry was best or tied.");
         }
 
-        foreach (var group in losses.GroupBy(l => (l.Scenario, l.Why)))
-        {
-            var what = string.Join("; ", group.Select(l =>
-                $"{l.Metric.Name} {Value(l.Metric, l.Ours, scale)} vs {Value(l.Metric, l.Metric.Value(l.Best.Metrics), scale)} ({l.Best.Strategy.Name})"));
-            md.AppendLine($"- **{group.Key.Scenario.Scenario.Title}**: {what}. {group.Key.Why}");
-        }
-
+        md.Append(LossList(losses, scale));
         md.AppendLine();
         md.AppendLine("## Overhead of the ChatApi pipeline");
         md.AppendLine();
@@ -194,24 +188,70 @@ public static class MarkdownReport
         Row("Requests to the upstream while down", "outage", m => m.RequestsWhileDown, "0", "fewest", (o, others) => others.All(x => o <= x));
         Row("Answered, primary down (failover)", "failover", m => m.SuccessRate, "0%", "100%", (o, _) => o >= 1);
         Row("Latency over ideal, primary down (failover)", "failover", m => m.OverIdeal, "0.00x", "at most 1.1x", (o, _) => o <= 1.1);
+        Row("Tokens delivered, token bucket", "tokens", m => m.DeliveredShare, "0.0%",
+            $"at least {MetricKind.DeliveredGoal:0%}, and the most (within {MetricKind.Delivered.AbsoluteTolerance * 100:0.#} points)",
+            (o, others) => o >= MetricKind.DeliveredGoal && !others.Any(x => MetricKind.Delivered.Beats(x, o)));
+        Row("Requests answered 429, token bucket", "tokens", m => m.RateLimitedShare, "0.0%",
+            $"at most {MetricKind.RateLimitedGoal:0%}, and the fewest",
+            (o, others) => o <= MetricKind.RateLimitedGoal && others.All(x => o <= x));
+        return md.ToString();
+    }
+
+    /// <summary>One line per scenario and reason where AspireRetry lost a metric or missed a goal.</summary>
+    public static string LossList(IReadOnlyList<Loss> losses, TimeScale scale)
+    {
+        var md = new StringBuilder();
+        foreach (var group in losses.GroupBy(l => (l.Scenario, l.Why)))
+        {
+            var what = string.Join("; ", group.Select(l => l.Best is { } best
+                ? $"{l.Metric.Name} {Value(l.Metric, l.Ours, scale)} vs {Value(l.Metric, l.Metric.Value(best.Metrics), scale)} ({best.Strategy.Name})"
+                : $"{l.Metric.Name} {Value(l.Metric, l.Ours, scale)}, short of the goal ({l.Goal})"));
+            md.AppendLine($"- **{group.Key.Scenario.Scenario.Title}**: {what}. {group.Key.Why}");
+        }
+
         return md.ToString();
     }
 
     public static string ScenarioTable(ScenarioResult scenario, TimeScale scale)
     {
         var outage = scenario.Scenario.HasOutage;
+        var tokens = scenario.HasTokenAccount;
         var md = new StringBuilder();
-        md.AppendLine($"| Strategy | Success | p50 | p95 | p99 | Requests/call | Early requests | Latency over ideal |{(outage ? " Requests while down |" : "")}");
-        md.AppendLine($"| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{(outage ? " ---: |" : "")}");
+        md.AppendLine($"| Strategy | Success | p50 | p95 | p99 | Requests/call | Early requests | Latency over ideal |{(outage ? " Requests while down |" : "")}" +
+            $"{(tokens ? " Tokens delivered / allowed | 429 share |" : "")}");
+        md.AppendLine($"| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |{(outage ? " ---: |" : "")}{(tokens ? " ---: | ---: |" : "")}");
         foreach (var result in scenario.Results)
         {
             var m = result.Metrics;
             var name = result.Strategy.Id == StrategyKind.AspireRetryId ? $"**{result.Strategy.Name}**" : result.Strategy.Name;
             md.AppendLine($"| {name} | {m.Succeeded}/{m.Calls} ({m.SuccessRate:0%}) | {Seconds(m.P50Ms, scale)} | {Seconds(m.P95Ms, scale)} | {Seconds(m.P99Ms, scale)} | " +
-                $"{m.RequestsPerCall:0.00} | {m.EarlyRequests} | {Format(m.OverIdeal, "0.00x")} |{(outage ? $" {m.RequestsWhileDown} |" : "")}");
+                $"{m.RequestsPerCall:0.00} | {m.EarlyRequests} | {Format(m.OverIdeal, "0.00x")} |{(outage ? $" {m.RequestsWhileDown} |" : "")}" +
+                $"{(tokens ? $" {m.DeliveredTokens:N0} / {m.AllowedTokens:N0} ({Format(m.DeliveredShare, "0.0%")}) | {Format(m.RateLimitedShare, "0.0%")} ({m.RateLimited}/{m.Requests}) |" : "")}");
+        }
+
+        if (tokens)
+        {
+            md.AppendLine();
+            md.AppendLine(EstimateNote(scenario));
         }
 
         return md.ToString();
+    }
+
+    /// <summary>AspireRetry's estimate error in this scenario, from the library's own histogram.</summary>
+    private static string EstimateNote(ScenarioResult scenario)
+    {
+        var estimates = scenario.For(StrategyKind.AspireRetryId).Estimates ?? [];
+        if (estimates.Count == 0)
+        {
+            return "AspireRetry's token estimate error: none recorded (`aspireretry.tokens.estimate_ratio` heard no answer).";
+        }
+
+        var parts = estimates.Select(e =>
+            $"{e.Model} {(e.Part == "prompt" ? "prompt" : "total (spent over reserved)")}: mean {e.Mean:0.00} (from {e.Min:0.00} to {e.Max:0.00}, {e.Count} answers)");
+        return "AspireRetry's token estimate error, actual over estimated tokens from the library's `aspireretry.tokens.estimate_ratio` histogram " +
+            $"(1 is exact; below 1 the estimate was high): {string.Join("; ", parts)}. The emulator's tokenizer is not OpenAI's: these ratios are " +
+            "the distance between tiktoken and the emulator's word count, not the library's error against OpenAI.";
     }
 
     /// <summary>Every call's attempts, for looking into a surprising number (<c>--dump</c>). Times in real ms from the scenario's start.</summary>
@@ -271,6 +311,7 @@ public static class MarkdownReport
         "p50" or "p95" or "p99" => Seconds(value, scale),
         "ideal" => Format(value, "0.00x"),
         "requests" => $"{value:0.00}",
+        "delivered" or "rate-limited" => Format(value, "0.0%"),
         _ => $"{value:0}",
     };
 

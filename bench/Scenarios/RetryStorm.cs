@@ -23,7 +23,7 @@ public sealed class RetryStorm : Scenario
         "admits its k-th request, plus service time.";
 
     /// <summary>The warm-up call meets the same upstream, without a limit yet and publishing none.</summary>
-    public override object WarmUpProfile => new { name = Id + " warm-up", rateLimiter = new { enabled = false, publishHeaders = false } };
+    public override object WarmUpProfile(TimeScale scale) => new { name = Id + " warm-up", rateLimiter = new { enabled = false, publishHeaders = false } };
 
     public static int Calls(bool quick) => quick ? 12 : 32;
 

@@ -32,7 +32,17 @@ public abstract class Scenario
     /// after). Null keeps the emulator's start-up profile, which publishes <c>x-ratelimit-*</c> headers: a scenario whose
     /// upstream never publishes them must not let the warm-up teach a client the start-up limits.
     /// </summary>
-    public virtual object? WarmUpProfile => null;
+    public virtual object? WarmUpProfile(TimeScale scale) => null;
+
+    /// <summary>True where the scenario makes embeddings calls too: the warm-up then makes one of those as well.</summary>
+    public virtual bool Embeds => false;
+
+    /// <summary>
+    /// Rounds of warm-up calls. A scenario whose upstream publishes token limits takes two: a client that learns them
+    /// from the first round counts the second's tokens, so what it loads to count them (a tokenizer's vocabulary, some
+    /// tenths of a second) is loaded before the scenario's clock starts, as any other first-use cost.
+    /// </summary>
+    public virtual int WarmUpRounds => 1;
 
     public abstract Task<IReadOnlyList<CallRecord>> RunAsync(ScenarioRun run, CancellationToken cancellationToken);
 
@@ -45,6 +55,7 @@ public abstract class Scenario
         new QuotaExhausted(),
         new RetryStorm(),
         new Failover(),
+        new TokenLimited(),
     ];
 
     /// <summary>Waits until <paramref name="atMs"/> on the run's clock (at once when that has passed).</summary>
@@ -94,8 +105,19 @@ public sealed class ScenarioRun(IReadOnlyList<EmulatorHost> emulators, IStrategy
 
     public RunClock Clock { get; } = new();
 
+    /// <summary>Set by a scenario that counts the tokens its buckets admitted: the span it measures and what they allowed then.</summary>
+    public TokenAccount? Tokens { get; set; }
+
     public Task<CallRecord> CallAsync(string caller, CancellationToken cancellationToken) =>
         new CallRecord(caller, Clock).RunAsync(ct => strategy.ChatAsync(Prompt, ct), cancellationToken);
+
+    /// <summary>A chat call with its own prompt, whose answer's tokens are counted (<see cref="Attempt.Tokens"/>).</summary>
+    public Task<CallRecord> ChatAsync(string caller, string prompt, CancellationToken cancellationToken) =>
+        new CallRecord(caller, Clock, countsTokens: true).RunAsync(ct => strategy.ChatAsync(prompt, ct), cancellationToken);
+
+    /// <summary>An embeddings call for <paramref name="inputs"/>, whose answers' tokens are counted (<see cref="Attempt.Tokens"/>).</summary>
+    public Task<CallRecord> EmbedAsync(string caller, IReadOnlyList<string> inputs, CancellationToken cancellationToken) =>
+        new CallRecord(caller, Clock, countsTokens: true).RunAsync(ct => strategy.EmbedAsync(inputs, ct), cancellationToken);
 
     /// <summary>
     /// A call from a client of its own (its own key at the upstream, its own process): a fresh strategy

@@ -6,11 +6,15 @@ using AspireRetry.Bench.Upstream;
 
 namespace AspireRetry.Bench.Scenarios;
 
-public sealed record StrategyResult(StrategyKind Strategy, Metrics Metrics, IReadOnlyList<CallRecord> Calls);
+/// <param name="Estimates">The library's token estimate error over the scenario's calls (AspireRetry only; empty when it estimated nothing).</param>
+public sealed record StrategyResult(StrategyKind Strategy, Metrics Metrics, IReadOnlyList<CallRecord> Calls, IReadOnlyList<EstimateRatio>? Estimates = null);
 
 public sealed record ScenarioResult(Scenario Scenario, IReadOnlyList<StrategyResult> Results, TimeSpan Elapsed)
 {
     public StrategyResult For(string strategyId) => Results.Single(r => r.Strategy.Id == strategyId);
+
+    /// <summary>Whether the scenario counted the tokens its buckets admitted (<see cref="Metrics.DeliveredShare"/>).</summary>
+    public bool HasTokenAccount => Results.Any(r => !double.IsNaN(r.Metrics.AllowedTokens));
 }
 
 /// <summary>
@@ -47,22 +51,39 @@ public sealed class ScenarioRunner(Func<Task<EmulatorHost>> startEmulator, TimeS
         var endpoints = emulators.Select(e => e.OpenAIEndpoint).ToList();
         await using var strategy = await kind.CreateAsync(endpoints, scale);
 
-        if (scenario.WarmUpProfile is { } warmUp)
+        if (scenario.WarmUpProfile(scale) is { } warmUp)
         {
             await emulators[0].SetProfileAsync(warmUp, cancellationToken);
         }
 
-        await WarmUpAsync(kind, strategy, cancellationToken);
-        var calls = await scenario.RunAsync(new ScenarioRun(emulators, strategy, scale, calibration, quick, () => kind.CreateAsync(endpoints, scale)), cancellationToken);
-        return new StrategyResult(kind, Metrics.From(calls, scenario.SuccessExpected, scenario.HasOutage ? DownStatus : null), calls);
+        for (var round = 0; round < scenario.WarmUpRounds; round++)
+        {
+            await WarmUpAsync(kind, strategy, scenario.Embeds, cancellationToken);
+        }
+
+        var estimates = (strategy as AspireRetryPolicy)?.Estimates;
+        estimates?.Clear();
+        var run = new ScenarioRun(emulators, strategy, scale, calibration, quick, () => kind.CreateAsync(endpoints, scale));
+        var calls = await scenario.RunAsync(run, cancellationToken);
+        return new StrategyResult(kind, Metrics.From(calls, scenario.SuccessExpected, scenario.HasOutage ? DownStatus : null, run.Tokens), calls, estimates?.Snapshot());
     }
 
     /// <summary>
     /// Unmeasured calls until one succeeds, so JIT and the first connection are not charged to the scenario.
     /// The first may fail on a busy machine: at small time scales the standard handler's scaled timeouts are
-    /// a few hundred milliseconds, less than a cold first call can take.
+    /// a few hundred milliseconds, less than a cold first call can take. With <paramref name="embeds"/>, the same for an
+    /// embeddings call.
     /// </summary>
-    private static async Task WarmUpAsync(StrategyKind kind, IStrategy strategy, CancellationToken cancellationToken)
+    private static async Task WarmUpAsync(StrategyKind kind, IStrategy strategy, bool embeds, CancellationToken cancellationToken)
+    {
+        await WarmUpAsync(kind, ct => strategy.ChatAsync("warm up", ct), cancellationToken);
+        if (embeds)
+        {
+            await WarmUpAsync(kind, ct => strategy.EmbedAsync(["warm up"], ct), cancellationToken);
+        }
+    }
+
+    private static async Task WarmUpAsync(StrategyKind kind, Func<CancellationToken, Task<string?>> call, CancellationToken cancellationToken)
     {
         const int tries = 3;
         string? failure = null;
@@ -70,7 +91,7 @@ public sealed class ScenarioRunner(Func<Task<EmulatorHost>> startEmulator, TimeS
         {
             try
             {
-                if ((failure = await strategy.ChatAsync("warm up", cancellationToken)) is null)
+                if ((failure = await call(cancellationToken)) is null)
                 {
                     return;
                 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using AspireRetry.Bench.Measuring;
 using AspireRetry.Bench.Upstream;
@@ -15,10 +16,12 @@ namespace AspireRetry.Bench.Strategies;
 /// AspireRetry's policy from the retry library itself, not a copy: a host wired by the library's one
 /// entry point (<c>AddResilientOpenAI()</c>) beside ServiceDefaults' OpenTelemetry, as ChatApi is, and each
 /// call made through the library's chat client inside a <see cref="CallProgress"/>, as ChatApi's
-/// <c>POST /api/chat</c> makes it. Failures are named as ChatApi names them (<see cref="ChatFailure"/>).
-/// Only the time scale is applied to the default <see cref="ResilienceOptions"/>.
+/// <c>POST /api/chat</c> makes it. Embeddings through the library's embedding generator (<c>AddEmbeddingGenerator</c>),
+/// so its gate reserves their tokens and its batching applies. Failures are named as ChatApi names them
+/// (<see cref="ChatFailure"/>). Only the time scale is applied to the default <see cref="ResilienceOptions"/>.
 /// </summary>
-public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) : IStrategy
+public sealed class AspireRetryPolicy(
+    IHost host, ResilientChatClients clients, IEmbeddingGenerator<string, Embedding<float>> embeddings, EstimateRatios estimates) : IStrategy
 {
     /// <param name="recordAttempts">Adds the attempt recorder inside the pipeline; off for the overhead benchmark.</param>
     public static Task<AspireRetryPolicy> CreateAsync(Uri endpoint, TimeScale scale, bool recordAttempts) =>
@@ -45,6 +48,7 @@ public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) 
 
         builder.AddServiceDefaults();
         var openAI = builder.AddResilientOpenAI();
+        openAI.AddEmbeddingGenerator(OpenAISdk.EmbeddingModel);
         builder.Services.IgnoreEmulatorRequests();
         if (recordAttempts)
         {
@@ -54,8 +58,13 @@ public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) 
 
         var host = builder.Build();
         await host.StartAsync();
-        return new AspireRetryPolicy(host, host.Services.GetRequiredService<ResilientChatClients>());
+        return new AspireRetryPolicy(host, host.Services.GetRequiredService<ResilientChatClients>(),
+            host.Services.GetRequiredService<IEmbeddingGenerator<string, Embedding<float>>>(),
+            new EstimateRatios(host.Services.GetRequiredService<IMeterFactory>()));
     }
+
+    /// <summary>The library's own estimate error (<c>aspireretry.tokens.estimate_ratio</c>) for this host's calls.</summary>
+    public EstimateRatios Estimates => estimates;
 
     /// <summary>For the report, from ChatApi's own defaults, so it cannot drift from them.</summary>
     public static string Description
@@ -64,7 +73,7 @@ public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) 
         {
             var d = new ResilienceOptions();
             return string.Create(CultureInfo.InvariantCulture,
-                $"the AspireRetry.OpenAI.Resilience library's chat client and \"openai\" HttpClient pipeline (AddResilientOpenAI) with its default OpenAI:Resilience options: " +
+                $"the AspireRetry.OpenAI.Resilience library's chat client, embedding generator and \"openai\" HttpClient pipeline (AddResilientOpenAI) with its default OpenAI:Resilience options: " +
                 $"{d.MaxRetryAttempts} retries from {d.BaseDelay.TotalSeconds:0.###} s, exponential{(d.UseJitter ? " with jitter" : "")}, " +
                 $"server waits (`retry-after-ms`, then `Retry-After`) plus {OpenAIResilience.ServerDelayMargin.TotalMilliseconds:0} ms, " +
                 $"no retry of `insufficient_quota`, {d.AttemptTimeout.TotalSeconds:0.###} s attempt and {d.TotalTimeout.TotalSeconds:0.###} s total timeouts, " +
@@ -113,8 +122,24 @@ public sealed class AspireRetryPolicy(IHost host, ResilientChatClients clients) 
         }
     }
 
+    public async Task<string?> EmbedAsync(IReadOnlyList<string> inputs, CancellationToken cancellationToken)
+    {
+        var progress = new CallProgress(OpenAISdk.EmbeddingModel);
+        using var scope = progress.Enter();
+        try
+        {
+            var generated = await embeddings.GenerateAsync(inputs, cancellationToken: cancellationToken);
+            return generated.Count == inputs.Count ? null : $"{generated.Count} embeddings for {inputs.Count} inputs";
+        }
+        catch (Exception ex) when (ChatFailure.From(ex, progress) is { } failure)
+        {
+            return $"{failure.Status} {failure.ErrorType}";
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
+        Estimates.Dispose();
         await host.StopAsync();
         host.Dispose();
     }

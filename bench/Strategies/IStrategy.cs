@@ -1,10 +1,19 @@
 namespace AspireRetry.Bench.Strategies;
 
-/// <summary>One way of calling OpenAI with retries, as a user's code would call it: one chat call per <see cref="ChatAsync"/>.</summary>
+/// <summary>
+/// One way of calling OpenAI with retries, as a user's code would call it: one chat call per <see cref="ChatAsync"/>,
+/// one embeddings call per <see cref="EmbedAsync"/>.
+/// </summary>
 public interface IStrategy : IAsyncDisposable
 {
     /// <summary>Asks for one reply. Null when one came back; otherwise why not (the call's final error).</summary>
     Task<string?> ChatAsync(string prompt, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Asks for the embeddings of <paramref name="inputs"/> (model <see cref="OpenAISdk.EmbeddingModel"/>), as the
+    /// strategy's users ask for them. Null when a vector came back for every input; otherwise why not.
+    /// </summary>
+    Task<string?> EmbedAsync(IReadOnlyList<string> inputs, CancellationToken cancellationToken);
 }
 
 /// <summary>

@@ -1,6 +1,7 @@
 using System.ClientModel.Primitives;
 using AspireRetry.Bench.Measuring;
 using OpenAI.Chat;
+using OpenAI.Embeddings;
 
 namespace AspireRetry.Bench.Strategies;
 
@@ -9,8 +10,9 @@ namespace AspireRetry.Bench.Strategies;
 /// 5 times. No Retry-After, no jitter, no idea which errors are final. The SDK's own retries are off so
 /// the loop is measured alone (left on, they would multiply it: 5 x 4 = 20 requests). Given more than one
 /// upstream, each retry goes to the next one in turn: the first thing people write for a second deployment.
+/// Embeddings go through the same loop, on the SDK's EmbeddingClient.
 /// </summary>
-public sealed class NaiveLoop(IReadOnlyList<ChatClient> clients, HttpClient http, TimeScale scale) : IStrategy
+public sealed class NaiveLoop(IReadOnlyList<ChatClient> clients, IReadOnlyList<EmbeddingClient> embeddings, HttpClient http, TimeScale scale) : IStrategy
 {
     private const int Attempts = 5;
 
@@ -19,16 +21,23 @@ public sealed class NaiveLoop(IReadOnlyList<ChatClient> clients, HttpClient http
         var http = new HttpClient(new RecordingHandler(new SocketsHttpHandler())) { Timeout = scale.Scale(TimeSpan.FromSeconds(100)) };
         return new NaiveLoop(
             [.. endpoints.Select(endpoint => OpenAISdk.Create(endpoint, http, new ClientRetryPolicy(maxRetries: 0), scale.Scale(OpenAISdk.DefaultNetworkTimeout)))],
+            [.. endpoints.Select(endpoint => OpenAISdk.CreateEmbeddings(endpoint, http, new ClientRetryPolicy(maxRetries: 0), scale.Scale(OpenAISdk.DefaultNetworkTimeout)))],
             http, scale);
     }
 
-    public async Task<string?> ChatAsync(string prompt, CancellationToken cancellationToken)
+    public Task<string?> ChatAsync(string prompt, CancellationToken cancellationToken) =>
+        LoopAsync(attempt => OpenAISdk.CompleteAsync(clients[attempt % clients.Count], prompt, cancellationToken), cancellationToken);
+
+    public Task<string?> EmbedAsync(IReadOnlyList<string> inputs, CancellationToken cancellationToken) =>
+        LoopAsync(attempt => OpenAISdk.EmbedAsync(embeddings[attempt % embeddings.Count], inputs, cancellationToken), cancellationToken);
+
+    private async Task<string?> LoopAsync(Func<int, Task<string?>> call, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                return await OpenAISdk.CompleteAsync(clients[attempt % clients.Count], prompt, cancellationToken);
+                return await call(attempt);
             }
             catch (Exception) when (attempt < Attempts - 1 && !cancellationToken.IsCancellationRequested)
             {

@@ -3,6 +3,7 @@ using AspireRetry.Bench.Measuring;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
 using OpenAI.Chat;
+using OpenAI.Embeddings;
 
 namespace AspireRetry.Bench.Strategies;
 
@@ -12,7 +13,7 @@ namespace AspireRetry.Bench.Strategies;
 /// Given more than one upstream, .NET's own answer instead: <c>AddStandardHedgingHandler()</c> with the upstreams as
 /// ordered routing groups (a failed or slow attempt is hedged to the next) and a pipeline, so a breaker, per authority.
 /// </summary>
-public sealed class StandardHandler(ChatClient client, ServiceProvider services) : IStrategy
+public sealed class StandardHandler(ChatClient client, EmbeddingClient embeddings, ServiceProvider services) : IStrategy
 {
     private const string ClientName = "standard";
 
@@ -47,7 +48,10 @@ public sealed class StandardHandler(ChatClient client, ServiceProvider services)
 
         var provider = services.BuildServiceProvider();
         var httpClient = provider.GetRequiredService<IHttpClientFactory>().CreateClient(ClientName);
-        return new StandardHandler(OpenAISdk.Create(endpoint, httpClient, new ClientRetryPolicy(maxRetries: 0), scale.Scale(OpenAISdk.DefaultNetworkTimeout)), provider);
+        return new StandardHandler(
+            OpenAISdk.Create(endpoint, httpClient, new ClientRetryPolicy(maxRetries: 0), scale.Scale(OpenAISdk.DefaultNetworkTimeout)),
+            OpenAISdk.CreateEmbeddings(endpoint, httpClient, new ClientRetryPolicy(maxRetries: 0), scale.Scale(OpenAISdk.DefaultNetworkTimeout)),
+            provider);
     }
 
     private static void Scale(HttpStandardResilienceOptions options, TimeScale scale)
@@ -73,6 +77,9 @@ public sealed class StandardHandler(ChatClient client, ServiceProvider services)
 
     public Task<string?> ChatAsync(string prompt, CancellationToken cancellationToken) =>
         OpenAISdk.CompleteAsync(client, prompt, cancellationToken);
+
+    public Task<string?> EmbedAsync(IReadOnlyList<string> inputs, CancellationToken cancellationToken) =>
+        OpenAISdk.EmbedAsync(embeddings, inputs, cancellationToken);
 
     public ValueTask DisposeAsync() => services.DisposeAsync();
 }

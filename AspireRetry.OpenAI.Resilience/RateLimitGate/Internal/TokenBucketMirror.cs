@@ -1,13 +1,15 @@
 namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
-/// The gate's mirror of the upstream's token bucket (tokens per minute), in tokens above the reserve. Known once a
-/// response published <c>x-ratelimit-limit-tokens</c> and its reset, or a limit is configured for the upstream and model.
-/// Each attempt reserves its estimated cost (<see cref="RequestCost"/>) before it goes, settles to what the answer reports
-/// it spent, and gives all of it back when it spent nothing (a refusal, a failure). Negative while starts are handed out
-/// ahead of the refill. Not thread-safe: the gate's lock guards it.
+/// The gate's mirror of the upstream's token bucket (tokens per minute). Known once a response published
+/// <c>x-ratelimit-limit-tokens</c> and its reset, or a limit is configured for the upstream and model. Each attempt
+/// reserves its estimated cost (<see cref="RequestCost"/>, with the margin <see cref="EstimateShortfall"/> sizes) before it
+/// goes, settles to what the answer reports it spent, and gives all of it back when it spent nothing (a refusal, a
+/// failure). No share of the bucket is kept back: the margins of the attempts in flight are the headroom for estimates
+/// that fall short, and the published counts correct the mirror for what other clients of the key spend. Negative while
+/// starts are handed out ahead of the refill. Not thread-safe: the gate's lock guards it.
 /// </summary>
-internal sealed class TokenBucketMirror(double reserveShare)
+internal sealed class TokenBucketMirror
 {
     // Tokens reserved by attempts not answered yet, by start: a published count taken before they were sent cannot
     // include them, so they are taken off it (else they would be spent twice).
@@ -23,17 +25,12 @@ internal sealed class TokenBucketMirror(double reserveShare)
     /// <summary>The bucket's size: the published (else configured) tokens per window.</summary>
     public long Limit { get; private set; }
 
-    /// <summary>The most one reservation may ever hold: the bucket less its reserve.</summary>
-    public long Ceiling => Limit - ReserveOf(Limit);
-
-    private long ReserveOf(long limit) => (long)Math.Floor(limit * reserveShare);
-
     /// <summary>A limit from configuration (<c>TokensPerMinute</c>), for an upstream that publishes none: starts full.</summary>
     public void Configure(TimeSpan now, long tokensPerMinute)
     {
         Limit = tokensPerMinute;
         RatePerMs = tokensPerMinute / 60_000d;
-        _usable = Ceiling;
+        _usable = Limit;
         _usableAt = now;
     }
 
@@ -44,12 +41,11 @@ internal sealed class TokenBucketMirror(double reserveShare)
     /// </summary>
     public void Learn(TimeSpan now, RateLimitDimension tokens, TimeSpan age)
     {
-        var reserve = ReserveOf(tokens.Limit);
         if (tokens.RatePerMs is { } rate)
         {
             if (RatePerMs is null)
             {
-                _usable = tokens.Remaining - reserve;
+                _usable = tokens.Remaining;
                 _usableAt = now;
             }
 
@@ -63,15 +59,15 @@ internal sealed class TokenBucketMirror(double reserveShare)
 
         Limit = tokens.Limit;
         Refill(now);
-        _usable = Math.Min(_usable, tokens.Remaining - reserve - UnansweredSince(now - age) + (RatePerMs.Value * age.TotalMilliseconds));
+        _usable = Math.Min(_usable, tokens.Remaining - UnansweredSince(now - age) + (RatePerMs.Value * age.TotalMilliseconds));
     }
 
-    /// <summary>The earliest start at which <paramref name="tokens"/> fit (a request larger than the ceiling waits for a full bucket).</summary>
+    /// <summary>The earliest start at which <paramref name="tokens"/> fit (a request larger than the bucket waits for a full one).</summary>
     public TimeSpan EarliestStart(TimeSpan now, long tokens)
     {
         var rate = RatePerMs!.Value;
         Refill(now);
-        var need = Math.Min(tokens, Ceiling);
+        var need = Math.Min(tokens, Limit);
         return _usable >= need ? now : now + TimeSpan.FromMilliseconds((need - _usable) / rate);
     }
 
@@ -104,7 +100,7 @@ internal sealed class TokenBucketMirror(double reserveShare)
         }
 
         Refill(now);
-        _usable = Math.Min(Ceiling, _usable + held - Math.Max(0, spent));
+        _usable = Math.Min(Limit, _usable + held - Math.Max(0, spent));
     }
 
     /// <summary>The attempt given <paramref name="start"/> spent nothing (refused, failed, or did not go): all it held comes back.</summary>
@@ -157,7 +153,7 @@ internal sealed class TokenBucketMirror(double reserveShare)
     {
         if (RatePerMs is { } rate && now > _usableAt)
         {
-            _usable = Math.Min(Math.Max(Ceiling, _usable), _usable + (rate * (now - _usableAt).TotalMilliseconds));
+            _usable = Math.Min(Math.Max(Limit, _usable), _usable + (rate * (now - _usableAt).TotalMilliseconds));
             _usableAt = now;
         }
     }

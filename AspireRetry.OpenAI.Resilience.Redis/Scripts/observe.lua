@@ -1,7 +1,9 @@
 -- What one response said: RateLimitGate.Observe's arithmetic. The attempt's own start is answered (taken off the
 -- starts, and its tokens off those in flight; unspent ones come back); each mirror re-syncs never upwards, on the
 -- published count less what was reserved since the request was sent and is not answered yet (still in flight, so not in
--- that count); a closing bumps the generation and voids the start times reserved after it (their tokens come back).
+-- that count; for tokens, only the starts still to come: a request sent after this one may have reached the upstream
+-- first, and taken off too its tokens would be spent twice); a closing bumps the generation and voids the start times
+-- reserved after it (their tokens come back).
 -- KEYS: gate, starts, reserved. ARGV: limit, remaining, ratePerMs, reserve, closeForMs ('' when none), ageMs, expiryMs,
 -- token ('' when none), tokenLimit, tokenRemaining, tokenRatePerMs, tokensUnspent. No share of the token bucket is kept
 -- back: each reservation holds its own margin for the estimate's error.
@@ -80,7 +82,7 @@ if tokenLimit and tokenRemaining then
   tLimit = tokenLimit
   if tRate then
     refillTokens()
-    local held = heldSince(now - age)
+    local held = heldSince(now)
     tUsable = math.min(tUsable, tokenRemaining - held + tRate * age)
   end
 end

@@ -11,8 +11,8 @@ namespace AspireRetry.OpenAI.Resilience;
 /// </summary>
 internal sealed class TokenBucketMirror
 {
-    // Tokens reserved by attempts not answered yet, by start: a published count taken before they were sent cannot
-    // include them, so they are taken off it (else they would be spent twice).
+    // Tokens reserved by attempts not answered yet, by start: those whose start has not come cannot be in a published
+    // count, so they are taken off it; any of them that spends nothing gives its tokens back.
     private readonly List<(TimeSpan Start, long Tokens)> _unanswered = [];
     private double _usable;
     private TimeSpan _usableAt;
@@ -35,9 +35,13 @@ internal sealed class TokenBucketMirror
     }
 
     /// <summary>
-    /// Re-syncs on a published count, never upwards (other clients of the key may have spent what we did not): the
-    /// count was taken at most <paramref name="age"/> ago and has refilled since; reservations made after its request
-    /// was sent and not answered yet are taken off it.
+    /// Re-syncs on a published count, never upwards (other clients of the key may have spent what we did not), and only
+    /// by what the count proves: it was taken at most <paramref name="age"/> ago and has refilled since; reservations
+    /// whose start has not come yet cannot be in it and are taken off it, while those already sent are taken to be in it.
+    /// A request sent after this one may have reached the upstream first (a burst on new connections, a busy machine):
+    /// taken off as well, its tokens would be spent twice, and the mirror, which never rises on a count, would stay that
+    /// much below the upstream for as long as calls keep it busy. An attempt in flight that the count does not include yet
+    /// is in the mirror already, which took its tokens when it started.
     /// </summary>
     public void Learn(TimeSpan now, RateLimitDimension tokens, TimeSpan age)
     {
@@ -59,7 +63,7 @@ internal sealed class TokenBucketMirror
 
         Limit = tokens.Limit;
         Refill(now);
-        _usable = Math.Min(_usable, tokens.Remaining - UnansweredSince(now - age) + (RatePerMs.Value * age.TotalMilliseconds));
+        _usable = Math.Min(_usable, tokens.Remaining - HeldAfter(now) + (RatePerMs.Value * age.TotalMilliseconds));
     }
 
     /// <summary>The earliest start at which <paramref name="tokens"/> fit (a request larger than the bucket waits for a full one).</summary>
@@ -135,12 +139,13 @@ internal sealed class TokenBucketMirror
         return _usable;
     }
 
-    private long UnansweredSince(TimeSpan sent)
+    /// <summary>The tokens held by reservations whose start is after <paramref name="now"/>: not sent yet.</summary>
+    private long HeldAfter(TimeSpan now)
     {
         long tokens = 0;
         foreach (var (start, held) in _unanswered)
         {
-            if (start > sent)
+            if (start > now)
             {
                 tokens += held;
             }

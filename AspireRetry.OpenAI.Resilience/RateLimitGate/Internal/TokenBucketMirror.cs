@@ -121,14 +121,18 @@ internal sealed class TokenBucketMirror
         Settle(now, held, 0);
     }
 
-    /// <summary>The gate closed until <paramref name="until"/>: the bucket is empty then; reservations ahead of it are void.</summary>
+    /// <summary>
+    /// The gate closed until <paramref name="until"/>: the bucket is empty then. Reservations still to start are void
+    /// (their calls ask again, after the opening) and their tokens come back, or they would be taken twice.
+    /// </summary>
     public void ClosedUntil(TimeSpan now, TimeSpan until)
     {
+        var voided = HeldAfter(now);
         _unanswered.RemoveAll(r => r.Start > now);
         if (RatePerMs is { } rate)
         {
-            _usable = Math.Min(_usable, -(rate * (until - now).TotalMilliseconds));
-            _usableAt = now;
+            Refill(now);
+            _usable = Math.Min(_usable + voided, -(rate * (until - now).TotalMilliseconds));
         }
     }
 

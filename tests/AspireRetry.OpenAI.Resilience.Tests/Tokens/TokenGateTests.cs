@@ -155,4 +155,22 @@ public sealed class TokenGateTests
         var next = gate.Reserve(Plenty, tokens: 1_000);
         Assert.Equal(5_900, next.Wait.TotalMilliseconds, 1);
     }
+
+    [Fact]
+    public void A_closing_gives_back_the_tokens_of_the_starts_it_voids_so_their_calls_do_not_pay_twice()
+    {
+        var gate = Gate(); // 6,000 a minute, 100 a second
+        gate.Reserve(Plenty, tokens: 6_000);
+        var waiting = gate.Reserve(Plenty, tokens: 1_000);
+        Assert.Equal(10_000, waiting.Wait.TotalMilliseconds, 1);
+
+        // A 429 asks for 1 s: the waiting start is void, and its call asks again.
+        gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromSeconds(1));
+        Assert.NotEqual(waiting.Generation, gate.Generation);
+        var again = gate.Reserve(Plenty, tokens: 1_000);
+
+        // The bucket is empty until the opening (1 s and the 10 ms margin), then 1,000 take 10 s: 11.01 s, not 20 s for the
+        // voided start's tokens taken a second time.
+        Assert.Equal(11_010, again.Wait.TotalMilliseconds, 1);
+    }
 }

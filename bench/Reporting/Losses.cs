@@ -158,6 +158,12 @@ public static class Losses
             "All strategies whose timeouts exceed the completion time make the same single request; the gap is noise on a shared machine.",
         ("quota", _, _) =>
             "Every strategy that does not retry makes the same single request; the gap is noise on a shared machine.",
+        ("failover", "p95" or "p99" or "ideal", _) =>
+            "AspireRetry's gate has heard nothing from the secondary when the primary goes down, so it probes it: the first call sent there goes " +
+            "alone, and a call that reaches the secondary while that one's response headers are on their way waits for them " +
+            "(OpenAI:Resilience:RateLimit:ProbeFirst), so that a burst does not spend limits nobody has seen. Here that holds the one or two calls " +
+            "failing over during the secondary's first time to headers, once; the hedging handler sends them at once. With 40 calls the p95 is the " +
+            "third slowest and the p99 the slowest, so those calls, and which strategy's first new connection to the secondary was slower, decide them.",
         ("tokens", "delivered", _) =>
             "AspireRetry answers every call: it holds each at its gate until the bucket has the call's tokens (its estimate and a margin for the estimate's " +
             "recent error, given back when the answer's usage settles it), in the order the calls came. When the measured span ends, the bucket holds the " +

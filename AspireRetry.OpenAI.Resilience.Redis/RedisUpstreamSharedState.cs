@@ -78,7 +78,7 @@ public sealed class RedisUpstreamSharedState : IUpstreamSharedState
             observation.Reserve, observation.CloseFor is { } close ? Ms(close) : "", Ms(observation.Age), ExpiryMs, observation.Token ?? "",
             Optional(observation.TokenLimit), Optional(observation.TokenRemaining),
             observation.TokenRatePerMs is { } tokenRate ? tokenRate.ToString("R", CultureInfo.InvariantCulture) : "",
-            observation.TokenReserve, observation.TokensUnspent,
+            observation.TokensUnspent,
         ]).ConfigureAwait(false);
         return closedFor is null or "-1" ? null : FromMs(closedFor);
     }

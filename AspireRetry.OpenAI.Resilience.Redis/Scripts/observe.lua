@@ -1,13 +1,16 @@
 -- What one response said: RateLimitGate.Observe's arithmetic. The attempt's own start is answered (taken off the
 -- starts, and its tokens off those in flight; unspent ones come back); each mirror re-syncs never upwards, on the
 -- published count less what was reserved since the request was sent and is not answered yet (still in flight, so not in
--- that count); a closing bumps the generation and voids the start times reserved after it (their tokens come back).
+-- that count; for tokens, only the starts still to come: a request sent after this one may have reached the upstream
+-- first, and taken off too its tokens would be spent twice); a closing bumps the generation and voids the start times
+-- reserved after it (their tokens come back).
 -- KEYS: gate, starts, reserved. ARGV: limit, remaining, ratePerMs, reserve, closeForMs ('' when none), ageMs, expiryMs,
--- token ('' when none), tokenLimit, tokenRemaining, tokenRatePerMs, tokenReserve, tokensUnspent.
+-- token ('' when none), tokenLimit, tokenRemaining, tokenRatePerMs, tokensUnspent. No share of the token bucket is kept
+-- back: each reservation holds its own margin for the estimate's error.
 -- Returns closedForMs (string), or '-1' when this observation closed nothing.
 
 local g = redis.call('HMGET', KEYS[1], 'rate', 'usable', 'usableAt', 'openAt', 'gen', 'limit', 'reserve',
-  'tRate', 'tUsable', 'tUsableAt', 'tLimit', 'tReserve')
+  'tRate', 'tUsable', 'tUsableAt', 'tLimit')
 local rate = tonumber(g[1])
 local usable = tonumber(g[2]) or 0
 local usableAt = tonumber(g[3]) or now
@@ -17,7 +20,6 @@ local tRate = tonumber(g[8])
 local tUsable = tonumber(g[9]) or 0
 local tUsableAt = tonumber(g[10]) or now
 local tLimit = tonumber(g[11]) or 0
-local tReserve = tonumber(g[12]) or 0
 local limit = tonumber(ARGV[1])
 local remaining = tonumber(ARGV[2])
 local newRate = tonumber(ARGV[3])
@@ -42,7 +44,7 @@ end
 
 local function refillTokens()
   if tRate and now > tUsableAt then
-    tUsable = math.min(math.max(tLimit - tReserve, tUsable), tUsable + tRate * (now - tUsableAt))
+    tUsable = math.min(math.max(tLimit, tUsable), tUsable + tRate * (now - tUsableAt))
     tUsableAt = now
   end
 end
@@ -69,27 +71,25 @@ end
 local tokenLimit = tonumber(ARGV[9])
 local tokenRemaining = tonumber(ARGV[10])
 local tokenRate = tonumber(ARGV[11])
-local tokenReserve = tonumber(ARGV[12]) or 0
 if tokenLimit and tokenRemaining then
   if tokenRate then
     if not tRate then
-      tUsable = tokenRemaining - tokenReserve
+      tUsable = tokenRemaining
       tUsableAt = now
     end
     tRate = tokenRate
   end
   tLimit = tokenLimit
-  tReserve = tokenReserve
   if tRate then
     refillTokens()
-    local held = heldSince(now - age)
-    tUsable = math.min(tUsable, tokenRemaining - tokenReserve - held + tRate * age)
+    local held = heldSince(now)
+    tUsable = math.min(tUsable, tokenRemaining - held + tRate * age)
   end
 end
-local unspent = tonumber(ARGV[13]) or 0
+local unspent = tonumber(ARGV[12]) or 0
 if tRate and unspent > 0 then
   refillTokens()
-  tUsable = math.min(tLimit - tReserve, tUsable + unspent)
+  tUsable = math.min(tLimit, tUsable + unspent)
 end
 
 local closedFor = '-1'
@@ -105,7 +105,7 @@ if closeFor and now + closeFor > openAt then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. tostring(now), '+inf')
   if tRate then
     refillTokens()
-    tUsable = math.min(tLimit - tReserve, tUsable + voided)
+    tUsable = math.min(tLimit, tUsable + voided)
   end
   if rate then
     usable = 1 - rate * closeFor
@@ -117,7 +117,7 @@ if rate then
 end
 if tRate then
   redis.call('HSET', KEYS[1], 'tRate', tostring(tRate), 'tUsable', tostring(tUsable), 'tUsableAt', tostring(tUsableAt),
-    'tLimit', tLimit, 'tReserve', tReserve)
+    'tLimit', tLimit)
 end
 redis.call('HSET', KEYS[1], 'openAt', tostring(openAt), 'gen', gen)
 redis.call('PEXPIRE', KEYS[1], ARGV[7])

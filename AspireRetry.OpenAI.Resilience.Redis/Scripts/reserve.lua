@@ -5,7 +5,7 @@
 -- Returns {known, rejected, waitMs (string), generation, closed, forTokens, tokensReserved}.
 
 local g = redis.call('HMGET', KEYS[1], 'rate', 'limit', 'reserve', 'usable', 'usableAt', 'openAt', 'gen',
-  'tRate', 'tLimit', 'tReserve', 'tUsable', 'tUsableAt')
+  'tRate', 'tLimit', 'tUsable', 'tUsableAt')
 local rate = tonumber(g[1])
 local limit = tonumber(g[2]) or 0
 local reserve = tonumber(g[3]) or 0
@@ -41,9 +41,9 @@ end
 local forTokens = 0
 local tUsable, tUsableAt
 if tRate then
-  local tCeiling = (tonumber(g[9]) or 0) - (tonumber(g[10]) or 0)
-  tUsable = tonumber(g[11]) or 0
-  tUsableAt = tonumber(g[12]) or now
+  local tCeiling = tonumber(g[9]) or 0
+  tUsable = tonumber(g[10]) or 0
+  tUsableAt = tonumber(g[11]) or now
   if now > tUsableAt then
     tUsable = math.min(math.max(tCeiling, tUsable), tUsable + tRate * (now - tUsableAt))
     tUsableAt = now

@@ -2,14 +2,14 @@
 -- token bucket (or what it spent beyond is taken), never above the bucket's ceiling.
 -- KEYS: gate. ARGV: held, spent, expiryMs.
 
-local g = redis.call('HMGET', KEYS[1], 'tRate', 'tUsable', 'tUsableAt', 'tLimit', 'tReserve')
+local g = redis.call('HMGET', KEYS[1], 'tRate', 'tUsable', 'tUsableAt', 'tLimit')
 local tRate = tonumber(g[1])
 if not tRate then
   return 0
 end
 local tUsable = tonumber(g[2]) or 0
 local tUsableAt = tonumber(g[3]) or now
-local ceiling = (tonumber(g[4]) or 0) - (tonumber(g[5]) or 0)
+local ceiling = tonumber(g[4]) or 0
 if now > tUsableAt then
   tUsable = math.min(math.max(ceiling, tUsable), tUsable + tRate * (now - tUsableAt))
   tUsableAt = now

@@ -11,7 +11,7 @@ namespace AspireRetry.OpenAI.Resilience;
 /// </summary>
 /// <param name="inner">The generator below.</param>
 /// <param name="model">The model whose pipeline the calls go through.</param>
-/// <param name="tokenCeiling">The most tokens one request may reserve at the model's gate (its token bucket less the reserve); null while unknown.</param>
+/// <param name="tokenCeiling">The largest estimate one request may have at the model's gate (its token bucket less the margin reservations hold); null while unknown.</param>
 internal sealed class CallScopeEmbeddingGenerator(IEmbeddingGenerator<string, Embedding<float>> inner, string model, Func<long?>? tokenCeiling = null)
     : DelegatingEmbeddingGenerator<string, Embedding<float>>(inner)
 {

@@ -23,7 +23,9 @@ public sealed class RateLimitOptions
     /// once the estimated remaining budget falls to it, calls are spread at the refill rate instead of
     /// spending the rest. The reserve absorbs requests in flight, timer jitter and other clients of the
     /// same key; 10% of OpenAI's 500 RPM tier is 50 requests, a few seconds of headroom.
-    /// The same share of <c>x-ratelimit-limit-tokens</c> closes the gate until the tokens are back at it.
+    /// Tokens keep no share of the bucket back: each attempt holds its estimate plus a margin for the estimate's error
+    /// (the largest shortfall of the model's last 16 answers), given back when its usage settles; until 16 answers show
+    /// that error, the margin is this share of the estimate.
     /// </summary>
     [Range(0.0, 1.0, MaximumIsExclusive = true)]
     public double Reserve { get; set; } = 0.1;

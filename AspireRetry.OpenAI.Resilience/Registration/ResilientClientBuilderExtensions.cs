@@ -67,8 +67,9 @@ public static class ResilientClientBuilderExtensions
     }
 
     /// <summary>
-    /// The most tokens one request of <paramref name="model"/> may reserve at the primary upstream's gate: its token bucket
-    /// less the reserve, as the gate mirrors it, else as configured (<c>RateLimit:Limits</c>); null while neither is known.
+    /// The largest estimate one request of <paramref name="model"/> may have at the primary upstream's gate: its token bucket
+    /// less the margin reservations hold, as the gate mirrors it, else as configured (<c>RateLimit:Limits</c>, with the
+    /// margin a gate starts with, <c>RateLimit:Reserve</c>); null while neither is known.
     /// </summary>
     private static Func<long?> TokenCeilingOf(IServiceProvider services, string model)
     {
@@ -81,7 +82,7 @@ public static class ResilientClientBuilderExtensions
         }
 
         return () => registry.Find(primary, model)?.Limits.Gate.TokenCeiling
-            ?? (options.LimitsFor(primary, model)?.TokensPerMinute is { } configured ? configured - (long)Math.Floor(configured * options.Reserve) : null);
+            ?? (options.LimitsFor(primary, model)?.TokensPerMinute is { } configured ? (long)Math.Floor(configured / (1 + options.Reserve)) : null);
     }
 
     /// <summary>

@@ -44,9 +44,6 @@ public readonly record struct SharedRateLimitObservation(long? Limit, long? Rema
     /// <summary>The refill rate the published token reset implies, in tokens per millisecond.</summary>
     public double? TokenRatePerMs { get; init; }
 
-    /// <summary>Tokens of the limit kept unspent (<c>RateLimit:Reserve</c> of the token limit).</summary>
-    public long TokenReserve { get; init; }
-
     /// <summary>Tokens the attempt reserved and did not spend (refused, failed, or it did not go): they come back.</summary>
     public long TokensUnspent { get; init; }
 }

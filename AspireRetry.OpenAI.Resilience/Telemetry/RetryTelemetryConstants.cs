@@ -180,7 +180,7 @@ public static class RetryTelemetryConstants
         /// <summary>On a gate wait for tokens: the tokens the attempt waits for.</summary>
         public const string GateTokens = "rate_limit.tokens";
 
-        /// <summary>On the estimate-error metric: <c>prompt</c> (input tokens over the prompt's estimate) or <c>total</c> (spent over reserved).</summary>
+        /// <summary>On the estimate-error metric: <c>prompt</c> (input tokens over the prompt's estimate) or <c>total</c> (spent over the prompt and completion estimated).</summary>
         public const string TokensPart = "aspireretry.tokens.part";
     }
 

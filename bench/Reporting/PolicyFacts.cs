@@ -18,8 +18,6 @@ public static class PolicyFacts
 
     public static string FailureRatio => Defaults.CircuitBreaker.FailureRatio.ToString("0%", CultureInfo.InvariantCulture);
 
-    public static string Reserve => Defaults.RateLimit.Reserve.ToString("0%", CultureInfo.InvariantCulture);
-
     public static string MarginMs => OpenAIResilience.ServerDelayMargin.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture);
 
     /// <summary>

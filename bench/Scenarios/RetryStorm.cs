@@ -25,6 +25,9 @@ public sealed class RetryStorm : Scenario
     /// <summary>The warm-up call meets the same upstream, without a limit yet and publishing none.</summary>
     public override object WarmUpProfile(TimeScale scale) => new { name = Id + " warm-up", rateLimiter = new { enabled = false, publishHeaders = false } };
 
+    /// <summary>No limits published, so no tokens counted: one round warms the rest.</summary>
+    public override int WarmUpRounds => 1;
+
     public static int Calls(bool quick) => quick ? 12 : 32;
 
     public override async Task<IReadOnlyList<CallRecord>> RunAsync(ScenarioRun run, CancellationToken cancellationToken)

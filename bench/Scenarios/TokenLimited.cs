@@ -40,8 +40,6 @@ public sealed class TokenLimited : Scenario
 
     public override bool Embeds => true;
 
-    public override int WarmUpRounds => 2;
-
     public override string Setup =>
         $"{ChatCallers} chat callers and {EmbeddingCallers} embeddings callers, all with one key, each making one call after another for {Windows(false)} windows ({Windows(true)} with `--quick`), " +
         $"taking the next job of a queue of {TokenWorkload.Count:N0} prompts or batches (a call that fails is not made again). Chat prompts are {TokenWorkload.MinPromptTokens:N0} to {TokenWorkload.MaxPromptTokens:N0} tokens (log-uniform, so most are short and a few are long), with no `max_tokens`; " +

@@ -38,7 +38,6 @@ internal sealed class GateLearning(ResilienceStrategyTelemetry polly, RateLimitG
                 TokenLimit = headers.Tokens?.Limit,
                 TokenRemaining = headers.Tokens?.Remaining,
                 TokenRatePerMs = headers.Tokens?.RatePerMs,
-                TokenReserve = headers.Tokens is { } tokens ? gate.ReserveOf(tokens.Limit) : 0,
                 TokensUnspent = tokensUnspent,
             };
             (fromShared, sharedClosedFor) = await shared.TryAsync((store, ct) => store.ObserveAsync(key, observation, ct), CancellationToken.None)

@@ -27,14 +27,17 @@ internal sealed partial class RateLimitGate
         }
     }
 
-    /// <summary>The most tokens one attempt may reserve (the token bucket less its reserve); null while the bucket is not known.</summary>
+    /// <summary>
+    /// The largest estimate one attempt may hold with its margin (the token bucket less the margin's share), for batches
+    /// that must each fit; null while the bucket is not known.
+    /// </summary>
     public long? TokenCeiling
     {
         get
         {
             lock (_lock)
             {
-                return _tokens.Known ? _tokens.Ceiling : null;
+                return _tokens.Known ? (long)Math.Floor(_tokens.Limit / (1 + Shortfall.Share)) : null;
             }
         }
     }

@@ -36,7 +36,8 @@ internal sealed partial class RateLimitGate
         _time = time;
         _origin = time.GetTimestamp();
         _bucket = new RequestBucketMirror(options.Reserve);
-        _tokens = new TokenBucketMirror(options.Reserve);
+        _tokens = new TokenBucketMirror();
+        Shortfall = new EstimateShortfall(options.Reserve);
         if (configured?.TokensPerMinute is { } tokensPerMinute)
         {
             _tokens.Configure(TimeSpan.Zero, tokensPerMinute);
@@ -70,6 +71,9 @@ internal sealed partial class RateLimitGate
     /// <summary>The completion sizes this model's answers reported, for the estimate of a request that sets no limit.</summary>
     public CompletionSizes Completions { get; } = new();
 
+    /// <summary>How far this model's estimates fell short of its answers' usage: the margin each reservation holds.</summary>
+    public EstimateShortfall Shortfall { get; }
+
     /// <summary>Bumped on each closing: a start time reserved before it no longer holds.</summary>
     public int Generation
     {
@@ -94,8 +98,9 @@ internal sealed partial class RateLimitGate
     /// <summary>
     /// Decides when the next attempt may start. A wait longer than <paramref name="maxWait"/> is not
     /// reserved: the attempt is rejected, so a call never sleeps into its own timeout. With the token bucket known,
-    /// the attempt reserves <paramref name="tokens"/> (its estimated cost; 0 when unknown) and may wait for them; a
-    /// request larger than the whole bucket is refused at once.
+    /// the attempt reserves <paramref name="tokens"/> (its estimated cost; 0 when unknown) and the margin of the model's
+    /// recent estimate errors (<see cref="Shortfall"/>; never beyond the whole bucket), and may wait for them; a request
+    /// whose estimate is larger than the whole bucket is refused at once.
     /// </summary>
     public GateDecision Reserve(TimeSpan maxWait, long tokens = 0)
     {
@@ -107,6 +112,9 @@ internal sealed partial class RateLimitGate
             {
                 return new GateDecision(GateDecisionKind.TooLarge, TimeSpan.Zero, GateWaitReason.Tokens, _closing.Generation, null, null, tokens);
             }
+
+            // What the attempt holds from here on: its estimate and the margin, never more than the whole bucket.
+            tokens = _tokens.Known ? Math.Min(Shortfall.Hold(tokens), _tokens.Limit) : tokens;
 
             if (mode == GateMode.Probing && !_closing.IsClosed(now))
             {

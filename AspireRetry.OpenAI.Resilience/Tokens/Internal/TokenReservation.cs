@@ -7,7 +7,7 @@ namespace AspireRetry.OpenAI.Resilience;
 /// </summary>
 /// <param name="gate">The gate whose mirror holds the tokens.</param>
 /// <param name="cost">The request's estimate.</param>
-/// <param name="held">The tokens reserved.</param>
+/// <param name="held">The tokens reserved: the estimate and its margin.</param>
 /// <param name="telemetry">Where the estimate's error is recorded.</param>
 /// <param name="settleShared">Settles the same tokens in the replicas' shared bucket, when they were taken from it.</param>
 internal sealed class TokenReservation(RateLimitGate gate, RequestCost cost, long held, RateLimitTelemetry telemetry, Action<long, long>? settleShared = null)
@@ -19,8 +19,8 @@ internal sealed class TokenReservation(RateLimitGate gate, RequestCost cost, lon
 
     /// <summary>
     /// The answer reported <paramref name="input"/> and <paramref name="output"/> tokens: the gate gets back what the
-    /// estimate held beyond them (or gives up what it held too little), the model's completion size is learned, and the
-    /// estimate's error is recorded. Nothing happens when neither is known.
+    /// reservation held beyond them (or gives up what it held too little), the model's completion size and how far the
+    /// estimate fell short are learned, and the estimate's error is recorded. Nothing happens when neither is known.
     /// </summary>
     public void Settle(long? input, long? output)
     {
@@ -37,7 +37,8 @@ internal sealed class TokenReservation(RateLimitGate gate, RequestCost cost, lon
             gate.Completions.Learn(cost.Model, (int)Math.Min(completion, int.MaxValue));
         }
 
-        telemetry.EstimateError(cost.Model, "total", spent, held);
+        gate.Shortfall.Learn(cost.Total, spent);
+        telemetry.EstimateError(cost.Model, "total", spent, cost.Total);
         if (input is { } prompt)
         {
             telemetry.EstimateError(cost.Model, "prompt", prompt, cost.PromptTokens);

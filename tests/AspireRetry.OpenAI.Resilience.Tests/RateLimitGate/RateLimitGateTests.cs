@@ -166,18 +166,18 @@ public sealed class RateLimitGateTests
     }
 
     [Fact]
-    public void Remaining_tokens_at_their_reserve_hold_calls_until_they_have_refilled_above_it()
+    public void An_empty_token_bucket_holds_calls_until_a_token_has_refilled_and_keeps_no_share_of_it_back()
     {
         var gate = Gate(reserve: 0.1);
         var tokens = new RateLimitDimension(Limit: 1000, Remaining: 0, Reset: TimeSpan.FromSeconds(1));
 
         var closed = gate.Observe(new RateLimitHeaders(null, tokens), serverWait: null);
 
-        // 1000 tokens a second, 100 kept in reserve: a call of unknown cost waits for one token above it, 101 ms. Nothing
-        // closes the gate: each call waits for its own tokens.
+        // 1000 tokens a second: a call of unknown cost waits for one token, 1 ms (the request reserve's 10% of the token
+        // limit is not kept back: reservations hold their own margins). Nothing closes the gate: each call waits for its own tokens.
         Assert.Null(closed);
         var decision = gate.Reserve(Plenty);
-        AssertWait(decision, 101);
+        AssertWait(decision, 1);
         Assert.Equal(GateWaitReason.Tokens, decision.Reason);
     }
 

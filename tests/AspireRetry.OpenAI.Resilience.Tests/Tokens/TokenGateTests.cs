@@ -119,4 +119,58 @@ public sealed class TokenGateTests
         Assert.Equal((GateDecisionKind.Wait, GateWaitReason.Tokens), (next.Kind, next.Reason));
         Assert.InRange(next.Wait.TotalMilliseconds, 5_000, 6_100); // 1,000 missing at 1 token / 6 ms
     }
+
+    [Fact]
+    public void A_count_that_already_includes_a_request_sent_after_its_own_does_not_take_that_request_off_again()
+    {
+        var gate = Gate(tokensPerMinute: 60_000); // 1 a millisecond, full
+        var first = gate.Reserve(Plenty, tokens: 2_000);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        gate.Reserve(Plenty, tokens: 3_000);
+
+        // The second request reached the upstream first: the first one's count (taken 100 ms ago) holds both.
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        var published = new RateLimitHeaders(null, new RateLimitDimension(60_000, 55_000, TimeSpan.FromSeconds(5)));
+        gate.Observe(published, serverWait: null, age: TimeSpan.FromMilliseconds(101), start: first.Start);
+
+        // 55,101 usable, as the upstream has: taking the 3,000 off the count again would leave 52,101, and this would wait 3 s.
+        Assert.Equal(GateDecisionKind.Go, gate.Reserve(Plenty, tokens: 55_100).Kind);
+    }
+
+    [Fact]
+    public void A_count_lowers_the_mirror_by_what_other_clients_spent_with_the_reservations_still_to_start_taken_off_it()
+    {
+        var gate = Gate(tokensPerMinute: 60_000);
+        var first = gate.Reserve(Plenty, tokens: 59_000);
+        var waiting = gate.Reserve(Plenty, tokens: 5_000);
+        Assert.Equal(4_000, waiting.Wait.TotalMilliseconds, 1);
+
+        // The first one's count: another client of the key spent the 1,000 it left (and nothing has refilled yet).
+        _time.Advance(TimeSpan.FromMilliseconds(100));
+        var published = new RateLimitHeaders(null, new RateLimitDimension(60_000, 0, TimeSpan.FromSeconds(60)));
+        gate.Observe(published, serverWait: null, age: TimeSpan.FromMilliseconds(100), start: first.Start);
+
+        // The waiting 5,000 cannot be in that count: they are taken off it, so the next 1,000 start at 6 s (the count's 0
+        // refilled from 0.1 s by the waiting 5,000, then these 1,000), not at 5 s as if the other client had spent nothing.
+        var next = gate.Reserve(Plenty, tokens: 1_000);
+        Assert.Equal(5_900, next.Wait.TotalMilliseconds, 1);
+    }
+
+    [Fact]
+    public void A_closing_gives_back_the_tokens_of_the_starts_it_voids_so_their_calls_do_not_pay_twice()
+    {
+        var gate = Gate(); // 6,000 a minute, 100 a second
+        gate.Reserve(Plenty, tokens: 6_000);
+        var waiting = gate.Reserve(Plenty, tokens: 1_000);
+        Assert.Equal(10_000, waiting.Wait.TotalMilliseconds, 1);
+
+        // A 429 asks for 1 s: the waiting start is void, and its call asks again.
+        gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromSeconds(1));
+        Assert.NotEqual(waiting.Generation, gate.Generation);
+        var again = gate.Reserve(Plenty, tokens: 1_000);
+
+        // The bucket is empty until the opening (1 s and the 10 ms margin), then 1,000 take 10 s: 11.01 s, not 20 s for the
+        // voided start's tokens taken a second time.
+        Assert.Equal(11_010, again.Wait.TotalMilliseconds, 1);
+    }
 }

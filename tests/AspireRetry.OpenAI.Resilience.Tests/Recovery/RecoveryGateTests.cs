@@ -251,8 +251,13 @@ public sealed class RecoveryGateTests
         await Poll.UntilAsync(() => Reported(PollyEvents.RecoveryWait) >= 3, "every call waits");
         _time.Advance(TimeSpan.FromSeconds(2));
         await Poll.UntilAsync(() => Sent == 3, "the first check");
+
+        // The clock moves on only once the refused check's call waits again: moved while it is still on its way back, the
+        // second check would be due when it returns, and it would go at once, after no wait (one event fewer).
+        await Poll.UntilAsync(() => Reported(PollyEvents.RecoveryWait) >= 4, "the first check's call waits again");
         _time.Advance(TimeSpan.FromSeconds(4));
         await Poll.UntilAsync(() => Sent == 4, "the second check");
+        await Poll.UntilAsync(() => Reported(PollyEvents.RecoveryWait) >= 5, "the second check's call waits again");
         _down = false;
         _time.Advance(TimeSpan.FromSeconds(8));
         foreach (var response in await Task.WhenAll(calls).WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken))

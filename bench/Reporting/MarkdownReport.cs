@@ -47,7 +47,7 @@ public static class MarkdownReport
         var lossCount = Losses.Find(run.Scenarios, run.Scale).Count;
         md.AppendLine(lossCount == 0
             ? "AspireRetry was best or tied on every metric of every scenario in this run."
-            : $"AspireRetry also **loses on {lossCount} scenario metrics**; [Where AspireRetry loses, and why](#where-aspireretry-loses-and-why) lists each one.");
+            : $"AspireRetry also **loses on {lossCount} scenario metric{(lossCount == 1 ? "" : "s")}**; [Where AspireRetry loses, and why](#where-aspireretry-loses-and-why) lists each one.");
         md.AppendLine();
         foreach (var chart in charts)
         {

@@ -1,4 +1,6 @@
 using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -43,6 +45,51 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
         Assert.Equal(Enumerable.Repeat("ok", 16), seen.Select(r => r.Outcome));
         Assert.Contains("tokens", waits.Reasons); // calls waited for tokens, not a 429's closing
     }
+
+    [Fact]
+    public async Task A_429_for_one_calls_tokens_does_not_hold_a_smaller_call_that_fits_now()
+    {
+        // 3,000 tokens in 30 s: a tenth of a token a millisecond.
+        await _emulator.PutProfileAsync("""
+            {"rateLimiter":{"enabled":true,"requestsPerWindow":10000,"tokensPerWindow":3000,"windowMs":30000}}
+            """);
+        using var host = await StartAsync();
+        var chat = host.Services.GetRequiredService<IChatClient>();
+        await chat.GetResponseAsync("Hello tokens", new ChatOptions { MaxOutputTokens = 10 }, Ct); // the gate learns the bucket
+
+        // Another client of the key (its own gate) spends 2,000 tokens this gate does not know of.
+        using (var other = await StartAsync())
+        {
+            await other.Services.GetRequiredService<IChatClient>().GetResponseAsync(Words(1_990), new ChatOptions { MaxOutputTokens = 10 }, Ct);
+        }
+
+        // A call of 1,500 tokens meets the upstream's 429: about 1,000 are left, and its own would fit in about 5 s.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var large = chat.GetResponseAsync(Words(1_490), new ChatOptions { MaxOutputTokens = 10 }, stop.Token);
+        await Poll.UntilAsync(async () => (await _emulator.SeenAsync()).Any(r => r.Outcome == "rate_limited_by_bucket"), "the large call's 429");
+        var gate = host.Services.GetRequiredService<UpstreamStateRegistry>()
+            .Find(host.Services.GetRequiredService<OpenAIUpstreams>().All[0].Name, "gpt-4o")!.Limits.Gate;
+        await Poll.UntilAsync(() => HasLearnedTheRefusal(gate.Describe()), "the gate learns from the 429");
+
+        // A short call fits in what is left: it goes now, not after the large one's wait.
+        var reply = await chat.GetResponseAsync("Hello again", new ChatOptions { MaxOutputTokens = 10 }, Ct);
+
+        Assert.False(string.IsNullOrEmpty(reply.Text));
+        Assert.False(large.IsCompleted);
+        var seen = await _emulator.SeenAsync();
+        var refused = seen.Single(r => r.Outcome == "rate_limited_by_bucket");
+        Assert.InRange(seen[^1].After(refused), TimeSpan.Zero, TimeSpan.FromSeconds(2.5));
+        Assert.Equal("ok", seen[^1].Outcome);
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => large);
+    }
+
+    /// <summary>The gate closed on the 429, or re-synced its token mirror on the 429's count (about 1,000 left, not 3,000).</summary>
+    private static bool HasLearnedTheRefusal(string gate) =>
+        gate.StartsWith("closed", StringComparison.Ordinal)
+        || (Regex.Match(gate, @"; (\d+) of 3000 tokens usable") is { Success: true } usable && long.Parse(usable.Groups[1].Value, CultureInfo.InvariantCulture) < 1_500);
+
+    private static string Words(int count) => string.Join(' ', Enumerable.Repeat("tokens", count));
 
     [Fact]
     public async Task A_request_larger_than_the_configured_token_limit_fails_at_once_unsent_and_says_why()

@@ -31,7 +31,7 @@ public static class BenchMain
         // A full run is 200 ms per scenario second (the 20 s outage scenario takes 4 s); --quick goes 8x faster.
         var scale = new TimeScale(options.Quick ? 25 : 200);
         // The harness stops itself, whatever hangs: a bounded run on a shared machine.
-        using var deadline = new CancellationTokenSource(options.Quick ? TimeSpan.FromMinutes(2) : TimeSpan.FromMinutes(6));
+        using var deadline = new CancellationTokenSource(options.Quick ? TimeSpan.FromMinutes(2) : TimeSpan.FromMinutes(8));
         var machine = MachineInfo.Collect();
         Console.WriteLine($"AspireRetry benchmarks{(options.Quick ? " (--quick)" : "")}: {machine.Cpu}, {machine.LogicalCores} cores, {machine.Runtime}; {scale}");
 
@@ -67,9 +67,9 @@ public static class BenchMain
                 Console.Write(MarkdownReport.LossList(losses, scale));
             }
 
-            var loadOnly = options.Only.Contains(StreamLoad.Id) ? await LoadRunAsync(options, deadline.Token) : [];
+            var loadOnly = options.Only.Contains(StreamLoad.Id) ? await LoadRunAsync(options, deadline.Token) : LoadRun.Empty;
             Console.WriteLine($"--only: no report ({elapsed.Elapsed.TotalSeconds:0} s).");
-            return scenarios.Count + loadOnly.Count > 0 ? 0 : 2;
+            return scenarios.Count + loadOnly.Rows.Count > 0 ? 0 : 2;
         }
 
         IReadOnlyList<MicroResult>? micro = null;
@@ -95,14 +95,15 @@ public static class BenchMain
         return HarnessWorked(run) ? 0 : 1;
     }
 
-    private static async Task<IReadOnlyList<LoadResult>> LoadRunAsync(BenchOptions options, CancellationToken cancellationToken)
+    private static async Task<LoadRun> LoadRunAsync(BenchOptions options, CancellationToken cancellationToken)
     {
         Console.WriteLine();
         Console.WriteLine("Load run of /api/chat/stream...");
         var load = options.Quick
-            ? await StreamLoad.RunAsync(clients: 4, TimeSpan.FromSeconds(1), rounds: 1, cancellationToken)
-            : await StreamLoad.RunAsync(clients: 32, TimeSpan.FromSeconds(5), rounds: 3, cancellationToken);
+            ? await StreamLoad.RunAsync(clients: 4, TimeSpan.FromSeconds(1), rounds: 1, singleClientDuration: TimeSpan.FromMilliseconds(500), maxWarmUp: TimeSpan.Zero, cancellationToken)
+            : await StreamLoad.RunAsync(clients: 32, TimeSpan.FromSeconds(5), rounds: 5, singleClientDuration: TimeSpan.FromSeconds(2), maxWarmUp: TimeSpan.FromSeconds(30), cancellationToken);
         Console.WriteLine(MarkdownReport.LoadTable(load));
+        Console.WriteLine(MarkdownReport.LoadGoals(load));
         return load;
     }
 
@@ -119,7 +120,7 @@ public static class BenchMain
             }
         }
 
-        if (run.Load.Any(l => l.Completed == 0))
+        if (run.Load.AllRows.Any(l => l.Completed == 0))
         {
             Console.Error.WriteLine("Harness problem: a load run completed no request.");
             ok = false;

@@ -12,6 +12,6 @@ public sealed record BenchRun(
     Calibration Calibration,
     IReadOnlyList<ScenarioResult> Scenarios,
     IReadOnlyList<MicroResult>? Micro,
-    IReadOnlyList<LoadResult> Load,
+    LoadRun Load,
     DateTimeOffset StartedAt,
     TimeSpan Elapsed);

@@ -4,11 +4,15 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.ServerSentEvents;
+using System.Runtime;
 using AspireRetry.Bench.Measuring;
 using AspireRetry.Bench.Strategies;
 using AspireRetry.Bench.Upstream;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using OpenAI.Chat;
 
 namespace AspireRetry.Bench.Overhead;
@@ -19,108 +23,279 @@ namespace AspireRetry.Bench.Overhead;
 /// completed reply: steadier than replies/s on a machine whose cores other work shares. <paramref name="AllocatedKbPerReply"/>
 /// is what this process allocated per completed reply, counted the same way: the steadiest of the three, since other work
 /// on the machine does not change it, and what the garbage collector's share of the CPU time follows.
+/// <paramref name="JitMethods"/> is how many methods the JIT compiled while the row ran (tier-up still going on when it is
+/// more than a few), <paramref name="Gen0PerThousand"/> the gen-0 collections per 1,000 replies, and
+/// <paramref name="EventsPerReply"/> the events (SSE items, or the SDK's updates) each reply came in.
 /// </summary>
-public sealed record LoadResult(string Target, int Clients, double Seconds, int Completed, int Failed, double PerSecond, double P50Ms, double P95Ms, double P99Ms, double FirstChunkP50Ms, double CpuMsPerReply, double AllocatedKbPerReply);
+public sealed record LoadResult(
+    string Target, int Clients, double Seconds, int Completed, int Failed, double PerSecond, double P50Ms, double P95Ms, double P99Ms, double FirstChunkP50Ms,
+    double CpuMsPerReply, double AllocatedKbPerReply, int JitMethods = 0, double Gen0PerThousand = 0, double EventsPerReply = 0);
+
+/// <summary>One row of the load table: the same load in each round; each figure is reported as its median over the rounds.</summary>
+public sealed record LoadRow(string Target, int Clients, IReadOnlyList<LoadResult> Rounds)
+{
+    public double Median(Func<LoadResult, double> metric) => LoadStats.Median(Rounds.Select(metric));
+
+    public int Completed => Rounds.Sum(r => r.Completed);
+
+    public int Failed => Rounds.Sum(r => r.Failed);
+}
 
 /// <summary>
-/// A short load run of ChatApi's <c>POST /api/chat/stream</c> on Kestrel (real sockets), with the
-/// emulator upstream at zero latency, next to the same load sent straight to the emulator's streaming
-/// endpoint: the difference is what ChatApi adds per streamed reply. A third row reads the same load with
-/// the official OpenAI SDK alone, which ChatApi must use: how close to the direct row any such proxy can get.
+/// A figure of ChatApi's row against the SDK-only row, paired round by round (the two ran in the same round, so they met
+/// the same machine), with its goal: the median over the rounds, and their spread.
+/// </summary>
+public sealed record LoadComparison(string Name, IReadOnlyList<double> PerRound, string Unit, string Goal, Func<double, bool> Meets)
+{
+    public double Median => LoadStats.Median(PerRound);
+
+    public double Min => PerRound.Count > 0 ? PerRound.Min() : double.NaN;
+
+    public double Max => PerRound.Count > 0 ? PerRound.Max() : double.NaN;
+
+    public bool Met => !double.IsNaN(Median) && Meets(Median);
+}
+
+/// <summary>What the load run measured: the rows at full load, the rows at one client, and how long warming up took.</summary>
+public sealed record LoadRun(IReadOnlyList<LoadRow> Rows, IReadOnlyList<LoadRow> SingleClient, int Rounds, TimeSpan RowDuration, TimeSpan WarmUp, int WarmUpJitMethods)
+{
+    public static LoadRun Empty { get; } = new([], [], 0, TimeSpan.Zero, TimeSpan.Zero, 0);
+
+    public IEnumerable<LoadRow> AllRows => Rows.Concat(SingleClient);
+
+    private LoadRow? Find(IReadOnlyList<LoadRow> rows, string target) => rows.FirstOrDefault(r => r.Target == target);
+
+    /// <summary>ChatApi against the SDK alone, with the goals of issue 24, paired by round.</summary>
+    public IReadOnlyList<LoadComparison> Comparisons
+    {
+        get
+        {
+            if (Find(Rows, StreamLoad.ChatApiTarget) is not { } api || Find(Rows, StreamLoad.SdkTarget) is not { } sdk)
+            {
+                return [];
+            }
+
+            List<double> Paired(LoadRow a, LoadRow b, Func<LoadResult, LoadResult, double> f) =>
+                [.. a.Rounds.Zip(b.Rounds, f).Where(v => !double.IsNaN(v))];
+
+            var comparisons = new List<LoadComparison>
+            {
+                new("Allocated per reply, over the SDK-only row", Paired(api, sdk, (a, b) => a.AllocatedKbPerReply - b.AllocatedKbPerReply), " KB", "at most +40 KB", v => v <= 40),
+                new("CPU per reply, times the SDK-only row's", Paired(api, sdk, (a, b) => a.CpuMsPerReply / b.CpuMsPerReply), "x", "at most 1.3x", v => v <= 1.3),
+                new("Replies/s, share of the SDK-only row's", Paired(api, sdk, (a, b) => a.PerSecond / b.PerSecond), "%", "at least 80%", v => v >= 0.8),
+            };
+            if (Find(SingleClient, StreamLoad.ChatApiTarget) is { } api1 && Find(SingleClient, StreamLoad.SdkTarget) is { } sdk1)
+            {
+                comparisons.Add(new("First chunk p50 at 1 client, over the SDK-only row's", Paired(api1, sdk1, (a, b) => a.FirstChunkP50Ms - b.FirstChunkP50Ms), " ms", "within 1 ms", v => v <= 1));
+            }
+
+            return comparisons;
+        }
+    }
+}
+
+public static class LoadStats
+{
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
+        return sorted.Length == 0 ? double.NaN
+            : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2]
+            : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+}
+
+/// <summary>
+/// A load run of ChatApi's <c>POST /api/chat/stream</c> on Kestrel (real sockets), with the emulator upstream at zero
+/// latency, next to the same load sent straight to the emulator's streaming endpoint: the difference is what ChatApi adds
+/// per streamed reply. A third row reads the same load with the official OpenAI SDK alone, which ChatApi must use: how
+/// close to the direct row any such proxy can get. The three rows run in turn in each round (the order alternating from
+/// round to round), after a warm-up that lasts until the JIT has stopped compiling; each figure is the median of the
+/// rounds, and ChatApi is compared with the SDK-only row round by round. The ChatApi and SDK-only rows are also run with one
+/// client, for the latency a person feels.
 /// </summary>
 public static class StreamLoad
 {
     /// <summary>The id that <c>--only</c> takes to run only this.</summary>
     public const string Id = "load";
 
+    public const string DirectTarget = "Emulator directly (stream)";
+    public const string ChatApiTarget = "ChatApi /api/chat/stream";
+    public const string SdkTarget = "OpenAI SDK directly (stream)";
+
+    /// <summary>Warm-up slices stop once one compiles fewer methods than this (tier-up over).</summary>
+    private const int QuietJitMethods = 50;
+
+    private delegate Task<(bool Ok, double LatencyMs, double FirstChunkMs, int Events)> OneReply(CancellationToken cancellationToken);
+
+    /// <param name="clients">Clients of the full-load rows.</param>
+    /// <param name="duration">How long each row runs in each round.</param>
     /// <param name="rounds">
-    /// How many times the three rows run, one after the other in turn; each row reports its median round (by replies/s).
-    /// One pass in a fixed order measured the first row while nothing was compiled yet and each row under whatever
-    /// else the machine did at that moment: the same code measured 24% to 57% of the direct row from run to run.
+    /// How many times the rows run. One pass in a fixed order measured the first row while nothing was compiled yet and each
+    /// row under whatever else the machine did at that moment: the same code measured 24% to 57% of the direct row from run
+    /// to run.
     /// </param>
-    public static async Task<IReadOnlyList<LoadResult>> RunAsync(int clients, TimeSpan duration, int rounds, CancellationToken cancellationToken)
+    /// <param name="singleClientDuration">How long the one-client rows run in each round (zero: none).</param>
+    /// <param name="maxWarmUp">The longest the warm-up may take before the rounds start, whether or not the JIT is quiet by then.</param>
+    public static async Task<LoadRun> RunAsync(int clients, TimeSpan duration, int rounds, TimeSpan singleClientDuration, TimeSpan maxWarmUp, CancellationToken cancellationToken)
     {
         await using var emulator = await EmulatorHost.StartAsync(firstTokenDelayMs: 0, retryAfterMsOnly: false, seed: 7, tracing: false);
-        var warmUp = TimeSpan.FromMilliseconds(Math.Min(500, duration.TotalMilliseconds / 4));
         var message = new { role = "user", content = Scenarios.ScenarioRun.Prompt };
         using var upstream = new HttpClient { BaseAddress = emulator.BaseAddress };
         var upstreamBody = new { model = OpenAISdk.Model, stream = true, messages = new[] { message } };
         var sdk = OpenAISdk.Create(emulator.OpenAIEndpoint, upstream, new ClientRetryPolicy(0), OpenAISdk.DefaultNetworkTimeout);
+        OneReply direct = ct => OneAsync(upstream, "/v1/chat/completions", upstreamBody, "[DONE]", ct);
+        OneReply sdkOnly = ct => OneSdkAsync(sdk, ct);
+        var chatApiBody = new { model = OpenAISdk.Model, messages = new[] { message } };
 
-        var direct = new List<LoadResult>();
-        var throughChatApi = new List<LoadResult>();
-        var sdkOnly = new List<LoadResult>();
-        for (var round = 0; round < rounds; round++)
+        // Until the JIT is done: every row's code compiled and tiered up before anything is measured.
+        var warmUp = Stopwatch.StartNew();
+        var jitBefore = JitInfo.GetCompiledMethodCount();
+        var slice = TimeSpan.FromMilliseconds(Math.Min(1000, duration.TotalMilliseconds));
+        await using (var api = await ChatApiHost.StartAsync(emulator))
         {
-            // The direct row while no ChatApi host (and so no process-wide tracer) exists.
-            await LoadAsync("warm-up", upstream, "/v1/chat/completions", upstreamBody, "[DONE]", clients, warmUp, cancellationToken);
-            direct.Add(await LoadAsync("Emulator directly (stream)", upstream, "/v1/chat/completions", upstreamBody, "[DONE]", clients, duration, cancellationToken));
+            OneReply viaApi = ct => OneAsync(api.Client, "/api/chat/stream", chatApiBody, "done", ct);
+            do
+            {
+                var compiled = JitInfo.GetCompiledMethodCount();
+                foreach (var one in new[] { direct, viaApi, sdkOnly })
+                {
+                    await LoadAsync("warm-up", one, clients, slice, cancellationToken);
+                }
 
-            throughChatApi.Add(await ChatApiLoadAsync(emulator, message, clients, warmUp, duration, cancellationToken));
-
-            // The floor for any proxy that reads the upstream with the official SDK, as ChatApi must: the same load read
-            // by the SDK's streaming client alone (no retry pipeline, no telemetry, nothing written back), once ChatApi's
-            // host (and its tracer) is gone again.
-            await LoadAsync("warm-up", ct => OneSdkAsync(sdk, ct), clients, warmUp, cancellationToken);
-            sdkOnly.Add(await LoadAsync("OpenAI SDK directly (stream)", ct => OneSdkAsync(sdk, ct), clients, duration, cancellationToken));
+                if (JitInfo.GetCompiledMethodCount() - compiled < QuietJitMethods)
+                {
+                    break;
+                }
+            }
+            while (warmUp.Elapsed < maxWarmUp);
         }
 
-        return [Median(direct), Median(throughChatApi), Median(sdkOnly)];
-    }
+        var warmUpJit = (int)(JitInfo.GetCompiledMethodCount() - jitBefore);
+        warmUp.Stop();
 
-    private static LoadResult Median(List<LoadResult> rounds) => rounds.OrderBy(r => r.PerSecond).ElementAt(rounds.Count / 2);
-
-    private static async Task<LoadResult> ChatApiLoadAsync(EmulatorHost emulator, object message, int clients, TimeSpan warmUp, TimeSpan duration, CancellationToken cancellationToken)
-    {
-        var settings = AspireRetryPolicy.Settings(emulator.OpenAIEndpoint, new TimeScale(1000));
-        await using var api = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+        var rows = new Dictionary<string, List<LoadResult>> { [DirectTarget] = [], [ChatApiTarget] = [], [SdkTarget] = [] };
+        var single = new Dictionary<string, List<LoadResult>> { [ChatApiTarget] = [], [SdkTarget] = [] };
+        var rowWarmUp = TimeSpan.FromMilliseconds(Math.Min(500, duration.TotalMilliseconds / 4));
+        for (var round = 0; round < rounds; round++)
         {
-            web.UseEnvironment("Production");
-            web.UseSetting("Logging:LogLevel:Default", "Warning");
-            // This run measures what a chat costs, not ChatApi's admission control: all its clients
-            // share one address and would meet the per-client rate limit within a second.
-            web.UseSetting("Chat:RateLimit:Enabled", "false");
-            foreach (var (key, value) in settings)
+            // Alternating, so that neither row always follows the other's garbage or a fresh host's start.
+            string[] order = round % 2 == 0 ? [DirectTarget, ChatApiTarget, SdkTarget] : [SdkTarget, ChatApiTarget, DirectTarget];
+            foreach (var target in order)
             {
-                web.UseSetting(key, value);
-            }
+                if (target == ChatApiTarget)
+                {
+                    // A host of its own each round (its pools, gate and JSON metadata warmed by a short load first).
+                    await using var api = await ChatApiHost.StartAsync(emulator);
+                    OneReply viaApi = ct => OneAsync(api.Client, "/api/chat/stream", chatApiBody, "done", ct);
+                    await LoadAsync("warm-up", viaApi, clients, rowWarmUp, cancellationToken);
+                    rows[target].Add(await MeasureAsync(target, viaApi, clients, duration, cancellationToken));
+                    if (singleClientDuration > TimeSpan.Zero)
+                    {
+                        single[target].Add(await MeasureAsync(target, viaApi, 1, singleClientDuration, cancellationToken));
+                    }
 
-            web.ConfigureServices(services => services.IgnoreEmulatorRequests());
-        });
-        // A port of our own choosing by the OS: UseKestrel(0) falls back to the default 5000, which may be taken.
-        api.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
-        api.StartServer();
-        using var chatApi = api.CreateClient();
-        var chatApiBody = new { model = OpenAISdk.Model, messages = new[] { message } };
-        await LoadAsync("warm-up", chatApi, "/api/chat/stream", chatApiBody, "done", clients, warmUp, cancellationToken);
-        return await LoadAsync("ChatApi /api/chat/stream", chatApi, "/api/chat/stream", chatApiBody, "done", clients, duration, cancellationToken);
+                    continue;
+                }
+
+                var one = target == DirectTarget ? direct : sdkOnly;
+                await LoadAsync("warm-up", one, clients, rowWarmUp, cancellationToken);
+                rows[target].Add(await MeasureAsync(target, one, clients, duration, cancellationToken));
+                if (target == SdkTarget && singleClientDuration > TimeSpan.Zero)
+                {
+                    single[target].Add(await MeasureAsync(target, one, 1, singleClientDuration, cancellationToken));
+                }
+            }
+        }
+
+        return new LoadRun(
+            [.. rows.Select(r => new LoadRow(r.Key, clients, r.Value))],
+            [.. single.Where(r => r.Value.Count > 0).Select(r => new LoadRow(r.Key, 1, r.Value))],
+            rounds, duration, warmUp.Elapsed, warmUpJit);
     }
 
-    /// <param name="end">The event type, or the data, that ends a complete reply ("done" for ChatApi, "[DONE]" for OpenAI's stream).</param>
-    private static Task<LoadResult> LoadAsync(string target, HttpClient client, string path, object body, string end, int clients, TimeSpan duration, CancellationToken cancellationToken) =>
-        LoadAsync(target, ct => OneAsync(client, path, body, end, ct), clients, duration, cancellationToken);
+    /// <summary>A measured row: the garbage of what ran before is collected first, outside the clock.</summary>
+    private static Task<LoadResult> MeasureAsync(string target, OneReply one, int clients, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        return LoadAsync(target, one, clients, duration, cancellationToken);
+    }
 
-    private static async Task<LoadResult> LoadAsync(string target, Func<CancellationToken, Task<(bool Ok, double LatencyMs, double FirstChunkMs)>> one, int clients, TimeSpan duration, CancellationToken cancellationToken)
+    /// <summary>ChatApi on Kestrel in this process, with its Production settings, and a plain client of it.</summary>
+    private sealed class ChatApiHost : IAsyncDisposable
+    {
+        private readonly WebApplicationFactory<Program> _factory;
+
+        private ChatApiHost(WebApplicationFactory<Program> factory, HttpClient client)
+        {
+            _factory = factory;
+            Client = client;
+        }
+
+        /// <summary>
+        /// A plain client on ChatApi's socket: not the factory's, whose redirect and cookie handlers would be charged to
+        /// ChatApi's row.
+        /// </summary>
+        public HttpClient Client { get; }
+
+        public static Task<ChatApiHost> StartAsync(EmulatorHost emulator)
+        {
+            var settings = AspireRetryPolicy.Settings(emulator.OpenAIEndpoint, new TimeScale(1000));
+            var api = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
+            {
+                web.UseEnvironment("Production");
+                web.UseSetting("Logging:LogLevel:Default", "Warning");
+                // This run measures what a chat costs, not ChatApi's admission control: all its clients
+                // share one address and would meet the per-client rate limit within a second.
+                web.UseSetting("Chat:RateLimit:Enabled", "false");
+                foreach (var (key, value) in settings)
+                {
+                    web.UseSetting(key, value);
+                }
+
+                web.ConfigureServices(services => services.IgnoreEmulatorRequests());
+            });
+            // A port of our own choosing by the OS: UseKestrel(0) falls back to the default 5000, which may be taken.
+            api.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+            api.StartServer();
+            var address = api.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return Task.FromResult(new ChatApiHost(api, new HttpClient { BaseAddress = new Uri(address) }));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Client.Dispose();
+            await _factory.DisposeAsync();
+        }
+    }
+
+    private static async Task<LoadResult> LoadAsync(string target, OneReply one, int clients, TimeSpan duration, CancellationToken cancellationToken)
     {
         var latencies = new List<double>();
         var firstChunks = new List<double>();
+        long events = 0;
         var failed = 0;
         var gate = new Lock();
         using var process = Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
-        var allocatedBefore = GC.GetTotalAllocatedBytes();
+        var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var jitBefore = JitInfo.GetCompiledMethodCount();
+        var gen0Before = GC.CollectionCount(0);
         var elapsed = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
         {
             while (elapsed.Elapsed < duration)
             {
-                var (ok, latency, firstChunk) = await one(cancellationToken);
+                var (ok, latency, firstChunk, count) = await one(cancellationToken);
                 lock (gate)
                 {
                     if (ok)
                     {
                         latencies.Add(latency);
                         firstChunks.Add(firstChunk);
+                        events += count;
                     }
                     else
                     {
@@ -133,72 +308,88 @@ public static class StreamLoad
         var seconds = elapsed.Elapsed.TotalSeconds;
         process.Refresh();
         var cpuMs = (process.TotalProcessorTime - cpuBefore).TotalMilliseconds;
-        var allocatedKb = (GC.GetTotalAllocatedBytes() - allocatedBefore) / 1024.0;
+        var allocatedKb = (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / 1024.0;
+        var jit = (int)(JitInfo.GetCompiledMethodCount() - jitBefore);
+        var gen0 = GC.CollectionCount(0) - gen0Before;
         var sorted = latencies.Order().ToArray();
-        return new LoadResult(target, clients, seconds, sorted.Length, failed, sorted.Length / seconds,
+        var n = sorted.Length;
+        return new LoadResult(target, clients, seconds, n, failed, n / seconds,
             Percentile.Of(sorted, 0.5), Percentile.Of(sorted, 0.95), Percentile.Of(sorted, 0.99), Percentile.Of([.. firstChunks.Order()], 0.5),
-            sorted.Length > 0 ? cpuMs / sorted.Length : double.NaN, sorted.Length > 0 ? allocatedKb / sorted.Length : double.NaN);
+            n > 0 ? cpuMs / n : double.NaN, n > 0 ? allocatedKb / n : double.NaN, jit, n > 0 ? gen0 * 1000.0 / n : double.NaN, n > 0 ? (double)events / n : double.NaN);
     }
 
-    private static async Task<(bool Ok, double LatencyMs, double FirstChunkMs)> OneSdkAsync(ChatClient sdk, CancellationToken cancellationToken)
+    /// <summary>One streamed reply read by the SDK alone; its first chunk is the first update with text (as in the other rows).</summary>
+    private static async Task<(bool Ok, double LatencyMs, double FirstChunkMs, int Events)> OneSdkAsync(ChatClient sdk, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         double firstChunk = double.NaN;
+        var events = 0;
         try
         {
             await foreach (var update in sdk.CompleteChatStreamingAsync([new UserChatMessage(Scenarios.ScenarioRun.Prompt)], cancellationToken: cancellationToken))
             {
-                if (double.IsNaN(firstChunk) && update.ContentUpdate.Count > 0)
+                events++;
+                if (double.IsNaN(firstChunk) && update.ContentUpdate.Count > 0 && update.ContentUpdate[0].Text is { Length: > 0 })
                 {
                     firstChunk = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                 }
             }
 
-            return (true, Stopwatch.GetElapsedTime(started).TotalMilliseconds, firstChunk);
+            return (true, Stopwatch.GetElapsedTime(started).TotalMilliseconds, firstChunk, events);
         }
         catch (ClientResultException)
         {
-            return (false, 0, 0);
+            return (false, 0, 0, 0);
         }
     }
 
-    private static async Task<(bool Ok, double LatencyMs, double FirstChunkMs)> OneAsync(HttpClient client, string path, object body, string end, CancellationToken cancellationToken)
+    /// <summary>
+    /// One streamed reply read as SSE; its first chunk is the first event with text (ChatApi's first <c>delta</c>, OpenAI's
+    /// first chunk whose content is not empty: the role chunk's is).
+    /// </summary>
+    /// <param name="end">The event type, or the data, that ends a complete reply ("done" for ChatApi, "[DONE]" for OpenAI's stream).</param>
+    private static async Task<(bool Ok, double LatencyMs, double FirstChunkMs, int Events)> OneAsync(HttpClient client, string path, object body, string end, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         double firstChunk = double.NaN;
+        var events = 0;
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(path, UriKind.Relative)) { Content = JsonContent.Create(body) };
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
             if (!response.IsSuccessStatusCode)
             {
-                return (false, 0, 0);
+                return (false, 0, 0, 0);
             }
 
             await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
             await foreach (var item in SseParser.Create(stream).EnumerateAsync(cancellationToken))
             {
-                if (double.IsNaN(firstChunk) && (item.EventType == "delta" || (item.EventType == SseParser.EventTypeDefault && item.Data.Contains("\"content\"", StringComparison.Ordinal))))
+                events++;
+                if (double.IsNaN(firstChunk) && (item.EventType == "delta" || (item.EventType == SseParser.EventTypeDefault && HasText(item.Data))))
                 {
                     firstChunk = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                 }
 
                 if (item.EventType == end || item.Data == end)
                 {
-                    return (true, Stopwatch.GetElapsedTime(started).TotalMilliseconds, firstChunk);
+                    return (true, Stopwatch.GetElapsedTime(started).TotalMilliseconds, firstChunk, events);
                 }
 
                 if (item.EventType == "error")
                 {
-                    return (false, 0, 0);
+                    return (false, 0, 0, 0);
                 }
             }
 
-            return (false, 0, 0);
+            return (false, 0, 0, 0);
         }
         catch (HttpRequestException)
         {
-            return (false, 0, 0);
+            return (false, 0, 0, 0);
         }
     }
+
+    private static bool HasText(string data) =>
+        data.Contains("\"content\":\"", StringComparison.Ordinal) && !data.Contains("\"content\":\"\"", StringComparison.Ordinal);
 }

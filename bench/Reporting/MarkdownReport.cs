@@ -114,15 +114,20 @@ public static class MarkdownReport
         md.AppendLine("telemetry) costs next to the upstream's. The last row reads the same load with the official OpenAI SDK alone (no");
         md.AppendLine("retry pipeline, no telemetry, nothing written back): ChatApi must read its upstream with that SDK, so that row is the");
         md.AppendLine("ceiling for ChatApi's. It runs after ChatApi's row, once ChatApi's host is gone, so ChatApi's row is measured as before.");
-        md.AppendLine("The three rows run in turn three times (5 s each, after a short warm-up); each row shows its median round. In one pass,");
-        md.AppendLine("the first row ran while little was compiled yet and each row met whatever else the machine was doing then: the same");
-        md.AppendLine("code measured 24% to 57% of the direct row from run to run.");
+        md.AppendLine($"Before anything is measured, every row runs in one-second slices until a slice compiles fewer than 50 methods (tier-up over;");
+        md.AppendLine($"here {run.Load.WarmUp.TotalSeconds:0} s and {run.Load.WarmUpJitMethods:N0} methods). Then the three rows run in turn {run.Load.Rounds} times ({run.Load.RowDuration.TotalSeconds:0} s each, after a");
+        md.AppendLine("half-second warm-up of their own and a full garbage collection, the order alternating from round to round), and each");
+        md.AppendLine("figure is the median of the rounds with their range in brackets. ChatApi's row is compared with the SDK-only row round");
+        md.AppendLine("by round (the two met the same machine), in the second table. The rows at 1 client are the latency a person feels.");
+        md.AppendLine("*Events per reply* is the SSE events (or the SDK's updates) a reply came in; *JIT methods* what the JIT compiled while");
+        md.AppendLine("the row was measured, over all rounds (more than a few means tier-up was still going on).");
         md.AppendLine("The bench process runs workstation GC, while ChatApi and the emulator ship with server GC (ASP.NET Core's default).");
         md.AppendLine("On two shared cores, server GC cost the ChatApi row about a sixth more CPU per reply and left the direct row where it");
         md.AppendLine("was: workstation GC, if anything, flatters the ChatApi row here.");
         md.AppendLine("Latencies in real milliseconds.");
         md.AppendLine();
         md.AppendLine(LoadTable(run.Load));
+        md.AppendLine(LoadGoals(run.Load));
 
         md.AppendLine("## How to read this, and what it does not show");
         md.AppendLine();
@@ -289,19 +294,53 @@ public static class MarkdownReport
         return md.ToString();
     }
 
-    public static string LoadTable(IReadOnlyList<LoadResult> load)
+    public static string LoadTable(LoadRun load)
     {
         var md = new StringBuilder();
-        md.AppendLine("| Target | Clients | Replies | Failed | Replies/s | vs direct | p50 | p95 | p99 | First chunk p50 | CPU per reply | Allocated per reply |");
-        md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-        var direct = load.Count > 0 ? load[0] : null;
-        foreach (var l in load)
+        md.AppendLine("| Target | Clients | Replies | Failed | Replies/s | vs direct | p50 | p95 | p99 | First chunk p50 | CPU per reply | Allocated per reply | Gen-0 GCs per 1,000 | Events per reply | JIT methods |");
+        md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        var direct = load.Rows.FirstOrDefault(r => r.Target == StreamLoad.DirectTarget);
+        foreach (var row in load.AllRows)
         {
-            var share = direct is { PerSecond: > 0 } && l != direct ? $"{l.PerSecond / direct.PerSecond:0%}" : "";
-            md.AppendLine($"| {l.Target} | {l.Clients} | {l.Completed} | {l.Failed} | {l.PerSecond:0} | {share} | {l.P50Ms:0.0} ms | {l.P95Ms:0.0} ms | {l.P99Ms:0.0} ms | {l.FirstChunkP50Ms:0.0} ms | {l.CpuMsPerReply:0.00} ms | {l.AllocatedKbPerReply:0} KB |");
+            var perSecond = row.Median(l => l.PerSecond);
+            var share = direct is not null && row != direct && row.Clients == direct.Clients ? $"{perSecond / direct.Median(l => l.PerSecond):0%}" : "";
+            md.AppendLine($"| {row.Target} | {row.Clients} | {row.Completed} | {row.Failed} | {Spread(row, l => l.PerSecond, "0")} | {share} | " +
+                $"{row.Median(l => l.P50Ms):0.0} ms | {row.Median(l => l.P95Ms):0.0} ms | {row.Median(l => l.P99Ms):0.0} ms | {row.Median(l => l.FirstChunkP50Ms):0.00} ms | " +
+                $"{Spread(row, l => l.CpuMsPerReply, "0.00")} ms | {Spread(row, l => l.AllocatedKbPerReply, "0")} KB | {row.Median(l => l.Gen0PerThousand):0.0} | " +
+                $"{row.Median(l => l.EventsPerReply):0.0} | {row.Rounds.Sum(l => l.JitMethods)} |");
         }
 
         return md.ToString();
+    }
+
+    /// <summary>ChatApi against the SDK-only row, paired by round: median (min-max) and the goal.</summary>
+    public static string LoadGoals(LoadRun load)
+    {
+        var md = new StringBuilder();
+        md.AppendLine("| ChatApi against the OpenAI SDK alone | Median of the rounds | Spread (min-max) | Goal | Met |");
+        md.AppendLine("| --- | ---: | ---: | --- | --- |");
+        foreach (var c in load.Comparisons)
+        {
+            md.AppendLine($"| {c.Name} | {Unit(c.Median, c.Unit)} | {Unit(c.Min, c.Unit)} to {Unit(c.Max, c.Unit)} | {c.Goal} | {(c.Met ? "yes" : "**no**")} |");
+        }
+
+        return md.ToString();
+    }
+
+    private static string Unit(double value, string unit) => unit switch
+    {
+        "%" => $"{value:0%}",
+        "x" => $"{value:0.00}x",
+        " KB" => $"{value:+0;-0;0} KB",
+        _ => $"{value:+0.00;-0.00;0.00}{unit}",
+    };
+
+    /// <summary>The median of the rounds and, with more than one, their range.</summary>
+    private static string Spread(LoadRow row, Func<LoadResult, double> metric, string format)
+    {
+        var median = row.Median(metric).ToString(format, CultureInfo.InvariantCulture);
+        return row.Rounds.Count < 2 ? median
+            : $"{median} ({row.Rounds.Min(metric).ToString(format, CultureInfo.InvariantCulture)}-{row.Rounds.Max(metric).ToString(format, CultureInfo.InvariantCulture)})";
     }
 
     private static string Seconds(double ms, TimeScale scale) => double.IsNaN(ms) ? "n/a" : $"{ms / scale.UnitMs:0.00} s";

@@ -33,9 +33,11 @@ internal sealed class CallScopeChatClient(IChatClient inner, string model) : Del
         {
             if (route.Tokens is { } tokens)
             {
-                foreach (var content in update.Contents)
+                // Indexed: a foreach over the IList boxes its enumerator, once per chunk.
+                var contents = update.Contents;
+                for (var i = 0; i < contents.Count; i++)
                 {
-                    if (content is UsageContent usage)
+                    if (contents[i] is UsageContent usage)
                     {
                         tokens.Settle(usage.Details.InputTokenCount, usage.Details.OutputTokenCount);
                     }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
@@ -87,8 +89,20 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
     /// <summary>A client's call scope started the call on <paramref name="model"/>.</summary>
     internal void Called(string model) => Model = model;
 
-    /// <summary>The failover sent this pass to <paramref name="upstream"/>.</summary>
-    internal void Routed(string upstream) => Upstream = upstream;
+    /// <summary>
+    /// The call's chat span (the GenAI span the client's telemetry opened for it), once it has been routed; null before,
+    /// or when the client has no telemetry (then it is whatever span the caller had). A caller that reads a stream update
+    /// by update can make it current around its reads: the telemetry sets it again after every update, which then costs
+    /// nothing (setting it over another span allocates each time).
+    /// </summary>
+    public Activity? Span { get; private set; }
+
+    /// <summary>The failover sent this pass to <paramref name="upstream"/> (under the call's chat span, when it has one).</summary>
+    internal void Routed(string upstream)
+    {
+        Upstream = upstream;
+        Span = Activity.Current;
+    }
 
     /// <summary>Reports the last failed attempt, which no retry followed. Call it once the call has ended (or its first token arrived).</summary>
     public void Complete()

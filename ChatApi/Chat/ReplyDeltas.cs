@@ -45,6 +45,15 @@ internal sealed class ReplyDeltas(IChatClient client, List<AiChatMessage> messag
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<string?> NextAsync()
     {
+        // The call's chat span made current for the reads below, once this stream has been routed (before, the span may
+        // still be an earlier model's): the GenAI telemetry makes it current again after each update, which allocates an
+        // execution context per update when another span is current, and nothing when it is. Only for this method's reads
+        // (an async method's changes to it end with it).
+        if (_updates is not null && progress.Span is { IsStopped: false } span && Activity.Current != span)
+        {
+            Activity.Current = span;
+        }
+
         if (_updates is null)
         {
             using var scope = progress.Enter();
@@ -83,8 +92,11 @@ internal sealed class ReplyDeltas(IChatClient client, List<AiChatMessage> messag
 
             var update = _updates.Current;
             ResponseModel = update.ModelId ?? ResponseModel;
-            foreach (var content in update.Contents)
+            // Indexed: a foreach over the IList boxes its enumerator, once per chunk.
+            var contents = update.Contents;
+            for (var i = 0; i < contents.Count; i++)
             {
+                var content = contents[i];
                 if (content is TextContent { Text.Length: > 0 } text)
                 {
                     _text.Append(text.Text);

@@ -26,39 +26,61 @@ public static class ChatRequestReader
             return (null, TooLarge(limits));
         }
 
-        var buffer = new ArrayBufferWriter<byte>(4096);
+        // Pooled: a chat request is read on every message, and the body is copied out of it as it is deserialized.
+        var buffer = ArrayPool<byte>.Shared.Rent(InitialBuffer(request.ContentLength, limits));
         try
         {
-            // Read at most one byte past the limit: enough to know it is too big, never the whole of it.
-            while (true)
+            var length = 0;
+            try
             {
-                var memory = buffer.GetMemory(8192);
-                var read = await request.Body.ReadAsync(memory, cancellationToken);
-                if (read == 0)
+                // Read at most one byte past the limit: enough to know it is too big, never the whole of it.
+                while (true)
                 {
-                    break;
-                }
+                    if (length == buffer.Length)
+                    {
+                        var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Min(buffer.Length * 2L, limits.MaxRequestBodyBytes + 1L), Array.MaxLength));
+                        buffer.AsSpan(0, length).CopyTo(larger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = larger;
+                    }
 
-                buffer.Advance(read);
-                if (buffer.WrittenCount > limits.MaxRequestBodyBytes)
-                {
-                    return (null, TooLarge(limits));
+                    var read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken);
+                    if (read == 0)
+                    {
+                        break;
+                    }
+
+                    length += read;
+                    if (length > limits.MaxRequestBodyBytes)
+                    {
+                        return (null, TooLarge(limits));
+                    }
                 }
             }
-        }
-        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            return (null, TooLarge(limits));
-        }
+            catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return (null, TooLarge(limits));
+            }
 
-        if (buffer.WrittenCount == 0)
-        {
-            return (null, Problems.Invalid("body", "A JSON body { \"model\", \"messages\": [ { \"role\", \"content\" } ] } is required."));
+            return length == 0
+                ? (null, Problems.Invalid("body", "A JSON body { \"model\", \"messages\": [ { \"role\", \"content\" } ] } is required."))
+                : Deserialize(buffer.AsSpan(0, length));
         }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 
+    /// <summary>The body's length and one byte more (to see the end), within the limit; 4 KB when the length is not sent.</summary>
+    private static int InitialBuffer(long? contentLength, ChatLimitsOptions limits) =>
+        (int)Math.Min(Math.Min(contentLength is { } length ? length + 1 : 4096, limits.MaxRequestBodyBytes + 1L), Array.MaxLength);
+
+    private static (ChatRequest? Request, IResult? Error) Deserialize(ReadOnlySpan<byte> body)
+    {
         try
         {
-            return (JsonSerializer.Deserialize<ChatRequest>(buffer.WrittenSpan, Json), null);
+            return (JsonSerializer.Deserialize<ChatRequest>(body, Json), null);
         }
         catch (JsonException ex)
         {
@@ -68,7 +90,7 @@ public static class ChatRequestReader
             // The reader's own failures (broken syntax, or nesting past MaxDepth) reach us wrapped: the
             // serializer rethrows them with the path, the reader's JsonException inside.
             var readerFailed = ex.InnerException is JsonException;
-            if (readerFailed && NestsDeeperThanAllowed(buffer.WrittenSpan))
+            if (readerFailed && NestsDeeperThanAllowed(body))
             {
                 return (null, Problems.Invalid(field, $"JSON nested deeper than {Json.MaxDepth} levels is not accepted{where}."));
             }

@@ -23,8 +23,10 @@ internal sealed partial class ChatStream(
 {
     public async IAsyncEnumerable<SseItem<object>> StreamAsync(ChatRequest request, string model, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var attempts = Channel.CreateUnbounded<SseItem<object>>();
-        var progress = new CallProgress(model, attempt => attempts.Writer.TryWrite(ChatEvents.Attempt(attempt)));
+        // The library's reports, turned into events as they are read (a queue of references: its first segment is a
+        // fifth of one of events, and a channel is made per reply).
+        var attempts = Channel.CreateUnbounded<AttemptReport>(new UnboundedChannelOptions { SingleReader = true });
+        var progress = new CallProgress(model, attempt => attempts.Writer.TryWrite(attempt));
 
         yield return ChatEvents.Start(model, MaxAttempts(model));
 
@@ -53,7 +55,7 @@ internal sealed partial class ChatStream(
 
                     while (attempts.Reader.TryRead(out var attempt))
                     {
-                        yield return attempt;
+                        yield return ChatEvents.Attempt(attempt);
                     }
                 }
 
@@ -65,7 +67,7 @@ internal sealed partial class ChatStream(
                 // The last failed attempt is reported when the reply's first event (a token or the error) is known.
                 while (attempts.Reader.TryRead(out var attempt))
                 {
-                    yield return attempt;
+                    yield return ChatEvents.Attempt(attempt);
                 }
 
                 yield return reply.Current;

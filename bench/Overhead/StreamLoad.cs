@@ -188,7 +188,8 @@ public static class StreamLoad
                     // A host of its own each round (its pools, gate and JSON metadata warmed by a short load first).
                     await using var api = await ChatApiHost.StartAsync(emulator);
                     OneReply viaApi = ct => OneAsync(api.Client, "/api/chat/stream", chatApiBody, "done", ct);
-                    await LoadAsync("warm-up", viaApi, clients, rowWarmUp, cancellationToken);
+                    // Three times the others' warm-up: a new host compiles its own (its container's and endpoints' code).
+                    await LoadAsync("warm-up", viaApi, clients, rowWarmUp * 3, cancellationToken);
                     rows[target].Add(await MeasureAsync(target, viaApi, clients, duration, cancellationToken));
                     if (singleClientDuration > TimeSpan.Zero)
                     {

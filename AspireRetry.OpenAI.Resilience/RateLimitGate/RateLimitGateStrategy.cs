@@ -101,7 +101,7 @@ internal sealed class RateLimitGateStrategy : ResilienceStrategy<HttpResponseMes
                 succeeded = response.IsSuccessStatusCode;
                 SettleOrHold(admitted, cost, succeeded);
                 var sharedUnspent = !succeeded && admitted.SharedTokens ? admitted.Tokens : 0;
-                learned = await _learning.LearnAsync(response, _time.GetElapsedTime(sent), context, admitted.Start, admitted.Token, sharedUnspent)
+                learned = await _learning.LearnAsync(response, _time.GetElapsedTime(sent), context, admitted.Start, admitted.Token, sharedUnspent, admitted.Tokens)
                     .ConfigureAwait(context.ContinueOnCapturedContext);
                 observed = true;
                 PreloadTokenizerOnceTokensCount();

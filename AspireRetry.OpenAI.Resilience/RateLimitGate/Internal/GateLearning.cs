@@ -18,10 +18,11 @@ internal sealed class GateLearning(ResilienceStrategyTelemetry polly, RateLimitG
     /// <param name="start">The start this replica's gate gave the attempt.</param>
     /// <param name="token">The shared gate's start of the attempt, when it reserved one.</param>
     /// <param name="tokensUnspent">The tokens the attempt took from the shared bucket and did not spend (its answer was a refusal or a failure).</param>
-    public async ValueTask<bool> LearnAsync(HttpResponseMessage response, TimeSpan age, ResilienceContext context, TimeSpan? start, string? token, long tokensUnspent = 0)
+    /// <param name="attemptTokens">The tokens the attempt held at the gate (its estimate and margin; 0 when not counted).</param>
+    public async ValueTask<bool> LearnAsync(HttpResponseMessage response, TimeSpan age, ResilienceContext context, TimeSpan? start, string? token, long tokensUnspent = 0, long attemptTokens = 0)
     {
         var headers = gate.Complete(RateLimitHeaders.Read(response), age, start);
-        var serverWait = await RateLimitWaitAsync(response, context).ConfigureAwait(false) is { } asked && !ForTokens(headers) ? asked : (TimeSpan?)null;
+        var serverWait = await RateLimitWaitAsync(response, context).ConfigureAwait(false) is { } asked && !ForTokens(headers, attemptTokens) ? asked : (TimeSpan?)null;
 
         // The shared state first: this replica's gate wakes the calls waiting for its probe, and they ask the shared gate,
         // which must know the limits by then (else they decide alone, on the replica's own gate).
@@ -61,15 +62,16 @@ internal sealed class GateLearning(ResilienceStrategyTelemetry polly, RateLimitG
     }
 
     /// <summary>
-    /// A 429 that carries the token bucket's count while requests remain: the request's tokens did not fit. Its server wait
+    /// A 429 whose token count is below the tokens the attempt held, while requests remain: the request's tokens did not
+    /// fit (a 429 the counts do not explain, or one for an attempt whose tokens were not counted, is not one). Its server wait
     /// is the time until they would, not until the upstream takes anything again: the count re-syncs the token mirror,
     /// which paces every call on its own tokens, so a call that fits now still goes and this one's retry waits for its
     /// own. Closing the gate would hold every call for this one's wait and count the bucket empty until then, a whole
     /// request's tokens below what the upstream has (in the bench's token scenario one such 429 cost two points of the
     /// tokens delivered). A 429 with the requests spent, or without a token count, still closes it.
     /// </summary>
-    private static bool ForTokens(RateLimitHeaders headers) =>
-        headers.Tokens is { RatePerMs: not null } && headers.Requests is not { Remaining: <= 0 };
+    private static bool ForTokens(RateLimitHeaders headers, long attemptTokens) =>
+        headers.Tokens is { RatePerMs: not null } tokens && tokens.Remaining < attemptTokens && headers.Requests is not { Remaining: <= 0 };
 
     /// <summary>The server wait of a 429 that is a rate limit; exhausted quota is not one (waiting will not refill it), so it closes nothing.</summary>
     private async ValueTask<TimeSpan?> RateLimitWaitAsync(HttpResponseMessage response, ResilienceContext context)

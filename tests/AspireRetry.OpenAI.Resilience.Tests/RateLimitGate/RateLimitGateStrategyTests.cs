@@ -65,6 +65,44 @@ public sealed class RateLimitGateStrategyTests : IDisposable
         return ValueTask.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
     }
 
+    [Theory]
+    [InlineData(50, false)] // fewer than the attempt held: its tokens did not fit
+    [InlineData(50_000, true)] // plenty left: the counts do not explain it
+    public async Task A_429_closes_the_gate_unless_its_token_count_says_the_attempts_own_tokens_did_not_fit(long remainingTokens, bool closes)
+    {
+        // 60,000 tokens a minute configured, so the attempt's tokens are counted and held (about 120 with the margin).
+        var rateLimit = new RateLimitOptions { ProbeFirst = false, InitialWindow = 0 };
+        var limits = new UpstreamLimits(
+            new RateLimitGate("test gpt-4o", rateLimit, _time, new ModelRateLimits { TokensPerMinute = 60_000 }), new RetryBudget(rateLimit.RetryBudget, _time));
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time }
+            .AddStrategy(context => new RateLimitGateStrategy(context.Telemetry, limits, _options, _time, new RateLimitTelemetry(_services.GetRequiredService<IMeterFactory>()), "gpt-4o"),
+                new RateLimitGateStrategyOptions())
+            .Build();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "http://upstream/v1/chat/completions")
+        {
+            Content = new StringContent("""{"model":"gpt-4o","max_tokens":100,"messages":[{"role":"user","content":"Hello there"}]}""", System.Text.Encoding.UTF8, "application/json"),
+        };
+        var context = ResilienceContextPool.Shared.Get(TestContext.Current.CancellationToken);
+        context.SetRequestMessage(request);
+
+        using var refused = await pipeline.ExecuteAsync(static (ResilienceContext _, long remaining) =>
+        {
+            var response = new HttpResponseMessage(HttpStatusCode.TooManyRequests);
+            response.Headers.Add("retry-after-ms", "1000");
+            response.Headers.Add("x-ratelimit-limit-requests", "1000");
+            response.Headers.Add("x-ratelimit-remaining-requests", "999");
+            response.Headers.Add("x-ratelimit-reset-requests", "60ms");
+            response.Headers.Add("x-ratelimit-limit-tokens", "60000");
+            response.Headers.Add("x-ratelimit-remaining-tokens", remaining.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            response.Headers.Add("x-ratelimit-reset-tokens", "10s");
+            return ValueTask.FromResult(response);
+        }, context, remainingTokens);
+        ResilienceContextPool.Shared.Return(context);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.Equal(closes, limits.Gate.Describe().StartsWith("closed", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_call_at_a_closed_gate_announces_the_wait_records_it_and_goes_when_it_opens()
     {

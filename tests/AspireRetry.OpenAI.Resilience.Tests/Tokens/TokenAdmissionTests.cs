@@ -84,6 +84,26 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => large);
     }
 
+    [Fact]
+    public async Task A_429_without_a_token_count_still_closes_the_gate_for_every_call()
+    {
+        await _emulator.PutProfileAsync("""
+            {"rateLimiter":{"enabled":true,"requestsPerWindow":10000,"tokensPerWindow":3000,"windowMs":30000}}
+            """);
+        using var host = await StartAsync();
+        var chat = host.Services.GetRequiredService<IChatClient>();
+        await chat.GetResponseAsync("Hello tokens", new ChatOptions { MaxOutputTokens = 10 }, Ct); // the gate learns the bucket
+        var gate = host.Services.GetRequiredService<UpstreamStateRegistry>()
+            .Find(host.Services.GetRequiredService<OpenAIUpstreams>().All[0].Name, "gpt-4o")!.Limits.Gate;
+
+        // A scripted 429 publishes no counts: nothing says it was this call's tokens, so every call waits for the server's wait.
+        await _emulator.ScriptAsync("429:retry-after-ms=1000", "ok");
+        var reply = chat.GetResponseAsync("Hello again", new ChatOptions { MaxOutputTokens = 10 }, Ct);
+
+        await Poll.UntilAsync(() => gate.Describe().StartsWith("closed", StringComparison.Ordinal), "the gate closes");
+        Assert.False(string.IsNullOrEmpty((await reply).Text));
+    }
+
     /// <summary>The gate closed on the 429, or re-synced its token mirror on the 429's count (about 1,000 left, not 3,000).</summary>
     private static bool HasLearnedTheRefusal(string gate) =>
         gate.StartsWith("closed", StringComparison.Ordinal)

@@ -68,6 +68,14 @@ if limit and remaining then
   redis.call('HSET', KEYS[1], 'limit', limit, 'reserve', reserve)
 end
 
+-- The attempt's unspent tokens come back first, then the count re-syncs the mirror never upwards (as the replica's own
+-- gate does): added after it, a refusal's tokens would lift the mirror above the count by the refused request, and the
+-- next request of its size would go out to meet the same 429.
+local unspent = tonumber(ARGV[12]) or 0
+if tRate and unspent > 0 then
+  refillTokens()
+  tUsable = math.min(tLimit, tUsable + unspent)
+end
 local tokenLimit = tonumber(ARGV[9])
 local tokenRemaining = tonumber(ARGV[10])
 local tokenRate = tonumber(ARGV[11])
@@ -85,11 +93,6 @@ if tokenLimit and tokenRemaining then
     local held = heldSince(now)
     tUsable = math.min(tUsable, tokenRemaining - held + tRate * age)
   end
-end
-local unspent = tonumber(ARGV[12]) or 0
-if tRate and unspent > 0 then
-  refillTokens()
-  tUsable = math.min(tLimit, tUsable + unspent)
 end
 
 local closedFor = '-1'

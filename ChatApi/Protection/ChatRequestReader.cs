@@ -40,7 +40,7 @@ public static class ChatRequestReader
                     {
                         var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Min(buffer.Length * 2L, limits.MaxRequestBodyBytes + 1L), Array.MaxLength));
                         buffer.AsSpan(0, length).CopyTo(larger);
-                        ArrayPool<byte>.Shared.Return(buffer);
+                        ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
                         buffer = larger;
                     }
 
@@ -68,13 +68,18 @@ public static class ChatRequestReader
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            // Cleared: the shared pool hands it to any other code of the process, and it holds a person's chat.
+            ArrayPool<byte>.Shared.Return(buffer, clearArray: true);
         }
     }
 
-    /// <summary>The body's length and one byte more (to see the end), within the limit; 4 KB when the length is not sent.</summary>
+    /// <summary>
+    /// The body's length and one byte more (to see the end), within the limit and at most 16 KB: a declared length is the
+    /// client's word, and a client that declares a megabyte and sends it slowly must not hold one per connection before it
+    /// has sent it (the buffer doubles as the body comes). 4 KB when the length is not sent.
+    /// </summary>
     private static int InitialBuffer(long? contentLength, ChatLimitsOptions limits) =>
-        (int)Math.Min(Math.Min(contentLength is { } length ? length + 1 : 4096, limits.MaxRequestBodyBytes + 1L), Array.MaxLength);
+        (int)Math.Min(Math.Min(contentLength is { } length ? length + 1 : 4096, limits.MaxRequestBodyBytes + 1L), 16 * 1024);
 
     private static (ChatRequest? Request, IResult? Error) Deserialize(ReadOnlySpan<byte> body)
     {

@@ -315,7 +315,7 @@ public static class StreamLoad
         var sorted = latencies.Order().ToArray();
         var n = sorted.Length;
         return new LoadResult(target, clients, seconds, n, failed, n / seconds,
-            Percentile.Of(sorted, 0.5), Percentile.Of(sorted, 0.95), Percentile.Of(sorted, 0.99), Percentile.Of([.. firstChunks.Order()], 0.5),
+            Percentile.Of(sorted, 0.5), Percentile.Of(sorted, 0.95), Percentile.Of(sorted, 0.99), Percentile.Of([.. firstChunks.Where(c => !double.IsNaN(c)).Order()], 0.5),
             n > 0 ? cpuMs / n : double.NaN, n > 0 ? allocatedKb / n : double.NaN, jit, n > 0 ? gen0 * 1000.0 / n : double.NaN, n > 0 ? (double)events / n : double.NaN);
     }
 

@@ -116,7 +116,7 @@ public static class MarkdownReport
         md.AppendLine("ceiling for ChatApi's. It runs after ChatApi's row, once ChatApi's host is gone, so ChatApi's row is measured as before.");
         md.AppendLine($"Before anything is measured, every row runs in one-second slices until a slice compiles fewer than 50 methods (tier-up over;");
         md.AppendLine($"here {run.Load.WarmUp.TotalSeconds:0} s and {run.Load.WarmUpJitMethods:N0} methods). Then the three rows run in turn {run.Load.Rounds} times ({run.Load.RowDuration.TotalSeconds:0} s each, after a");
-        md.AppendLine("half-second warm-up of their own and a full garbage collection, the order alternating from round to round), and each");
+        md.AppendLine("half-second warm-up of their own, ChatApi's new host 1.5 s, and a full garbage collection, the order alternating from round to round), and each");
         md.AppendLine("figure is the median of the rounds with their range in brackets. ChatApi's row is compared with the SDK-only row round");
         md.AppendLine("by round (the two met the same machine), in the second table. The rows at 1 client are the latency a person feels.");
         md.AppendLine("*Events per reply* is the SSE events (or the SDK's updates) a reply came in; *JIT methods* what the JIT compiled while");
@@ -339,8 +339,9 @@ public static class MarkdownReport
     private static string Spread(LoadRow row, Func<LoadResult, double> metric, string format)
     {
         var median = row.Median(metric).ToString(format, CultureInfo.InvariantCulture);
-        return row.Rounds.Count < 2 ? median
-            : $"{median} ({row.Rounds.Min(metric).ToString(format, CultureInfo.InvariantCulture)}-{row.Rounds.Max(metric).ToString(format, CultureInfo.InvariantCulture)})";
+        var values = row.Rounds.Select(metric).Where(v => !double.IsNaN(v)).ToList();
+        return values.Count < 2 ? median
+            : $"{median} ({values.Min().ToString(format, CultureInfo.InvariantCulture)}-{values.Max().ToString(format, CultureInfo.InvariantCulture)})";
     }
 
     private static string Seconds(double ms, TimeScale scale) => double.IsNaN(ms) ? "n/a" : $"{ms / scale.UnitMs:0.00} s";

@@ -15,6 +15,9 @@ internal sealed class EstimateShortfall(double initialShare)
     /// <summary>Answers remembered.</summary>
     public const int Window = 16;
 
+    /// <summary>The largest margin, as a share of the estimate.</summary>
+    public const double MaxShare = 1.0;
+
     private readonly Lock _lock = new();
     private readonly (long Estimated, long Short)[] _answers = new (long, long)[Window];
     private int _count;
@@ -35,7 +38,9 @@ internal sealed class EstimateShortfall(double initialShare)
                     largest = Math.Max(largest, s);
                 }
 
-                var seen = estimated > 0 ? largest / ((double)estimated / _count) : 0;
+                // At most the estimate again: one long answer among short estimates must not make every reservation hold
+                // several times its size for the next 16 answers (and split embeddings batches as finely).
+                var seen = estimated > 0 ? Math.Min(MaxShare, largest / ((double)estimated / _count)) : 0;
                 return _count < Window ? Math.Max(seen, initialShare) : seen;
             }
         }

@@ -49,9 +49,9 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
     [Fact]
     public async Task A_429_for_one_calls_tokens_does_not_hold_a_smaller_call_that_fits_now()
     {
-        // 3,000 tokens in 30 s: a tenth of a token a millisecond.
+        // 3,000 tokens in 300 s: ten a second, so a slow machine's pauses between the calls below refill next to nothing.
         await _emulator.PutProfileAsync("""
-            {"rateLimiter":{"enabled":true,"requestsPerWindow":10000,"tokensPerWindow":3000,"windowMs":30000}}
+            {"rateLimiter":{"enabled":true,"requestsPerWindow":10000,"tokensPerWindow":3000,"windowMs":300000}}
             """);
         using var host = await StartAsync();
         var chat = host.Services.GetRequiredService<IChatClient>();
@@ -63,7 +63,7 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
             await other.Services.GetRequiredService<IChatClient>().GetResponseAsync(Words(1_990), new ChatOptions { MaxOutputTokens = 10 }, Ct);
         }
 
-        // A call of 1,500 tokens meets the upstream's 429: about 1,000 are left, and its own would fit in about 5 s.
+        // A call of 1,500 tokens meets the upstream's 429: about 1,000 are left, and its own would fit in about 50 s.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var large = chat.GetResponseAsync(Words(1_490), new ChatOptions { MaxOutputTokens = 10 }, stop.Token);
         await Poll.UntilAsync(async () => (await _emulator.SeenAsync()).Any(r => r.Outcome == "rate_limited_by_bucket"), "the large call's 429");

@@ -74,6 +74,16 @@ public sealed class TokenMarginTests : IDisposable
     }
 
     [Fact]
+    public void One_long_answer_among_short_estimates_makes_the_margin_at_most_the_estimate_again()
+    {
+        var gate = Gate();
+        Answers(gate, 15, estimated: 100, spent: 100);
+        Answers(gate, 1, estimated: 100, spent: 1_000); // 900 short on a mean estimate of 100: nine times over
+
+        Assert.Equal(2_000, gate.Reserve(Plenty, tokens: 1_000).Tokens);
+    }
+
+    [Fact]
     public void The_margin_comes_back_when_the_answers_usage_settles_the_reservation()
     {
         var gate = Gate();

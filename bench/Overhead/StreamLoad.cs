@@ -96,13 +96,8 @@ public sealed record LoadRun(IReadOnlyList<LoadRow> Rows, IReadOnlyList<LoadRow>
 
 public static class LoadStats
 {
-    public static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
-        return sorted.Length == 0 ? double.NaN
-            : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2]
-            : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
-    }
+    /// <summary>The median of the figures that are numbers (nearest rank, as every percentile of the bench; NaN when none is).</summary>
+    public static double Median(IEnumerable<double> values) => Percentile.Of([.. values.Where(v => !double.IsNaN(v)).Order()], 0.5);
 }
 
 /// <summary>
@@ -152,7 +147,7 @@ public static class StreamLoad
         var warmUp = Stopwatch.StartNew();
         var jitBefore = JitInfo.GetCompiledMethodCount();
         var slice = TimeSpan.FromMilliseconds(Math.Min(1000, duration.TotalMilliseconds));
-        await using (var api = await ChatApiHost.StartAsync(emulator))
+        await using (var api = ChatApiHost.Start(emulator))
         {
             OneReply viaApi = ct => OneAsync(api.Client, "/api/chat/stream", chatApiBody, "done", ct);
             do
@@ -186,7 +181,7 @@ public static class StreamLoad
                 if (target == ChatApiTarget)
                 {
                     // A host of its own each round (its pools, gate and JSON metadata warmed by a short load first).
-                    await using var api = await ChatApiHost.StartAsync(emulator);
+                    await using var api = ChatApiHost.Start(emulator);
                     OneReply viaApi = ct => OneAsync(api.Client, "/api/chat/stream", chatApiBody, "done", ct);
                     // Three times the others' warm-up: a new host compiles its own (its container's and endpoints' code).
                     await LoadAsync("warm-up", viaApi, clients, rowWarmUp * 3, cancellationToken);
@@ -241,7 +236,7 @@ public static class StreamLoad
         /// </summary>
         public HttpClient Client { get; }
 
-        public static Task<ChatApiHost> StartAsync(EmulatorHost emulator)
+        public static ChatApiHost Start(EmulatorHost emulator)
         {
             var settings = AspireRetryPolicy.Settings(emulator.OpenAIEndpoint, new TimeScale(1000));
             var api = new WebApplicationFactory<Program>().WithWebHostBuilder(web =>
@@ -262,7 +257,7 @@ public static class StreamLoad
             api.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
             api.StartServer();
             var address = api.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return Task.FromResult(new ChatApiHost(api, new HttpClient { BaseAddress = new Uri(address) }));
+            return new ChatApiHost(api, new HttpClient { BaseAddress = new Uri(address) });
         }
 
         public async ValueTask DisposeAsync()

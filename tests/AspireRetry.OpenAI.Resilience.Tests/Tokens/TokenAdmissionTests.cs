@@ -50,12 +50,8 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
     public async Task A_429_for_one_calls_tokens_does_not_hold_a_smaller_call_that_fits_now()
     {
         // 3,000 tokens in 300 s: ten a second, so a slow machine's pauses between the calls below refill next to nothing.
-        await _emulator.PutProfileAsync("""
-            {"rateLimiter":{"enabled":true,"requestsPerWindow":10000,"tokensPerWindow":3000,"windowMs":300000}}
-            """);
-        using var host = await StartAsync();
-        var chat = host.Services.GetRequiredService<IChatClient>();
-        await chat.GetResponseAsync("Hello tokens", new ChatOptions { MaxOutputTokens = 10 }, Ct); // the gate learns the bucket
+        var (host, chat, gate) = await StartWithKnownBucketAsync(windowMs: 300_000);
+        using var _ = host;
 
         // Another client of the key (its own gate) spends 2,000 tokens this gate does not know of.
         using (var other = await StartAsync())
@@ -67,8 +63,6 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var large = chat.GetResponseAsync(Words(1_490), new ChatOptions { MaxOutputTokens = 10 }, stop.Token);
         await Poll.UntilAsync(async () => (await _emulator.SeenAsync()).Any(r => r.Outcome == "rate_limited_by_bucket"), "the large call's 429");
-        var gate = host.Services.GetRequiredService<UpstreamStateRegistry>()
-            .Find(host.Services.GetRequiredService<OpenAIUpstreams>().All[0].Name, "gpt-4o")!.Limits.Gate;
         await Poll.UntilAsync(() => HasLearnedTheRefusal(gate.Describe()), "the gate learns from the 429");
 
         // A short call fits in what is left: it goes now, not after the large one's wait.
@@ -87,14 +81,8 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
     [Fact]
     public async Task A_429_without_a_token_count_still_closes_the_gate_for_every_call()
     {
-        await _emulator.PutProfileAsync("""
-            {"rateLimiter":{"enabled":true,"requestsPerWindow":10000,"tokensPerWindow":3000,"windowMs":30000}}
-            """);
-        using var host = await StartAsync();
-        var chat = host.Services.GetRequiredService<IChatClient>();
-        await chat.GetResponseAsync("Hello tokens", new ChatOptions { MaxOutputTokens = 10 }, Ct); // the gate learns the bucket
-        var gate = host.Services.GetRequiredService<UpstreamStateRegistry>()
-            .Find(host.Services.GetRequiredService<OpenAIUpstreams>().All[0].Name, "gpt-4o")!.Limits.Gate;
+        var (host, chat, gate) = await StartWithKnownBucketAsync(windowMs: 30_000);
+        using var _ = host;
 
         // A scripted 429 publishes no counts: nothing says it was this call's tokens, so every call waits for the server's wait.
         await _emulator.ScriptAsync("429:retry-after-ms=1000", "ok");
@@ -102,6 +90,22 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
 
         await Poll.UntilAsync(() => gate.Describe().StartsWith("closed", StringComparison.Ordinal), "the gate closes");
         Assert.False(string.IsNullOrEmpty((await reply).Text));
+    }
+
+    /// <summary>
+    /// An app on an emulator whose token bucket is 3,000 tokens per <paramref name="windowMs"/>, after one short call that
+    /// taught its gate the bucket; with that gate.
+    /// </summary>
+    private async Task<(IHost Host, IChatClient Chat, RateLimitGate Gate)> StartWithKnownBucketAsync(int windowMs)
+    {
+        await _emulator.PutProfileAsync(
+            $$$"""{"rateLimiter":{"enabled":true,"requestsPerWindow":10000,"tokensPerWindow":3000,"windowMs":{{{windowMs}}}}}""");
+        var host = await StartAsync();
+        var chat = host.Services.GetRequiredService<IChatClient>();
+        await chat.GetResponseAsync("Hello tokens", new ChatOptions { MaxOutputTokens = 10 }, Ct);
+        var gate = host.Services.GetRequiredService<UpstreamStateRegistry>()
+            .Find(host.Services.GetRequiredService<OpenAIUpstreams>().All[0].Name, "gpt-4o")!.Limits.Gate;
+        return (host, chat, gate);
     }
 
     /// <summary>The gate closed on the 429, or re-synced its token mirror on the 429's count (about 1,000 left, not 3,000).</summary>

@@ -45,20 +45,19 @@ internal sealed class ReplyDeltas(IChatClient client, List<AiChatMessage> messag
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<string?> NextAsync()
     {
-        // The call's chat span made current for the reads below, once this stream has been routed (before, the span may
-        // still be an earlier model's): the GenAI telemetry makes it current again after each update, which allocates an
-        // execution context per update when another span is current, and nothing when it is. Only for this method's reads
-        // (an async method's changes to it end with it).
-        if (_updates is not null && progress.Span is { IsStopped: false } span && Activity.Current != span)
-        {
-            Activity.Current = span;
-        }
-
         if (_updates is null)
         {
             using var scope = progress.Enter();
             _updates = client.GetStreamingResponseAsync(messages, cancellationToken: _idle.Token).GetAsyncEnumerator(_idle.Token);
             _pending = _updates.MoveNextAsync();
+        }
+        else if (progress.Span is { IsStopped: false } span && Activity.Current != span)
+        {
+            // The call's chat span made current for the reads below, once this stream has been routed (before, the span
+            // may still be an earlier model's): the GenAI telemetry makes it current again after each update, which
+            // allocates an execution context per update when another span is current, and nothing when it is. Only for
+            // this method's reads (an async method's changes to it end with it).
+            Activity.Current = span;
         }
 
         var chunks = 0;

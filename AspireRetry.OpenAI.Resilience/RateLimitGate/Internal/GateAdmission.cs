@@ -29,13 +29,15 @@ internal sealed class GateAdmission(
     public async ValueTask<Admitted> PassAsync(ResilienceContext context, Func<ValueTask<long>>? tokensOf = null)
     {
         var toldPaced = false;
+        var toldTokens = false;
+        TimeSpan? waitingForTokensSince = null;
         while (true)
         {
             var tokens = tokensOf is not null && gate.KnowsTokens ? await tokensOf().ConfigureAwait(false) : 0;
             var left = CallClock.Left(context, time, options);
             // With a later upstream able to take the call, a wait here is refused at once: the call fails over instead.
             var budget = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : TimeSpans.Min(left, options.MaxServerDelay);
-            var decision = gate.Reserve(budget, tokens);
+            var decision = gate.Admit(budget, tokens, ref waitingForTokensSince);
             if (decision.Kind == GateDecisionKind.TooLarge)
             {
                 throw TooLarge(decision.Tokens, context);
@@ -74,9 +76,16 @@ internal sealed class GateAdmission(
                 }
 
                 case GateDecisionKind.WaitThenAsk:
-                    // The slow start's spacing is not the caller's business; pacing on estimated limits is, told once.
-                    await SleepAsync(decision, context, tellCaller: decision.Reason == GateWaitReason.Paced && !toldPaced).ConfigureAwait(false);
+                    // The slow start's spacing is not the caller's business; pacing on estimated limits, and a wait for
+                    // tokens that other calls may still overtake, are: each told once.
+                    await SleepAsync(decision, context, tellCaller: decision.Reason switch
+                    {
+                        GateWaitReason.Paced => !toldPaced,
+                        GateWaitReason.Tokens => !toldTokens,
+                        _ => false,
+                    }).ConfigureAwait(false);
                     toldPaced |= decision.Reason == GateWaitReason.Paced;
+                    toldTokens |= decision.Reason == GateWaitReason.Tokens;
                     continue;
 
                 default:

@@ -104,79 +104,112 @@ internal sealed partial class RateLimitGate
     /// </summary>
     public GateDecision Reserve(TimeSpan maxWait, long tokens = 0)
     {
+        TimeSpan? inOrder = null;
         lock (_lock)
         {
-            var now = Now;
-            var mode = ModeLocked;
-            if (tokens > 0 && _tokens.Known && tokens > _tokens.Limit)
-            {
-                return new GateDecision(GateDecisionKind.TooLarge, TimeSpan.Zero, GateWaitReason.Tokens, _closing.Generation, null, null, tokens);
-            }
-
-            // What the attempt holds from here on: its estimate and the margin, never more than the whole bucket.
-            tokens = _tokens.Known ? Math.Min(Shortfall.Hold(tokens), _tokens.Limit) : tokens;
-
-            if (mode == GateMode.Probing && !_closing.IsClosed(now))
-            {
-                if (_probe.TryGo(out var answered))
-                {
-                    _starts.Record(now);
-                    return GateDecision.Go(now, probe: true, tokens: TakeTokensLocked(now, tokens));
-                }
-
-                return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _closing.Generation, answered);
-            }
-
-            // Only while nothing has closed the gate (a closing ends the slow start), so the attempt would go now.
-            if (mode == GateMode.SlowStart)
-            {
-                if (_window.IsFull)
-                {
-                    return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _closing.Generation, _window.PlaceFreed);
-                }
-
-                if (_window.SpacingWait(now, maxWait) is { } spacing)
-                {
-                    return new GateDecision(GateDecisionKind.WaitThenAsk, spacing, GateWaitReason.Probe, _closing.Generation, null);
-                }
-            }
-
-            var (start, reason) = EarliestStartLocked(now, tokens);
-            var wait = start - now;
-            if (wait > maxWait)
-            {
-                return new GateDecision(GateDecisionKind.Reject, wait, reason, _closing.Generation, null);
-            }
-
-            if (_bucket.Estimated && reason == GateWaitReason.Paced && wait > EstimatedReask)
-            {
-                return new GateDecision(GateDecisionKind.WaitThenAsk, EstimatedReask, GateWaitReason.Paced, _closing.Generation, null);
-            }
-
-            _starts.Record(start);
-            if (_bucket.Known)
-            {
-                _bucket.Take();
-            }
-            else
-            {
-                _closing.Started(start, wait);
-            }
-
-            var held = TakeTokensLocked(start, tokens);
-            if (wait > TimeSpan.Zero)
-            {
-                return new GateDecision(GateDecisionKind.Wait, wait, reason, _closing.Generation, null, start, held);
-            }
-
-            if (mode == GateMode.SlowStart)
-            {
-                _window.Enter(now);
-                return new GateDecision(GateDecisionKind.GoInWindow, TimeSpan.Zero, GateWaitReason.Probe, _closing.Generation, null, start, held);
-            }
-
-            return GateDecision.Go(start, tokens: held);
+            return ReserveLocked(maxWait, tokens, overtakable: false, ref inOrder);
         }
+    }
+
+    /// <summary>
+    /// <see cref="Reserve"/> for a call that lets others go ahead while it waits for its tokens: when only the token
+    /// bucket holds it (not the request bucket, nor a closing), it reserves nothing at first and is told to ask again
+    /// when its tokens would be there, so a call that fits the bucket now goes now instead of waiting behind it (a short
+    /// prompt does not queue behind a batch, and the tokens gathering for a long one are not left unused). It may be
+    /// overtaken so for as long as its own tokens take to refill, counted from its first wait
+    /// (<paramref name="waitingForTokensSince"/>, set here): then it reserves its start and keeps its place, so it is
+    /// at most about that much later than in arrival order.
+    /// </summary>
+    public GateDecision Admit(TimeSpan maxWait, long tokens, ref TimeSpan? waitingForTokensSince)
+    {
+        lock (_lock)
+        {
+            return ReserveLocked(maxWait, tokens, overtakable: true, ref waitingForTokensSince);
+        }
+    }
+
+    private GateDecision ReserveLocked(TimeSpan maxWait, long tokens, bool overtakable, ref TimeSpan? waitingForTokensSince)
+    {
+        var now = Now;
+        var mode = ModeLocked;
+        if (tokens > 0 && _tokens.Known && tokens > _tokens.Limit)
+        {
+            return new GateDecision(GateDecisionKind.TooLarge, TimeSpan.Zero, GateWaitReason.Tokens, _closing.Generation, null, null, tokens);
+        }
+
+        // What the attempt holds from here on: its estimate and the margin, never more than the whole bucket.
+        tokens = _tokens.Known ? Math.Min(Shortfall.Hold(tokens), _tokens.Limit) : tokens;
+
+        if (mode == GateMode.Probing && !_closing.IsClosed(now))
+        {
+            if (_probe.TryGo(out var answered))
+            {
+                _starts.Record(now);
+                return GateDecision.Go(now, probe: true, tokens: TakeTokensLocked(now, tokens));
+            }
+
+            return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _closing.Generation, answered);
+        }
+
+        // Only while nothing has closed the gate (a closing ends the slow start), so the attempt would go now.
+        if (mode == GateMode.SlowStart)
+        {
+            if (_window.IsFull)
+            {
+                return new GateDecision(GateDecisionKind.WaitForProbe, TimeSpan.Zero, GateWaitReason.Probe, _closing.Generation, _window.PlaceFreed);
+            }
+
+            if (_window.SpacingWait(now, maxWait) is { } spacing)
+            {
+                return new GateDecision(GateDecisionKind.WaitThenAsk, spacing, GateWaitReason.Probe, _closing.Generation, null);
+            }
+        }
+
+        var (start, reason) = EarliestStartLocked(now, tokens);
+        var wait = start - now;
+        if (wait > maxWait)
+        {
+            return new GateDecision(GateDecisionKind.Reject, wait, reason, _closing.Generation, null);
+        }
+
+        if (overtakable && reason == GateWaitReason.Tokens && wait > TimeSpan.Zero)
+        {
+            var since = waitingForTokensSince ??= now;
+            var keepsPlaceAt = since + _tokens.RefillTime(tokens);
+            if (now < keepsPlaceAt)
+            {
+                return new GateDecision(GateDecisionKind.WaitThenAsk, TimeSpans.Min(wait, keepsPlaceAt - now), GateWaitReason.Tokens, _closing.Generation, null, null, tokens);
+            }
+        }
+
+        if (_bucket.Estimated && reason == GateWaitReason.Paced && wait > EstimatedReask)
+        {
+            return new GateDecision(GateDecisionKind.WaitThenAsk, EstimatedReask, GateWaitReason.Paced, _closing.Generation, null);
+        }
+
+        _starts.Record(start);
+        if (_bucket.Known)
+        {
+            _bucket.Take();
+        }
+        else
+        {
+            _closing.Started(start, wait);
+        }
+
+        var held = TakeTokensLocked(start, tokens);
+        if (wait > TimeSpan.Zero)
+        {
+            return new GateDecision(GateDecisionKind.Wait, wait, reason, _closing.Generation, null, start, held);
+        }
+
+        if (mode == GateMode.SlowStart)
+        {
+            _window.Enter(now);
+            return new GateDecision(GateDecisionKind.GoInWindow, TimeSpan.Zero, GateWaitReason.Probe, _closing.Generation, null, start, held);
+        }
+
+        return GateDecision.Go(start, tokens: held);
     }
 
     private (TimeSpan Start, GateWaitReason Reason) EarliestStartLocked(TimeSpan now, long tokens)

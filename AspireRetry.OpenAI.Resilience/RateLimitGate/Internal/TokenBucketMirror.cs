@@ -75,6 +75,9 @@ internal sealed class TokenBucketMirror
         return _usable >= need ? now : now + TimeSpan.FromMilliseconds((need - _usable) / rate);
     }
 
+    /// <summary>How long the bucket takes to refill <paramref name="tokens"/> (at most the whole bucket).</summary>
+    public TimeSpan RefillTime(long tokens) => TimeSpan.FromMilliseconds(Math.Min(tokens, Limit) / RatePerMs!.Value);
+
     /// <summary>An attempt given <paramref name="start"/> holds <paramref name="tokens"/>.</summary>
     public void Take(TimeSpan start, long tokens)
     {

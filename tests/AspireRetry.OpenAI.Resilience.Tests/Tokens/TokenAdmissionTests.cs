@@ -79,6 +79,38 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_short_call_goes_ahead_of_a_long_one_that_waits_for_its_tokens()
+    {
+        // 3,000 tokens in 300 s: ten a second. After about 2,000 spent, a call of about 1,300 (and its margin) waits most of a
+        // minute (not more: that would be beyond MaxServerDelay, and it would fail at once).
+        var (host, chat, gate) = await StartWithKnownBucketAsync(windowMs: 300_000);
+        using var _ = host;
+        await chat.GetResponseAsync(Words(1_990), new ChatOptions { MaxOutputTokens = 10 }, Ct);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var told = 0;
+        var progress = new CallProgress("gpt-4o", report => Interlocked.Increment(ref told));
+        Task<ChatResponse> large;
+        using (progress.Enter())
+        {
+            large = chat.GetResponseAsync(Words(1_290), new ChatOptions { MaxOutputTokens = 10 }, stop.Token);
+        }
+
+        await Poll.UntilAsync(() => Volatile.Read(ref told) > 0, "the large call is told it waits at the gate");
+
+        // A short call fits in what is left: it is answered now, not after the large one's wait.
+        var asked = DateTimeOffset.UtcNow;
+        var reply = await chat.GetResponseAsync("Hello again", new ChatOptions { MaxOutputTokens = 10 }, Ct);
+
+        Assert.False(string.IsNullOrEmpty(reply.Text));
+        Assert.InRange(DateTimeOffset.UtcNow - asked, TimeSpan.Zero, TimeSpan.FromSeconds(5));
+        Assert.False(large.IsCompleted);
+        // The upstream saw the warm-up, the 2,000 and the short call: the large one is still held at the gate, unsent.
+        Assert.Equal(["ok", "ok", "ok"], (await _emulator.SeenAsync()).Select(r => r.Outcome));
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => large);
+    }
+
+    [Fact]
     public async Task A_429_without_a_token_count_still_closes_the_gate_for_every_call()
     {
         var (host, chat, gate) = await StartWithKnownBucketAsync(windowMs: 30_000);

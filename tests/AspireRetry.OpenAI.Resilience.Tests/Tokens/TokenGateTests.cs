@@ -173,4 +173,54 @@ public sealed class TokenGateTests
         // voided start's tokens taken a second time.
         Assert.Equal(11_010, again.Wait.TotalMilliseconds, 1);
     }
+
+    [Fact]
+    public void A_call_that_fits_now_goes_ahead_of_one_waiting_for_its_tokens_which_reserves_nothing_meanwhile()
+    {
+        var gate = Gate(); // 6,000 a minute, 100 a second
+        gate.Reserve(Plenty, tokens: 5_000);
+        TimeSpan? largeSince = null;
+        TimeSpan? smallSince = null;
+
+        var large = gate.Admit(Plenty, 2_000, ref largeSince);
+        var small = gate.Admit(Plenty, 1_000, ref smallSince);
+
+        // The large call lacks 1,000 tokens: it is told to ask again when they are there (10 s), holding nothing.
+        Assert.Equal((GateDecisionKind.WaitThenAsk, GateWaitReason.Tokens, 2_000L, (TimeSpan?)null), (large.Kind, large.Reason, large.Tokens, large.Start));
+        Assert.Equal(10_000, large.Wait.TotalMilliseconds, 1);
+        // The 1,000 left are the small call's now; in arrival order it would have waited 10 s more behind the large one.
+        Assert.Equal((GateDecisionKind.Go, 1_000L), (small.Kind, small.Tokens));
+        Assert.Null(smallSince);
+    }
+
+    [Fact]
+    public void A_call_waiting_for_its_tokens_is_overtaken_for_at_most_its_own_refill_time_then_keeps_its_place()
+    {
+        var gate = Gate(); // 100 a second
+        gate.Reserve(Plenty, tokens: 6_000);
+        TimeSpan? largeSince = null;
+        Assert.Equal(GateDecisionKind.WaitThenAsk, gate.Admit(Plenty, 2_000, ref largeSince).Kind);
+
+        // At 10 s a small call takes the 1,000 that came back meanwhile.
+        _time.Advance(TimeSpan.FromSeconds(10));
+        TimeSpan? smallSince = null;
+        Assert.Equal(GateDecisionKind.Go, gate.Admit(Plenty, 1_000, ref smallSince).Kind);
+
+        // At 20 s the large call has waited as long as its 2,000 tokens take to refill: it now reserves its start (30 s)
+        // and holds its tokens, where it asked again until then.
+        _time.Advance(TimeSpan.FromSeconds(10));
+        var large = gate.Admit(Plenty, 2_000, ref largeSince);
+        Assert.Equal((GateDecisionKind.Wait, GateWaitReason.Tokens, 2_000L), (large.Kind, large.Reason, large.Tokens));
+        Assert.Equal(10_000, large.Wait.TotalMilliseconds, 1);
+
+        // So a call of 500 that asks at 21 s no longer goes ahead of it: it asks again at 26 s (its own 5 s refill time)
+        // and its 500 come after the large call's 2,000, at 35 s.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        TimeSpan? laterSince = null;
+        var later = gate.Admit(Plenty, 500, ref laterSince);
+        Assert.Equal((GateDecisionKind.WaitThenAsk, 5_000d), (later.Kind, Math.Round(later.Wait.TotalMilliseconds)));
+        _time.Advance(later.Wait);
+        later = gate.Admit(Plenty, 500, ref laterSince);
+        Assert.Equal((GateDecisionKind.Wait, 9_000d), (later.Kind, Math.Round(later.Wait.TotalMilliseconds)));
+    }
 }

@@ -166,18 +166,18 @@ public static class Losses
             "third slowest and the p99 the slowest, so those calls, and which strategy's first new connection to the secondary was slower, decide them.",
         ("tokens", "delivered", _) =>
             "AspireRetry answers every call: it holds each at its gate until the bucket has the call's tokens (its estimate and a margin for the estimate's " +
-            "recent error, given back when the answer's usage settles it), in the order the calls came. When the measured span ends, the bucket holds the " +
-            "tokens gathering for the next call in line, and they go uncounted. For a client that answers every call that is, on average, the sum of the " +
-            "squared sizes over twice the sum of the sizes, whatever the order it serves them in (about 2,000 tokens for these chat prompts and 1,800 for " +
-            "these batches, together about a point of what the buckets allow here), so which call is next in line at that moment decides the last point. A peer " +
-            "that fails the long prompts after its retries gathers fewer tokens for them, at the price of the 429s and failed calls in the table.",
+            "recent error, given back when the answer's usage settles it). A call that fits the bucket goes ahead of one still waiting for its tokens, " +
+            "which keeps its place once it has waited as long as its own tokens take to refill. When the measured span ends, the bucket holds the tokens " +
+            "gathering for a call that keeps its place (or for the calls in flight's margins), and they go uncounted. A peer that fails the long prompts " +
+            "after its retries gathers none for them, at the price of the 429s and failed calls in the table.",
         ("tokens", "rate-limited", _) =>
             "AspireRetry reserves each attempt's estimated tokens and a margin before it goes; a 429 means the upstream had fewer tokens than the gate's " +
             "mirror of its bucket (an estimate that fell short by more than the margin, see the estimate ratio under the table, or a count taken while " +
             "requests were on their way), or other traffic on the key spent the bucket.",
         ("tokens", _, _) =>
-            "AspireRetry holds calls at its gate until their tokens are there, in the order they came: a call's latency is its wait in that line, " +
-            "where a peer's call that fits goes at once and one that does not is refused.",
+            "AspireRetry holds calls at its gate until their tokens are there; a call that fits goes ahead of one still waiting, which keeps its place " +
+            "once it has waited as long as its own tokens take to refill: a long call's latency is that wait, where a peer's call that fits goes at once " +
+            "and one that does not is refused (and, after its retries, fails).",
         _ => "No explanation written for this case: read the per-call numbers.",
     };
 }

@@ -31,9 +31,10 @@ public sealed class RateLimited : Scenario
 
         var records = await Task.WhenAll(Enumerable.Range(0, calls).Select(async i =>
         {
+            // Each caller has its own bucket: its own client. Its request of the window is spent once that client is built,
+            // so every strategy's call meets the same server wait (a whole window), whatever its client took to build.
             var caller = $"{Id}-{i}";
-            await run.Emulator.SpendAsync(caller, cancellationToken);
-            return await run.CallAsOwnClientAsync(caller, cancellationToken); // each caller has its own bucket: its own client
+            return await run.CallAsOwnClientAsync(caller, ct => run.Emulator.SpendAsync(caller, ct), cancellationToken);
         }));
 
         foreach (var call in records)

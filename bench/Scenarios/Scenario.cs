@@ -124,11 +124,14 @@ public sealed class ScenarioRun(IReadOnlyList<EmulatorHost> emulators, IStrategy
     /// A call from a client of its own (its own key at the upstream, its own process): a fresh strategy
     /// instance, built before the call's clock starts. Per-caller rate limits model separate clients, and
     /// a client that shares what it learns across its calls (AspireRetry's gate) must not be handed the
-    /// limits of other clients as if they were its own.
+    /// limits of other clients as if they were its own. <paramref name="justBefore"/> runs once the client is built,
+    /// right before the call: what the upstream's state should be as the call starts (a bucket just spent) does not
+    /// then depend on how long each strategy takes to build its client.
     /// </summary>
-    public async Task<CallRecord> CallAsOwnClientAsync(string caller, CancellationToken cancellationToken)
+    public async Task<CallRecord> CallAsOwnClientAsync(string caller, Func<CancellationToken, Task> justBefore, CancellationToken cancellationToken)
     {
         await using var client = await newClient();
+        await justBefore(cancellationToken);
         return await new CallRecord(caller, Clock).RunAsync(ct => client.ChatAsync(Prompt, ct), cancellationToken);
     }
 }

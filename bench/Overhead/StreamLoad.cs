@@ -45,9 +45,16 @@ public sealed record LoadRow(string Target, int Clients, IReadOnlyList<LoadResul
 /// A figure of ChatApi's row against the SDK-only row, paired round by round (the two ran in the same round, so they met
 /// the same machine), with its goal: the median over the rounds, and their spread.
 /// </summary>
-public sealed record LoadComparison(string Name, IReadOnlyList<double> PerRound, string Unit, string Goal, Func<double, bool> Meets)
+/// <param name="Floor">The same figure for the minimal proxy's row, paired the same way: what any proxy on the SDK pays here.</param>
+public sealed record LoadComparison(string Name, IReadOnlyList<double> PerRound, string Unit, string Goal, Func<double, bool> Meets, IReadOnlyList<double>? Floor = null)
 {
     public double Median => LoadStats.Median(PerRound);
+
+    /// <summary>The minimal proxy's median, NaN without its row.</summary>
+    public double FloorMedian => Floor is null ? double.NaN : LoadStats.Median(Floor);
+
+    /// <summary>Whether the minimal proxy itself meets the goal (false without its row).</summary>
+    public bool FloorMet => !double.IsNaN(FloorMedian) && Meets(FloorMedian);
 
     public double Min => PerRound.Count > 0 ? PerRound.Min() : double.NaN;
 
@@ -75,14 +82,19 @@ public sealed record LoadRun(IReadOnlyList<LoadRow> Rows, IReadOnlyList<LoadRow>
                 return [];
             }
 
+            var proxy = Find(Rows, StreamLoad.MinimalProxyTarget);
+
             List<double> Paired(LoadRow a, LoadRow b, Func<LoadResult, LoadResult, double> f) =>
                 [.. a.Rounds.Zip(b.Rounds, f).Where(v => !double.IsNaN(v))];
 
+            LoadComparison Compare(string name, Func<LoadResult, LoadResult, double> f, string unit, string goal, Func<double, bool> meets) =>
+                new(name, Paired(api, sdk, f), unit, goal, meets, proxy is null ? null : Paired(proxy, sdk, f));
+
             var comparisons = new List<LoadComparison>
             {
-                new("Allocated per reply, over the SDK-only row", Paired(api, sdk, (a, b) => a.AllocatedKbPerReply - b.AllocatedKbPerReply), " KB", "at most +40 KB", v => v <= 40),
-                new("CPU per reply, times the SDK-only row's", Paired(api, sdk, (a, b) => a.CpuMsPerReply / b.CpuMsPerReply), "x", "at most 1.3x", v => v <= 1.3),
-                new("Replies/s, share of the SDK-only row's", Paired(api, sdk, (a, b) => a.PerSecond / b.PerSecond), "%", "at least 80%", v => v >= 0.8),
+                Compare("Allocated per reply, over the SDK-only row", (a, b) => a.AllocatedKbPerReply - b.AllocatedKbPerReply, " KB", "at most +40 KB", v => v <= 40),
+                Compare("CPU per reply, times the SDK-only row's", (a, b) => a.CpuMsPerReply / b.CpuMsPerReply, "x", "at most 1.3x", v => v <= 1.3),
+                Compare("Replies/s, share of the SDK-only row's", (a, b) => a.PerSecond / b.PerSecond, "%", "at least 80%", v => v >= 0.8),
             };
             if (Find(SingleClient, StreamLoad.ChatApiTarget) is { } api1 && Find(SingleClient, StreamLoad.SdkTarget) is { } sdk1)
             {
@@ -104,7 +116,8 @@ public static class LoadStats
 /// A load run of ChatApi's <c>POST /api/chat/stream</c> on Kestrel (real sockets), with the emulator upstream at zero
 /// latency, next to the same load sent straight to the emulator's streaming endpoint: the difference is what ChatApi adds
 /// per streamed reply. A third row reads the same load with the official OpenAI SDK alone, which ChatApi must use: how
-/// close to the direct row any such proxy can get. The three rows run in turn in each round (the order alternating from
+/// close to the direct row any such proxy can get, and a fourth a minimal proxy on that SDK (<see cref="MinimalProxy"/>):
+/// what any such proxy pays on this machine. The four rows run in turn in each round (the order alternating from
 /// round to round), after a warm-up that lasts until the JIT has stopped compiling; each figure is the median of the
 /// rounds, and ChatApi is compared with the SDK-only row round by round. The ChatApi and SDK-only rows are also run with one
 /// client, for the latency a person feels.
@@ -117,6 +130,7 @@ public static class StreamLoad
     public const string DirectTarget = "Emulator directly (stream)";
     public const string ChatApiTarget = "ChatApi /api/chat/stream";
     public const string SdkTarget = "OpenAI SDK directly (stream)";
+    public const string MinimalProxyTarget = "Minimal proxy on the SDK (stream)";
 
     /// <summary>Warm-up slices stop once one compiles fewer methods than this (tier-up over).</summary>
     private const int QuietJitMethods = 50;
@@ -142,6 +156,8 @@ public static class StreamLoad
         OneReply direct = ct => OneAsync(upstream, "/v1/chat/completions", upstreamBody, "[DONE]", ct);
         OneReply sdkOnly = ct => OneSdkAsync(sdk, ct);
         var chatApiBody = new { model = OpenAISdk.Model, messages = new[] { message } };
+        await using var proxy = await MinimalProxy.StartAsync(sdk);
+        OneReply viaProxy = ct => OneAsync(proxy.Client, "/stream", chatApiBody, "done", ct);
 
         // Until the JIT is done: every row's code compiled and tiered up before anything is measured.
         var warmUp = Stopwatch.StartNew();
@@ -153,7 +169,7 @@ public static class StreamLoad
             do
             {
                 var compiled = JitInfo.GetCompiledMethodCount();
-                foreach (var one in new[] { direct, viaApi, sdkOnly })
+                foreach (var one in new[] { direct, viaApi, viaProxy, sdkOnly })
                 {
                     await LoadAsync("warm-up", one, clients, slice, cancellationToken);
                 }
@@ -169,13 +185,13 @@ public static class StreamLoad
         var warmUpJit = (int)(JitInfo.GetCompiledMethodCount() - jitBefore);
         warmUp.Stop();
 
-        var rows = new Dictionary<string, List<LoadResult>> { [DirectTarget] = [], [ChatApiTarget] = [], [SdkTarget] = [] };
+        var rows = new Dictionary<string, List<LoadResult>> { [DirectTarget] = [], [ChatApiTarget] = [], [MinimalProxyTarget] = [], [SdkTarget] = [] };
         var single = new Dictionary<string, List<LoadResult>> { [ChatApiTarget] = [], [SdkTarget] = [] };
         var rowWarmUp = TimeSpan.FromMilliseconds(Math.Min(500, duration.TotalMilliseconds / 4));
         for (var round = 0; round < rounds; round++)
         {
             // Alternating, so that neither row always follows the other's garbage or a fresh host's start.
-            string[] order = round % 2 == 0 ? [DirectTarget, ChatApiTarget, SdkTarget] : [SdkTarget, ChatApiTarget, DirectTarget];
+            string[] order = round % 2 == 0 ? [DirectTarget, ChatApiTarget, MinimalProxyTarget, SdkTarget] : [SdkTarget, MinimalProxyTarget, ChatApiTarget, DirectTarget];
             foreach (var target in order)
             {
                 if (target == ChatApiTarget)
@@ -194,7 +210,7 @@ public static class StreamLoad
                     continue;
                 }
 
-                var one = target == DirectTarget ? direct : sdkOnly;
+                var one = target switch { DirectTarget => direct, MinimalProxyTarget => viaProxy, _ => sdkOnly };
                 await LoadAsync("warm-up", one, clients, rowWarmUp, cancellationToken);
                 rows[target].Add(await MeasureAsync(target, one, clients, duration, cancellationToken));
                 if (target == SdkTarget && singleClientDuration > TimeSpan.Zero)

@@ -1,0 +1,105 @@
+using System.Net;
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OpenAI.Chat;
+
+namespace AspireRetry.Bench.Overhead;
+
+/// <summary>
+/// The least a streaming chat proxy that must use the official OpenAI SDK can do, as the load run's floor for any such
+/// proxy: Kestrel on a loopback socket, one endpoint that reads the request's JSON, asks the SDK for the streamed
+/// completion (no retries, no gate, no telemetry, no Microsoft.Extensions.AI, no validation, no logging) and writes its
+/// text back with ASP.NET Core's own server-sent events result, chunks that arrived together as one event (at most 16, as
+/// ChatApi does), then a <c>done</c> event. What ChatApi costs beyond this row is its own; what this row costs beyond the SDK-only
+/// row is the price of any proxy on this machine (the second socket hop, the server, the events).
+/// </summary>
+internal sealed class MinimalProxy : IAsyncDisposable
+{
+    // As ChatApi's deltas: at most this many chunks each, so both rows write about as many events per reply.
+    private const int MaxChunksPerDelta = 16;
+
+    private readonly WebApplication _app;
+
+    private MinimalProxy(WebApplication app, HttpClient client)
+    {
+        _app = app;
+        Client = client;
+    }
+
+    /// <summary>A plain client on the proxy's socket.</summary>
+    public HttpClient Client { get; }
+
+    public static async Task<MinimalProxy> StartAsync(ChatClient sdk)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        app.MapPost("/stream", async (HttpRequest request, CancellationToken cancellationToken) =>
+        {
+            using var json = await JsonDocument.ParseAsync(request.Body, cancellationToken: cancellationToken);
+            var prompt = json.RootElement.GetProperty("messages")[0].GetProperty("content").GetString() ?? "";
+            return TypedResults.ServerSentEvents(Deltas(sdk, prompt, cancellationToken));
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new MinimalProxy(app, new HttpClient { BaseAddress = new Uri(address) });
+    }
+
+    /// <summary>The reply's text as <c>delta</c> events (the chunks already read together in one), then <c>done</c>.</summary>
+    private static async IAsyncEnumerable<SseItem<Delta>> Deltas(ChatClient sdk, string prompt, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var text = new StringBuilder();
+        var chunks = 0;
+        await using var updates = sdk.CompleteChatStreamingAsync([new UserChatMessage(prompt)], cancellationToken: cancellationToken).GetAsyncEnumerator(cancellationToken);
+        while (true)
+        {
+            var next = updates.MoveNextAsync();
+            if (chunks > 0 && (!next.IsCompleted || chunks == MaxChunksPerDelta))
+            {
+                yield return new SseItem<Delta>(new Delta(text.ToString()), "delta");
+                text.Clear();
+                chunks = 0;
+            }
+
+            if (!await next)
+            {
+                break;
+            }
+
+            foreach (var part in updates.Current.ContentUpdate)
+            {
+                if (part.Text is { Length: > 0 } chunk)
+                {
+                    text.Append(chunk);
+                    chunks++;
+                }
+            }
+        }
+
+        if (chunks > 0)
+        {
+            yield return new SseItem<Delta>(new Delta(text.ToString()), "delta");
+        }
+
+        yield return new SseItem<Delta>(new Delta(""), "done");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.DisposeAsync();
+    }
+
+    /// <summary>One event's data.</summary>
+    private sealed record Delta(string Text);
+}

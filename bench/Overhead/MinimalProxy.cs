@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using OpenAI.Chat;
@@ -50,6 +51,13 @@ internal sealed class MinimalProxy : IAsyncDisposable
             var prompt = json.RootElement.GetProperty("messages")[0].GetProperty("content").GetString() ?? "";
             return TypedResults.ServerSentEvents(Deltas(sdk, prompt, cancellationToken));
         });
+        var chat = sdk.AsIChatClient();
+        app.MapPost("/stream-ai", async (HttpRequest request, CancellationToken cancellationToken) =>
+        {
+            using var json = await JsonDocument.ParseAsync(request.Body, cancellationToken: cancellationToken);
+            var prompt = json.RootElement.GetProperty("messages")[0].GetProperty("content").GetString() ?? "";
+            return TypedResults.ServerSentEvents(Deltas(chat, prompt, cancellationToken));
+        });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new MinimalProxy(app, new HttpClient { BaseAddress = new Uri(address) });
@@ -83,6 +91,42 @@ internal sealed class MinimalProxy : IAsyncDisposable
                     text.Append(chunk);
                     chunks++;
                 }
+            }
+        }
+
+        if (chunks > 0)
+        {
+            yield return new SseItem<Delta>(new Delta(text.ToString()), "delta");
+        }
+
+        yield return new SseItem<Delta>(new Delta(""), "done");
+    }
+
+    /// <summary>The same, read through Microsoft.Extensions.AI's <see cref="IChatClient"/> for the SDK (<c>AsIChatClient</c>) and nothing else.</summary>
+    private static async IAsyncEnumerable<SseItem<Delta>> Deltas(IChatClient chat, string prompt, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var text = new StringBuilder();
+        var chunks = 0;
+        await using var updates = chat.GetStreamingResponseAsync(prompt, cancellationToken: cancellationToken).GetAsyncEnumerator(cancellationToken);
+        while (true)
+        {
+            var next = updates.MoveNextAsync();
+            if (chunks > 0 && (!next.IsCompleted || chunks == MaxChunksPerDelta))
+            {
+                yield return new SseItem<Delta>(new Delta(text.ToString()), "delta");
+                text.Clear();
+                chunks = 0;
+            }
+
+            if (!await next)
+            {
+                break;
+            }
+
+            if (updates.Current.Text is { Length: > 0 } chunk)
+            {
+                text.Append(chunk);
+                chunks++;
             }
         }
 

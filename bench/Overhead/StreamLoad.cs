@@ -45,22 +45,25 @@ public sealed record LoadRow(string Target, int Clients, IReadOnlyList<LoadResul
 /// A figure of ChatApi's row against the SDK-only row, paired round by round (the two ran in the same round, so they met
 /// the same machine), with its goal: the median over the rounds, and their spread.
 /// </summary>
-/// <param name="Floor">The same figure for the minimal proxy's row, paired the same way: what any proxy on the SDK pays here.</param>
-public sealed record LoadComparison(string Name, IReadOnlyList<double> PerRound, string Unit, string Goal, Func<double, bool> Meets, IReadOnlyList<double>? Floor = null)
+/// <param name="Floors">The same figure for the minimal proxies' rows, paired the same way: what any proxy on the SDK (and on its IChatClient) pays here.</param>
+public sealed record LoadComparison(string Name, IReadOnlyList<double> PerRound, string Unit, string Goal, Func<double, bool> Meets, IReadOnlyList<LoadFloor> Floors)
 {
     public double Median => LoadStats.Median(PerRound);
-
-    /// <summary>The minimal proxy's median, NaN without its row.</summary>
-    public double FloorMedian => Floor is null ? double.NaN : LoadStats.Median(Floor);
-
-    /// <summary>Whether the minimal proxy itself meets the goal (false without its row).</summary>
-    public bool FloorMet => !double.IsNaN(FloorMedian) && Meets(FloorMedian);
 
     public double Min => PerRound.Count > 0 ? PerRound.Min() : double.NaN;
 
     public double Max => PerRound.Count > 0 ? PerRound.Max() : double.NaN;
 
     public bool Met => !double.IsNaN(Median) && Meets(Median);
+
+    /// <summary>Whether <paramref name="floor"/>'s median meets the goal too.</summary>
+    public bool MetBy(LoadFloor floor) => !double.IsNaN(floor.Median) && Meets(floor.Median);
+}
+
+/// <summary>A minimal proxy's figure against the SDK-only row, paired by round.</summary>
+public sealed record LoadFloor(string Target, IReadOnlyList<double> PerRound)
+{
+    public double Median => LoadStats.Median(PerRound);
 }
 
 /// <summary>What the load run measured: the rows at full load, the rows at one client, and how long warming up took.</summary>
@@ -82,13 +85,13 @@ public sealed record LoadRun(IReadOnlyList<LoadRow> Rows, IReadOnlyList<LoadRow>
                 return [];
             }
 
-            var proxy = Find(Rows, StreamLoad.MinimalProxyTarget);
+            LoadRow[] proxies = [.. new[] { StreamLoad.MinimalProxyTarget, StreamLoad.MinimalAiProxyTarget }.Select(t => Find(Rows, t)).OfType<LoadRow>()];
 
             List<double> Paired(LoadRow a, LoadRow b, Func<LoadResult, LoadResult, double> f) =>
                 [.. a.Rounds.Zip(b.Rounds, f).Where(v => !double.IsNaN(v))];
 
             LoadComparison Compare(string name, Func<LoadResult, LoadResult, double> f, string unit, string goal, Func<double, bool> meets) =>
-                new(name, Paired(api, sdk, f), unit, goal, meets, proxy is null ? null : Paired(proxy, sdk, f));
+                new(name, Paired(api, sdk, f), unit, goal, meets, [.. proxies.Select(p => new LoadFloor(p.Target, Paired(p, sdk, f)))]);
 
             var comparisons = new List<LoadComparison>
             {
@@ -98,7 +101,7 @@ public sealed record LoadRun(IReadOnlyList<LoadRow> Rows, IReadOnlyList<LoadRow>
             };
             if (Find(SingleClient, StreamLoad.ChatApiTarget) is { } api1 && Find(SingleClient, StreamLoad.SdkTarget) is { } sdk1)
             {
-                comparisons.Add(new("First chunk p50 at 1 client, over the SDK-only row's", Paired(api1, sdk1, (a, b) => a.FirstChunkP50Ms - b.FirstChunkP50Ms), " ms", "within 1 ms", v => v <= 1));
+                comparisons.Add(new("First chunk p50 at 1 client, over the SDK-only row's", Paired(api1, sdk1, (a, b) => a.FirstChunkP50Ms - b.FirstChunkP50Ms), " ms", "within 1 ms", v => v <= 1, []));
             }
 
             return comparisons;
@@ -116,8 +119,9 @@ public static class LoadStats
 /// A load run of ChatApi's <c>POST /api/chat/stream</c> on Kestrel (real sockets), with the emulator upstream at zero
 /// latency, next to the same load sent straight to the emulator's streaming endpoint: the difference is what ChatApi adds
 /// per streamed reply. A third row reads the same load with the official OpenAI SDK alone, which ChatApi must use: how
-/// close to the direct row any such proxy can get, and a fourth a minimal proxy on that SDK (<see cref="MinimalProxy"/>):
-/// what any such proxy pays on this machine. The four rows run in turn in each round (the order alternating from
+/// close to the direct row any such proxy can get; two more are a minimal proxy on that SDK, and the same on its
+/// IChatClient (<see cref="MinimalProxy"/>): what any such proxy pays on this machine, and what the IChatClient shape adds.
+/// The five rows run in turn in each round (the order alternating from
 /// round to round), after a warm-up that lasts until the JIT has stopped compiling; each figure is the median of the
 /// rounds, and ChatApi is compared with the SDK-only row round by round. The ChatApi and SDK-only rows are also run with one
 /// client, for the latency a person feels.
@@ -131,6 +135,7 @@ public static class StreamLoad
     public const string ChatApiTarget = "ChatApi /api/chat/stream";
     public const string SdkTarget = "OpenAI SDK directly (stream)";
     public const string MinimalProxyTarget = "Minimal proxy on the SDK (stream)";
+    public const string MinimalAiProxyTarget = "Minimal proxy on the SDK's IChatClient (stream)";
 
     /// <summary>Warm-up slices stop once one compiles fewer methods than this (tier-up over).</summary>
     private const int QuietJitMethods = 50;
@@ -158,6 +163,7 @@ public static class StreamLoad
         var chatApiBody = new { model = OpenAISdk.Model, messages = new[] { message } };
         await using var proxy = await MinimalProxy.StartAsync(sdk);
         OneReply viaProxy = ct => OneAsync(proxy.Client, "/stream", chatApiBody, "done", ct);
+        OneReply viaAiProxy = ct => OneAsync(proxy.Client, "/stream-ai", chatApiBody, "done", ct);
 
         // Until the JIT is done: every row's code compiled and tiered up before anything is measured.
         var warmUp = Stopwatch.StartNew();
@@ -169,7 +175,7 @@ public static class StreamLoad
             do
             {
                 var compiled = JitInfo.GetCompiledMethodCount();
-                foreach (var one in new[] { direct, viaApi, viaProxy, sdkOnly })
+                foreach (var one in new[] { direct, viaApi, viaProxy, viaAiProxy, sdkOnly })
                 {
                     await LoadAsync("warm-up", one, clients, slice, cancellationToken);
                 }
@@ -185,13 +191,15 @@ public static class StreamLoad
         var warmUpJit = (int)(JitInfo.GetCompiledMethodCount() - jitBefore);
         warmUp.Stop();
 
-        var rows = new Dictionary<string, List<LoadResult>> { [DirectTarget] = [], [ChatApiTarget] = [], [MinimalProxyTarget] = [], [SdkTarget] = [] };
+        var rows = new Dictionary<string, List<LoadResult>> { [DirectTarget] = [], [ChatApiTarget] = [], [MinimalProxyTarget] = [], [MinimalAiProxyTarget] = [], [SdkTarget] = [] };
         var single = new Dictionary<string, List<LoadResult>> { [ChatApiTarget] = [], [SdkTarget] = [] };
         var rowWarmUp = TimeSpan.FromMilliseconds(Math.Min(500, duration.TotalMilliseconds / 4));
         for (var round = 0; round < rounds; round++)
         {
             // Alternating, so that neither row always follows the other's garbage or a fresh host's start.
-            string[] order = round % 2 == 0 ? [DirectTarget, ChatApiTarget, MinimalProxyTarget, SdkTarget] : [SdkTarget, MinimalProxyTarget, ChatApiTarget, DirectTarget];
+            string[] order = round % 2 == 0
+                ? [DirectTarget, ChatApiTarget, MinimalAiProxyTarget, MinimalProxyTarget, SdkTarget]
+                : [SdkTarget, MinimalProxyTarget, MinimalAiProxyTarget, ChatApiTarget, DirectTarget];
             foreach (var target in order)
             {
                 if (target == ChatApiTarget)
@@ -210,7 +218,7 @@ public static class StreamLoad
                     continue;
                 }
 
-                var one = target switch { DirectTarget => direct, MinimalProxyTarget => viaProxy, _ => sdkOnly };
+                var one = target switch { DirectTarget => direct, MinimalProxyTarget => viaProxy, MinimalAiProxyTarget => viaAiProxy, _ => sdkOnly };
                 await LoadAsync("warm-up", one, clients, rowWarmUp, cancellationToken);
                 rows[target].Add(await MeasureAsync(target, one, clients, duration, cancellationToken));
                 if (target == SdkTarget && singleClientDuration > TimeSpan.Zero)

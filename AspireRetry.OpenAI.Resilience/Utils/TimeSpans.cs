@@ -12,6 +12,9 @@ internal static class TimeSpans
 
     public static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
+    /// <summary>Rounded up to a whole millisecond: timers count whole milliseconds, and a wait must not end before its time.</summary>
+    public static TimeSpan CeilingMs(TimeSpan t) => TimeSpan.FromMilliseconds(Math.Ceiling(t.TotalMilliseconds));
+
     /// <summary>Whole milliseconds, rounded up: a wait shown as "300 ms" is never shorter than 300 ms.</summary>
     public static string Ms(TimeSpan t) => Math.Ceiling(t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
 

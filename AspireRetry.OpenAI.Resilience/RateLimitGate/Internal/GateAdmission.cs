@@ -6,8 +6,8 @@ using static AspireRetry.OpenAI.Resilience.RetryTelemetryConstants;
 namespace AspireRetry.OpenAI.Resilience;
 
 /// <summary>
-/// The gate strategy's "before": waits until the gate lets an attempt go (cancellable, within the call's budget, or
-/// fails at once when the wait is beyond it). With an <see cref="IUpstreamSharedState"/> (replicas) the shared gate
+/// The gate strategy's "before": waits until the gate lets an attempt go (cancellable, within the call's budget and, for
+/// the whole of a wait for tokens, MaxServerDelay; or fails at once when the wait is beyond them). With an <see cref="IUpstreamSharedState"/> (replicas) the shared gate
 /// decides the start of every attempt this replica's gate lets go; what it does not answer in time is decided here.
 /// Each wait and refusal is reported through Polly's telemetry, as a span event and to the call's <see cref="CallProgress"/>.
 /// </summary>
@@ -31,12 +31,15 @@ internal sealed class GateAdmission(
         var toldPaced = false;
         var toldTokens = false;
         TimeSpan? waitingForTokensSince = null;
+        long? tokenWaitStarted = null;
         while (true)
         {
             var tokens = tokensOf is not null && gate.KnowsTokens ? await tokensOf().ConfigureAwait(false) : 0;
             var left = CallClock.Left(context, time, options);
             // With a later upstream able to take the call, a wait here is refused at once: the call fails over instead.
-            var budget = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : TimeSpans.Min(left, options.MaxServerDelay);
+            // MaxServerDelay bounds the attempt's whole wait at the gate: the time it has already let others go ahead counts.
+            var waitedForTokens = tokenWaitStarted is { } started ? time.GetElapsedTime(started) : TimeSpan.Zero;
+            var budget = UpstreamRoute.CurrentCanFailOver ? TimeSpan.Zero : TimeSpans.Max(TimeSpan.Zero, TimeSpans.Min(left, options.MaxServerDelay - waitedForTokens));
             var decision = gate.Admit(budget, tokens, ref waitingForTokensSince);
             if (decision.Kind == GateDecisionKind.TooLarge)
             {
@@ -76,6 +79,11 @@ internal sealed class GateAdmission(
                 }
 
                 case GateDecisionKind.WaitThenAsk:
+                    if (decision.Reason == GateWaitReason.Tokens)
+                    {
+                        tokenWaitStarted ??= time.GetTimestamp();
+                    }
+
                     // The slow start's spacing is not the caller's business; pacing on estimated limits, and a wait for
                     // tokens that other calls may still overtake, are: each told once.
                     await SleepAsync(decision, context, tellCaller: decision.Reason switch

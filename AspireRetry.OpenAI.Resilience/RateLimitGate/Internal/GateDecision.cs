@@ -19,7 +19,7 @@ internal enum GateWaitReason
     Tokens,
 }
 
-/// <summary>What <see cref="RateLimitGate.Reserve"/> decided for one attempt.</summary>
+/// <summary>What <see cref="RateLimitGate.Reserve"/> (or <see cref="RateLimitGate.Admit"/>) decided for one attempt.</summary>
 /// <param name="Kind">Go, wait, or reject.</param>
 /// <param name="Wait">How long to wait first.</param>
 /// <param name="Reason">Why it waits.</param>
@@ -53,7 +53,10 @@ internal enum GateDecisionKind
     /// <summary>Wait for the probe to end (or for a place in the slow-start window), then ask again.</summary>
     WaitForProbe,
 
-    /// <summary>Wait <see cref="GateDecision.Wait"/> (the slow-start window's spacing), then ask again: nothing is reserved.</summary>
+    /// <summary>
+    /// Wait <see cref="GateDecision.Wait"/> (the slow-start window's spacing, pacing on estimated limits, or the time until a
+    /// call that lets others ahead expects its tokens), then ask again: nothing is reserved.
+    /// </summary>
     WaitThenAsk,
 
     /// <summary>The wait is beyond the caller's budget: fail now, nothing reserved.</summary>

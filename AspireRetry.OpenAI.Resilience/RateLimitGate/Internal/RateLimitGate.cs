@@ -112,13 +112,14 @@ internal sealed partial class RateLimitGate
     }
 
     /// <summary>
-    /// <see cref="Reserve"/> for a call that lets others go ahead while it waits for its tokens: when only the token
-    /// bucket holds it (not the request bucket, nor a closing), it reserves nothing at first and is told to ask again
-    /// when its tokens would be there, so a call that fits the bucket now goes now instead of waiting behind it (a short
-    /// prompt does not queue behind a batch, and the tokens gathering for a long one are not left unused). It may be
-    /// overtaken so for as long as its own tokens take to refill, counted from its first wait
-    /// (<paramref name="waitingForTokensSince"/>, set here): then it reserves its start and keeps its place, so it is
-    /// at most about that much later than in arrival order.
+    /// <see cref="Reserve"/> for a call that lets others go ahead while it waits for its tokens: when the token bucket is
+    /// what holds it longest (its tokens come later than the request bucket would let it go) and the gate is not closed,
+    /// it reserves nothing at first and is told to ask again when its tokens would be there, so a call that fits the
+    /// bucket now goes now instead of waiting behind it (a short prompt does not queue behind a batch, and the tokens
+    /// gathering for a long one are not left unused). It may be overtaken so for as long as its own tokens take to refill,
+    /// counted from its first wait (<paramref name="waitingForTokensSince"/>, set here), and only while that and another
+    /// refill time still fit <paramref name="maxWait"/> (the caller takes the time it has waited off its budget): then it
+    /// reserves its start and keeps its place, so it is at most about that much later than in arrival order.
     /// </summary>
     public GateDecision Admit(TimeSpan maxWait, long tokens, ref TimeSpan? waitingForTokensSince)
     {
@@ -172,13 +173,18 @@ internal sealed partial class RateLimitGate
             return new GateDecision(GateDecisionKind.Reject, wait, reason, _closing.Generation, null);
         }
 
-        if (overtakable && reason == GateWaitReason.Tokens && wait > TimeSpan.Zero)
+        if (overtakable && reason == GateWaitReason.Tokens && !_closing.IsClosed(now))
         {
+            // Overtaken until its place is kept, the call's tokens may then take another refill time to come: it lets others
+            // ahead only while both still fit its budget, so being overtaken never makes it miss a start it could have had.
+            // A wait under a millisecond is not asked again (timers would wake it early, to be told the same).
+            var refill = _tokens.RefillTime(tokens);
             var since = waitingForTokensSince ??= now;
-            var keepsPlaceAt = since + _tokens.RefillTime(tokens);
-            if (now < keepsPlaceAt)
+            var keepsPlaceAt = since + refill;
+            var askAgainIn = TimeSpans.Min(wait, keepsPlaceAt - now);
+            if (askAgainIn >= TimeSpan.FromMilliseconds(1) && (keepsPlaceAt - now) + refill <= maxWait)
             {
-                return new GateDecision(GateDecisionKind.WaitThenAsk, TimeSpans.Min(wait, keepsPlaceAt - now), GateWaitReason.Tokens, _closing.Generation, null, null, tokens);
+                return new GateDecision(GateDecisionKind.WaitThenAsk, TimeSpans.CeilingMs(askAgainIn), GateWaitReason.Tokens, _closing.Generation, null, null, tokens);
             }
         }
 

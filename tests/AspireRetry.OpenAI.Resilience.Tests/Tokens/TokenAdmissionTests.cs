@@ -81,9 +81,10 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
     [Fact]
     public async Task A_short_call_goes_ahead_of_a_long_one_that_waits_for_its_tokens()
     {
-        // 3,000 tokens in 300 s: ten a second. After about 2,000 spent, a call of about 1,300 (and its margin) waits most of a
-        // minute (not more: that would be beyond MaxServerDelay, and it would fail at once).
-        var (host, chat, gate) = await StartWithKnownBucketAsync(windowMs: 300_000);
+        // 3,000 tokens a minute: fifty a second. After about 2,000 spent, a call of about 1,200 (and its margin) waits several
+        // seconds, and may let others ahead: being overtaken for its refill time (about 26 s) and then waiting as long again
+        // still fits MaxServerDelay (60 s).
+        var (host, chat, gate) = await StartWithKnownBucketAsync(windowMs: 60_000);
         using var _ = host;
         await chat.GetResponseAsync(Words(1_990), new ChatOptions { MaxOutputTokens = 10 }, Ct);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
@@ -92,7 +93,7 @@ public sealed class TokenAdmissionTests : IAsyncLifetime
         Task<ChatResponse> large;
         using (progress.Enter())
         {
-            large = chat.GetResponseAsync(Words(1_290), new ChatOptions { MaxOutputTokens = 10 }, stop.Token);
+            large = chat.GetResponseAsync(Words(1_190), new ChatOptions { MaxOutputTokens = 10 }, stop.Token);
         }
 
         await Poll.UntilAsync(() => Volatile.Read(ref told) > 0, "the large call is told it waits at the gate");

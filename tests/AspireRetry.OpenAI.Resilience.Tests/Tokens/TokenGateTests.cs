@@ -223,4 +223,52 @@ public sealed class TokenGateTests
         later = gate.Admit(Plenty, 500, ref laterSince);
         Assert.Equal((GateDecisionKind.Wait, 9_000d), (later.Kind, Math.Round(later.Wait.TotalMilliseconds)));
     }
+
+    [Fact]
+    public void A_call_lets_others_ahead_only_while_being_overtaken_still_fits_its_budget()
+    {
+        var gate = Gate(); // 100 a second
+        gate.Reserve(Plenty, tokens: 6_000);
+        TimeSpan? roomySince = null;
+        TimeSpan? tightSince = null;
+
+        // 2,000 tokens come in 20 s; overtaken for up to 20 s, they could then take another 20 s: 40 s in all.
+        var roomy = gate.Admit(TimeSpan.FromSeconds(40), 2_000, ref roomySince);
+        var tight = gate.Admit(TimeSpan.FromSeconds(39), 2_000, ref tightSince);
+
+        Assert.Equal(GateDecisionKind.WaitThenAsk, roomy.Kind);
+        // With a second less it keeps its place at once (in arrival order, behind nothing: 20 s), rather than risk being
+        // pushed beyond its budget and refused after waiting.
+        Assert.Equal((GateDecisionKind.Wait, 20_000d), (tight.Kind, Math.Round(tight.Wait.TotalMilliseconds)));
+    }
+
+    [Fact]
+    public void A_call_whose_tokens_are_less_than_a_millisecond_away_reserves_instead_of_asking_again()
+    {
+        var gate = Gate(tokensPerMinute: 60_000); // 1 a millisecond
+        gate.Reserve(Plenty, tokens: 60_000);
+        _time.Advance(TimeSpan.FromTicks(TimeSpan.TicksPerMillisecond / 2));
+        TimeSpan? since = null;
+
+        // Half a token is there, one is needed: half a millisecond away. A timer would wake it early and it would ask again
+        // for the same answer; it takes its start and goes then.
+        var decision = gate.Admit(Plenty, 1, ref since);
+
+        Assert.Equal(GateDecisionKind.Wait, decision.Kind);
+        Assert.Equal(0.5, decision.Wait.TotalMilliseconds, 3);
+    }
+
+    [Fact]
+    public void While_the_gate_is_closed_calls_keep_their_places_in_arrival_order()
+    {
+        var gate = Gate(); // 100 a second
+        gate.Observe(RateLimitHeaders.None, serverWait: TimeSpan.FromSeconds(1));
+        TimeSpan? since = null;
+
+        var decision = gate.Admit(Plenty, 1_000, ref since);
+
+        // The bucket counts as empty until the opening (1.01 s), then 1,000 take 10 s: a reserved start, not a call that
+        // asks again and may find others ahead of it when the gate opens.
+        Assert.Equal((GateDecisionKind.Wait, 11_010d), (decision.Kind, Math.Round(decision.Wait.TotalMilliseconds)));
+    }
 }

@@ -86,6 +86,20 @@ public sealed class CallProgress(string model, Action<AttemptReport>? onAttempt 
         });
     }
 
+    /// <summary>
+    /// Makes this the current call for the code that runs inside the returned scope, as <see cref="Enter"/> does, but
+    /// leaving the scope does not complete the call: for a stream whose enumerator is started inside the scope (the scope
+    /// flows into it) and read after it. Leaving <see cref="Enter"/>'s scope there would complete the call while its first
+    /// attempt may be failing on another thread, and announce that attempt before its retry's wait is known (then again
+    /// with it). Call <see cref="Complete"/> at the stream's first token, or when it ends without one.
+    /// </summary>
+    public IDisposable Flow()
+    {
+        var previous = CurrentCall.Value;
+        CurrentCall.Value = this;
+        return new Scope(() => CurrentCall.Value = previous);
+    }
+
     /// <summary>A client's call scope started the call on <paramref name="model"/>.</summary>
     internal void Called(string model) => Model = model;
 

@@ -47,7 +47,9 @@ internal sealed class ReplyDeltas(IChatClient client, List<AiChatMessage> messag
     {
         if (_updates is null)
         {
-            using var scope = progress.Enter();
+            // The call's scope flows into the stream; its end does not complete the call (the first chunk, or the reply's
+            // end, does): the first attempt may be failing on another thread as this returns.
+            using var scope = progress.Flow();
             _updates = client.GetStreamingResponseAsync(messages, cancellationToken: _idle.Token).GetAsyncEnumerator(_idle.Token);
             _pending = _updates.MoveNextAsync();
         }

@@ -29,7 +29,6 @@ internal sealed class GateAdmission(
     public async ValueTask<Admitted> PassAsync(ResilienceContext context, Func<ValueTask<long>>? tokensOf = null)
     {
         var toldPaced = false;
-        var toldTokens = false;
         TimeSpan? waitingForTokensSince = null;
         long? tokenWaitStarted = null;
         while (true)
@@ -79,9 +78,11 @@ internal sealed class GateAdmission(
                 }
 
                 case GateDecisionKind.WaitThenAsk:
-                    if (decision.Reason == GateWaitReason.Tokens)
+                {
+                    var firstTokenWait = decision.Reason == GateWaitReason.Tokens && tokenWaitStarted is null;
+                    if (firstTokenWait)
                     {
-                        tokenWaitStarted ??= time.GetTimestamp();
+                        tokenWaitStarted = time.GetTimestamp();
                     }
 
                     // The slow start's spacing is not the caller's business; pacing on estimated limits, and a wait for
@@ -89,12 +90,12 @@ internal sealed class GateAdmission(
                     await SleepAsync(decision, context, tellCaller: decision.Reason switch
                     {
                         GateWaitReason.Paced => !toldPaced,
-                        GateWaitReason.Tokens => !toldTokens,
+                        GateWaitReason.Tokens => firstTokenWait,
                         _ => false,
                     }).ConfigureAwait(false);
                     toldPaced |= decision.Reason == GateWaitReason.Paced;
-                    toldTokens |= decision.Reason == GateWaitReason.Tokens;
                     continue;
+                }
 
                 default:
                 {
